@@ -1,0 +1,3 @@
+//! hubctl: command-line tool for flists and the hub
+
+fn main() {}

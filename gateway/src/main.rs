@@ -1,0 +1,3 @@
+//! HTTP and gRPC gateway of the Zero-OS hub
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! Protobuf messages and gRPC service of the hub

@@ -1,0 +1,1 @@
+//! Authentication: JWTs, the original hub's Ed25519 tokens, accounts

@@ -1,0 +1,1 @@
+//! Streaming archive to flist conversion, merge and verify

@@ -1,0 +1,1 @@
+//! PostgreSQL schema and queries of the hub

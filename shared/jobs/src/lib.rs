@@ -1,0 +1,1 @@
+//! Job queue on NATS JetStream, upload staging and the worker runtime

@@ -1,0 +1,1 @@
+//! Container image to flist conversion: OCI registry pulls and Docker Engine exports

@@ -1,0 +1,1 @@
+//! Block stores: local directory, 0-db and a sharding router

@@ -1,0 +1,1 @@
+//! Logging, tracing and OpenTelemetry setup, health endpoints and graceful shutdown

@@ -1,0 +1,1 @@
+//! A protocol-faithful in-process 0-db server for tests

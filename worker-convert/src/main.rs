@@ -1,0 +1,3 @@
+//! Worker that converts uploaded archives into flists and verifies uploaded flists
+
+fn main() {}

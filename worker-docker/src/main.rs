@@ -1,0 +1,3 @@
+//! Worker that converts container images into flists
+
+fn main() {}

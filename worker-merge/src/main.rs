@@ -1,0 +1,3 @@
+//! Worker that merges flists
+
+fn main() {}
