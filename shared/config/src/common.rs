@@ -1,0 +1,116 @@
+//! Settings every hub service shares.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ConfigError, Validate};
+
+/// Connection settings and logging shared by the gateway and the workers.
+///
+/// Embed it in a binary's configuration with `#[serde(flatten)]`, so the keys stay top-level
+/// (`database_url`, `HUB_DATABASE_URL`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CommonConfig {
+    /// PostgreSQL connection URL.
+    pub database_url: String,
+    /// Maximum PostgreSQL connections of this process.
+    pub database_max_connections: u32,
+    /// NATS server URL (JetStream must be enabled).
+    pub nats_url: String,
+    /// Prefix of every NATS stream, subject and bucket this hub uses, so several hubs (or test
+    /// runs) can share one NATS server.
+    pub nats_prefix: String,
+    /// Redis URL (rate limits and counters).
+    pub redis_url: String,
+    /// Chunk store: `dir://PATH`, `zdb://[:password@]host:port[/namespace]`, or a router spec
+    /// `00-7f=URL,80-ff=URL`.
+    pub store: String,
+    /// Logging.
+    pub log: LogConfig,
+    /// OTLP/gRPC endpoint for traces (e.g. `http://127.0.0.1:4317`); none disables export.
+    pub otlp_endpoint: Option<String>,
+}
+
+impl Default for CommonConfig {
+    fn default() -> Self {
+        Self {
+            database_url: "postgres://postgres@127.0.0.1:5432/hub".into(),
+            database_max_connections: 16,
+            nats_url: "nats://127.0.0.1:4222".into(),
+            nats_prefix: "hub".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            store: "dir://.hub/store".into(),
+            log: LogConfig::default(),
+            otlp_endpoint: None,
+        }
+    }
+}
+
+impl Validate for CommonConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        require_scheme("database_url", &self.database_url, &["postgres", "postgresql"])?;
+        require_scheme("nats_url", &self.nats_url, &["nats", "tls", "ws", "wss"])?;
+        require_scheme("redis_url", &self.redis_url, &["redis", "rediss", "unix"])?;
+        if self.store.trim().is_empty() {
+            return Err(ConfigError::invalid("store", "must name a chunk store"));
+        }
+        if self.nats_prefix.is_empty()
+            || !self
+                .nats_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(ConfigError::invalid(
+                "nats_prefix",
+                "must be non-empty and contain only letters, digits, '_' and '-'",
+            ));
+        }
+        if self.database_max_connections == 0 {
+            return Err(ConfigError::invalid("database_max_connections", "must be at least 1"));
+        }
+        if let Some(endpoint) = &self.otlp_endpoint {
+            require_scheme("otlp_endpoint", endpoint, &["http", "https"])?;
+        }
+        Ok(())
+    }
+}
+
+/// Log output settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// `pretty` for humans, `json` for log collectors.
+    pub format: LogFormat,
+    /// `tracing` filter directive, e.g. `info,hub_gateway=debug`. `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, coloured when attached to a terminal.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+fn require_scheme(key: &str, value: &str, schemes: &[&str]) -> Result<(), ConfigError> {
+    let scheme = value.split_once("://").map(|(scheme, _)| scheme);
+    match scheme {
+        Some(scheme) if schemes.contains(&scheme) => Ok(()),
+        _ => Err(ConfigError::invalid(
+            key,
+            format!("`{value}` must be a URL with scheme {}", schemes.join(", ")),
+        )),
+    }
+}
