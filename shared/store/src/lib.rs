@@ -1,1 +1,146 @@
-//! Block stores: local directory, 0-db and a sharding router
+//! Block stores behind one async trait: a local directory (`dir://`), 0-db (`zdb://`) and a
+//! router that shards by the first byte of the block id, plus content-addressed objects for
+//! whole flist files.
+//!
+//! Stores are opened from the URL syntax of rfs (`flist-formats.md` B.6):
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), hub_store::StoreError> {
+//! let store = hub_store::open("00-7f=dir:///srv/a, 80-ff=zdb://hub:9900/blocks").await?;
+//! store.set(&[0x81; 32], bytes::Bytes::from_static(b"block")).await?;
+//! assert!(store.exists(&[0x81; 32]).await?);
+//! # Ok(()) }
+//! ```
+
+mod dir;
+mod error;
+mod object;
+mod router;
+mod spec;
+mod zdb;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+pub use dir::DirStore;
+pub use error::StoreError;
+pub use object::{ObjectId, ObjectStore};
+pub use router::Router;
+pub use zdb::{ZdbOptions, ZdbStore, ZdbUrl};
+
+/// Largest value a store accepts: 0-db refuses anything above 8 MiB and closes the connection.
+pub const MAX_VALUE_SIZE: usize = 8 * 1024 * 1024;
+
+/// Longest key 0-db accepts in user mode.
+pub const MAX_KEY_SIZE: usize = 255;
+
+/// A key-value store for encrypted flist blocks, keyed by their raw id bytes.
+#[async_trait::async_trait]
+pub trait BlockStore: Send + Sync + std::fmt::Debug + 'static {
+    /// The value stored under `id`, `None` when absent. An empty stored value is an error
+    /// ([`StoreError::EmptyValue`]): flist readers treat empty blocks as invalid.
+    async fn get(&self, id: &[u8]) -> Result<Option<Bytes>, StoreError>;
+
+    /// Stores `data` under `id`. Idempotent: storing the same content again succeeds.
+    /// Values above [`MAX_VALUE_SIZE`] are refused with [`StoreError::TooLarge`] before anything
+    /// is sent, and empty values with [`StoreError::EmptyValue`].
+    async fn set(&self, id: &[u8], data: Bytes) -> Result<(), StoreError>;
+
+    /// Whether a value is stored under `id`.
+    async fn exists(&self, id: &[u8]) -> Result<bool, StoreError>;
+
+    /// Readiness probe: succeeds when the store can serve requests now.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Rows for a `.fl` route table, with passwords stripped from the URLs.
+    fn routes(&self) -> Vec<Route>;
+
+    /// URL for logs and messages, password stripped.
+    fn url(&self) -> String;
+}
+
+/// A store shared between tasks.
+pub type SharedStore = Arc<dyn BlockStore>;
+
+/// One row of a `.fl` route table: block ids whose first byte is in `start..=end` live at `url`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Route {
+    /// First id byte covered (inclusive).
+    pub start: u8,
+    /// Last id byte covered (inclusive).
+    pub end: u8,
+    /// Store URL without password.
+    pub url: String,
+}
+
+/// Opens a store from a spec.
+///
+/// A spec is one URL, or several `[<start hex>-<end hex>=]<url>` entries separated by commas
+/// or whitespace (the rfs CLI syntax). URLs:
+///
+/// * `dir:///absolute/path` or `dir://relative/path` (relative to the current directory);
+/// * `zdb://[user[:password]@]host[:port][/namespace][?pool=N]` (port 9900, namespace
+///   `default`, 16 pooled connections unless given).
+///
+/// A single URL without a range opens that store directly; anything else opens a [`Router`].
+/// Opening does no network I/O: use [`BlockStore::ping`] to check reachability.
+pub async fn open(spec: &str) -> Result<SharedStore, StoreError> {
+    let entries = spec::parse_spec(spec)?;
+    if let [entry] = entries.as_slice()
+        && entry.range.is_none()
+    {
+        return open_url(&entry.url).await;
+    }
+    let mut routes = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        let (start, end) = entry.range.unwrap_or((u8::MIN, u8::MAX));
+        routes.push((start, end, open_url(&entry.url).await?));
+    }
+    Ok(Arc::new(Router::new(routes)?))
+}
+
+async fn open_url(url: &spec::StoreUrl) -> Result<SharedStore, StoreError> {
+    Ok(match url {
+        spec::StoreUrl::Dir(root) => Arc::new(DirStore::open(root.clone()).await?),
+        spec::StoreUrl::Zdb(url) => Arc::new(ZdbStore::new(url.clone(), ZdbOptions::default())?),
+    })
+}
+
+/// Checks a key against the limits every store shares.
+pub(crate) fn check_key(id: &[u8]) -> Result<(), StoreError> {
+    if id.is_empty() {
+        return Err(StoreError::InvalidKey {
+            len: 0,
+            reason: "keys cannot be empty",
+        });
+    }
+    if id.len() > MAX_KEY_SIZE {
+        return Err(StoreError::InvalidKey {
+            len: id.len(),
+            reason: "keys are at most 255 bytes",
+        });
+    }
+    Ok(())
+}
+
+/// Checks a value against the limits every store shares.
+pub(crate) fn check_value(
+    url: impl FnOnce() -> String,
+    id: &[u8],
+    data: &[u8],
+) -> Result<(), StoreError> {
+    if data.len() > MAX_VALUE_SIZE {
+        return Err(StoreError::TooLarge {
+            size: data.len(),
+            limit: MAX_VALUE_SIZE,
+        });
+    }
+    if data.is_empty() {
+        return Err(StoreError::EmptyValue {
+            url: url(),
+            key: hex::encode(id),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! Local directory (`dir://`) block store.
+//!
+//! Layout `<root>/<hex[0:2]>/<hex id>` (rfs since PR #64); reads fall back to the flat
+//! `<root>/<hex id>` layout written by rfs 2.0.6. All file-system work runs on the blocking
+//! pool, one task per operation.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::{BlockStore, MAX_VALUE_SIZE, Route, StoreError, check_key, check_value};
+
+/// Longest key whose hex name fits in a 255-byte file name.
+const MAX_DIR_KEY: usize = 127;
+
+/// Makes temp file names unique among the writers of one process (the pid covers the others).
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A block store in a local directory.
+#[derive(Debug, Clone)]
+pub struct DirStore {
+    root: Arc<Path>,
+}
+
+impl DirStore {
+    /// Opens (creating it if needed) the store rooted at `root`, which must be absolute so the
+    /// route URL means the same thing to every reader.
+    pub async fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let root: PathBuf = root.into();
+        if !root.is_absolute() {
+            return Err(StoreError::InvalidUrl {
+                url: format!("dir://{}", root.display()),
+                reason: "the directory must be an absolute path".to_owned(),
+            });
+        }
+        let created = root.clone();
+        tokio::task::spawn_blocking(move || fs::create_dir_all(&created))
+            .await?
+            .map_err(|error| with_path(error, &root))?;
+        Ok(Self { root: root.into() })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Runs file-system work off the async threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Path) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let root = Arc::clone(&self.root);
+        tokio::task::spawn_blocking(move || work(&root)).await?
+    }
+}
+
+fn check_dir_key(id: &[u8]) -> Result<(), StoreError> {
+    check_key(id)?;
+    if id.len() > MAX_DIR_KEY {
+        return Err(StoreError::InvalidKey {
+            len: id.len(),
+            reason: "directory stores take keys of at most 127 bytes (file name limit)",
+        });
+    }
+    Ok(())
+}
+
+/// `<root>/<hex[0:2]>/<hex>` and `<root>/<hex>`.
+fn paths(root: &Path, id: &[u8]) -> (PathBuf, PathBuf) {
+    let name = hex::encode(id);
+    let shard = name.get(..2).unwrap_or(&name);
+    (root.join(shard).join(&name), root.join(&name))
+}
+
+fn with_path(error: io::Error, path: &Path) -> io::Error {
+    io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+}
+
+/// Whether `path` exists; other errors than "not found" are reported.
+fn present(path: &Path) -> Result<bool, StoreError> {
+    match fs::metadata(path) {
+        Ok(_) => Ok(true),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(with_path(error, path).into()),
+    }
+}
+
+/// Reads a whole block, `None` if the file does not exist.
+fn read_block(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    let mut file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(with_path(error, path).into()),
+    };
+    let len = file
+        .metadata()
+        .map_err(|error| with_path(error, path))?
+        .len();
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    // Never load more than a block can be, whatever landed in the directory.
+    if len > MAX_VALUE_SIZE {
+        return Err(StoreError::TooLarge {
+            size: len,
+            limit: MAX_VALUE_SIZE,
+        });
+    }
+    let mut data = Vec::with_capacity(len);
+    file.read_to_end(&mut data)
+        .map_err(|error| with_path(error, path))?;
+    Ok(Some(data))
+}
+
+/// Writes `data` to `target` atomically: a temp file in the same directory renamed over it,
+/// so readers never see a partial block and concurrent writers of the same id cannot clash.
+/// No fsync: like 0-db without `--sync`, a completed write survives a crash of the process but
+/// not necessarily of the machine.
+fn write_atomically(target: &Path, data: &[u8]) -> Result<(), StoreError> {
+    let dir = target.parent().unwrap_or(Path::new("/"));
+    let name = target
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(
+        ".{name}.tmp-{}-{}",
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = fs::File::create_new(&temp)
+        .and_then(|mut file| file.write_all(data))
+        .and_then(|()| fs::rename(&temp, target));
+    if let Err(error) = result {
+        // Best effort: a failed write must not leave a temp file behind.
+        let _ = fs::remove_file(&temp);
+        return Err(with_path(error, target).into());
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl BlockStore for DirStore {
+    async fn get(&self, id: &[u8]) -> Result<Option<Bytes>, StoreError> {
+        check_dir_key(id)?;
+        let id = id.to_vec();
+        let url = self.url();
+        self.blocking(move |root| {
+            let (sharded, flat) = paths(root, &id);
+            let data = match read_block(&sharded)? {
+                Some(data) => Some(data),
+                None => read_block(&flat)?,
+            };
+            match data {
+                Some(data) if data.is_empty() => Err(StoreError::EmptyValue {
+                    url,
+                    key: hex::encode(&id),
+                }),
+                data => Ok(data.map(Bytes::from)),
+            }
+        })
+        .await
+    }
+
+    async fn set(&self, id: &[u8], data: Bytes) -> Result<(), StoreError> {
+        check_dir_key(id)?;
+        check_value(|| self.url(), id, &data)?;
+        let id = id.to_vec();
+        self.blocking(move |root| {
+            let (sharded, flat) = paths(root, &id);
+            // Content-addressed: a present block already holds these bytes.
+            if present(&sharded)? || present(&flat)? {
+                return Ok(());
+            }
+            if let Some(shard) = sharded.parent() {
+                fs::create_dir_all(shard).map_err(|error| with_path(error, shard))?;
+            }
+            write_atomically(&sharded, &data)
+        })
+        .await
+    }
+
+    async fn exists(&self, id: &[u8]) -> Result<bool, StoreError> {
+        check_dir_key(id)?;
+        let id = id.to_vec();
+        self.blocking(move |root| {
+            let (sharded, flat) = paths(root, &id);
+            Ok(present(&sharded)? || present(&flat)?)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.blocking(|root| {
+            let meta = fs::metadata(root).map_err(|error| with_path(error, root))?;
+            if meta.is_dir() {
+                Ok(())
+            } else {
+                Err(io::Error::new(
+                    io::ErrorKind::NotADirectory,
+                    format!("{} is not a directory", root.display()),
+                )
+                .into())
+            }
+        })
+        .await
+    }
+
+    fn routes(&self) -> Vec<Route> {
+        vec![Route {
+            start: u8::MIN,
+            end: u8::MAX,
+            url: self.url(),
+        }]
+    }
+
+    fn url(&self) -> String {
+        format!("dir://{}", self.root.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sharded_and_flat_paths() {
+        let (sharded, flat) = paths(Path::new("/s"), &[0xab, 0x01]);
+        assert_eq!(sharded, Path::new("/s/ab/ab01"));
+        assert_eq!(flat, Path::new("/s/ab01"));
+    }
+
+    #[test]
+    fn long_keys_are_refused() {
+        assert!(check_dir_key(&[1; 127]).is_ok());
+        assert!(matches!(
+            check_dir_key(&[1; 128]),
+            Err(StoreError::InvalidKey { len: 128, .. })
+        ));
+    }
+}
