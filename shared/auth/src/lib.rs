@@ -1,1 +1,27 @@
-//! Authentication: JWTs, the original hub's Ed25519 tokens, accounts
+//! Authentication for the hub's HTTP gateway: the API guard of spec §4.2 and everything it
+//! rests on.
+//!
+//! * [`Authenticator::authenticate`] turns an `Authorization` header and `active-user` cookie
+//!   into an [`Identity`] or an [`AuthError`] carrying the exact status and message of the
+//!   spec's error catalogue. It accepts the guest token, JWTs of configured issuers, the hub's
+//!   own revocable JWTs and the original hub's Ed25519 tokens ([`hub_token`]).
+//! * [`AuthStore`] keeps issued tokens, revocations, organisation memberships and local accounts
+//!   in PostgreSQL (migration `shared/db/migrations/20261125000200_auth.sql`).
+//! * [`threebot`] implements the ThreeFold Connect login; [`names`] the name rules of §3.
+//!
+//! No HTTP framework is involved: the gateway adapts these types in a few lines.
+
+pub mod config;
+mod error;
+mod guard;
+pub mod hub_token;
+mod jwt;
+pub mod names;
+mod store;
+pub mod threebot;
+
+pub use config::{AuthConfig, ConfigError};
+pub use error::{AuthError, StoreError};
+pub use guard::{ADMINISTRATOR, AuthMethod, Authenticator, GUEST, Identity, select_active_user};
+pub use hub_token::mint_hub_token;
+pub use store::{AuthStore, TokenInfo};
