@@ -15,7 +15,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use crate::{SharedStore, StoreError};
 
 /// Largest part of an object.
-pub const PART_SIZE: usize = 4 * 1024 * 1024;
+pub(crate) const PART_SIZE: usize = 4 * 1024 * 1024;
 /// Parts transferred at the same time for one object.
 const PART_CONCURRENCY: usize = 4;
 /// Prefix of manifest keys.

@@ -22,6 +22,8 @@
 //! maintenance commands, and 0-db's Nagle stall on pipelined replies (replies are sent with
 //! `TCP_NODELAY`). Commands outside the emulated set answer `-Command not supported`.
 
+#![warn(missing_docs)]
+
 mod commands;
 mod faults;
 mod namespace;

@@ -129,5 +129,10 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>, mut kill: watch::Rece
 async fn send(stream: &mut TcpStream, out: &mut Vec<u8>, outcome: &Outcome) -> bool {
     out.clear();
     outcome.reply.encode(out);
-    stream.write_all(out).await.is_ok()
+    let sent = stream.write_all(out).await.is_ok();
+    // Do not keep an 8 MiB buffer per idle connection after one large GET.
+    if out.capacity() > READ_BUFFER {
+        *out = Vec::new();
+    }
+    sent
 }

@@ -9,9 +9,9 @@ use crate::StoreError;
 use crate::spec::invalid;
 
 /// Port 0-db listens on by default.
-pub const DEFAULT_PORT: u16 = 9900;
+pub(crate) const DEFAULT_PORT: u16 = 9900;
 /// Namespace every 0-db connection starts in.
-pub const DEFAULT_NAMESPACE: &str = "default";
+pub(crate) const DEFAULT_NAMESPACE: &str = "default";
 /// Longest namespace name 0-db accepts.
 const MAX_NAMESPACE: usize = 128;
 /// Longest password `SELECT` accepts.
