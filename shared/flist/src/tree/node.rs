@@ -56,8 +56,18 @@ impl Attr {
 ///
 /// Only the [`Tree`](super::Tree) changes it, so that parent links and the map stay consistent;
 /// a `Dir` kind passed to [`Tree::insert`](super::Tree::insert) starts empty.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Children(pub(super) BTreeMap<String, NodeId>);
+
+/// Children compare by names only: node ids are private to each tree, so two trees with the
+/// same content compare equal kind for kind.
+impl PartialEq for Children {
+    fn eq(&self, other: &Children) -> bool {
+        self.0.keys().eq(other.0.keys())
+    }
+}
+
+impl Eq for Children {}
 
 impl Children {
     /// Child of that name.
