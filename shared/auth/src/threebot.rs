@@ -106,7 +106,8 @@ pub fn user_lookup_url(config: &ThreebotLoginConfig, double_name: &str) -> Strin
     format!(
         "{}/api/users/{}",
         config.login_url.trim_end_matches('/'),
-        quote(double_name)
+        // One path segment: `/` is escaped too.
+        percent_encode(double_name, b"", false)
     )
 }
 
