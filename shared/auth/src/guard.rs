@@ -237,32 +237,30 @@ impl Authenticator {
             .jwt
             .verify(token)
             .map_err(|_| AuthError::InvalidToken)?;
-        let (username, scope, method) = match verified {
-            VerifiedJwt::External { username, scope } => (username, scope, AuthMethod::Jwt),
+        match verified {
+            VerifiedJwt::External { username, scope } => {
+                // The principal becomes a repository name: refuse what could never be one.
+                validate_repository_name(&username).map_err(|_| AuthError::InvalidToken)?;
+                let orgs = self.store.organisations_of(&username).await?;
+                let granted = scope_accounts(&scope).map(str::to_owned);
+                let accounts = accounts_list(&username, granted.chain(orgs));
+                Ok((username, accounts, AuthMethod::Jwt))
+            }
             VerifiedJwt::Hub {
                 username,
                 scope,
                 jti,
             } => {
+                validate_repository_name(&username).map_err(|_| AuthError::InvalidToken)?;
                 self.check_hub_jwt_revocation(&username, jti).await?;
-                (username, scope, AuthMethod::HubJwt)
+                // A hub JWT stands for a login through the hub, so it gets the accounts a hub
+                // token of the same user gets (virtual users included).
+                let hub_accounts = self.accounts_for(&username).await?;
+                let granted = scope_accounts(&scope).map(str::to_owned);
+                let accounts = accounts_list(&username, granted.chain(hub_accounts));
+                Ok((username, accounts, AuthMethod::HubJwt))
             }
-        };
-        // The principal becomes a repository name: refuse what could never be one.
-        validate_repository_name(&username).map_err(|_| AuthError::InvalidToken)?;
-        let granted = scope_accounts(&scope).map(str::to_owned);
-        let accounts = match method {
-            AuthMethod::HubJwt => {
-                let mut extra: Vec<String> = granted.collect();
-                extra.extend(self.accounts_for(&username).await?);
-                accounts_list(&username, extra)
-            }
-            _ => {
-                let orgs = self.store.organisations_of(&username).await?;
-                accounts_list(&username, granted.chain(orgs))
-            }
-        };
-        Ok((username, accounts, method))
+        }
     }
 
     /// [`AuthStore::revoke_all`] marks every recorded token revoked, so the `jti` record alone

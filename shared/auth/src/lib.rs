@@ -11,6 +11,8 @@
 //!
 //! No HTTP framework is involved: the gateway adapts these types in a few lines.
 
+#![warn(missing_docs)]
+
 pub mod config;
 mod error;
 mod guard;
@@ -24,4 +26,4 @@ pub use config::{AuthConfig, ConfigError};
 pub use error::{AuthError, StoreError};
 pub use guard::{ADMINISTRATOR, AuthMethod, Authenticator, GUEST, Identity, select_active_user};
 pub use hub_token::mint_hub_token;
-pub use store::{AuthStore, TokenInfo};
+pub use store::{AuthStore, MAX_LISTED, MAX_LISTED_TOKENS, MAX_PASSWORD_BYTES, TokenInfo};

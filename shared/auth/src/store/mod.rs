@@ -5,7 +5,9 @@ mod local_users;
 mod orgs;
 mod tokens;
 
-pub use tokens::TokenInfo;
+pub use local_users::MAX_PASSWORD_BYTES;
+pub use orgs::MAX_LISTED;
+pub use tokens::{MAX_LISTED_TOKENS, TokenInfo};
 
 use sqlx::PgPool;
 
