@@ -10,6 +10,27 @@
 //! * [`threebot`] implements the ThreeFold Connect login; [`names`] the name rules of §3.
 //!
 //! No HTTP framework is involved: the gateway adapts these types in a few lines.
+//!
+//! ```no_run
+//! # async fn guard(
+//! #     config: hub_auth::AuthConfig,
+//! #     pool: sqlx::PgPool,
+//! #     headers: http::HeaderMap,
+//! #     active_user_cookie: Option<&str>,
+//! # ) -> Result<(), Box<dyn std::error::Error>> {
+//! let auth = hub_auth::Authenticator::new(&config, pool).await?;
+//! match auth
+//!     .authenticate(headers.get(http::header::AUTHORIZATION), active_user_cookie)
+//!     .await
+//! {
+//!     // Writes go to `identity.user` only.
+//!     Ok(identity) => println!("{} acts as {}", identity.username, identity.user),
+//!     // Answer `err.status()` with `{"status": "error", "message": err.message()}`.
+//!     Err(err) => println!("{} {}", err.status(), err.message()),
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 #![warn(missing_docs)]
 
