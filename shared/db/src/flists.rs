@@ -1,0 +1,217 @@
+//! Flist files: one immutable row per distinct content, addressed by the content hash of the
+//! bytes in the object store.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgExecutor;
+
+use crate::{DbError, Missing};
+
+/// The two flist file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlistFormat {
+    /// The original hub's `.flist` (0-flist).
+    Flist,
+    /// rfs v2 `.fl`.
+    Fl,
+}
+
+impl FlistFormat {
+    /// Database and file-extension spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Flist => "flist",
+            Self::Fl => "fl",
+        }
+    }
+}
+
+impl fmt::Display for FlistFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FlistFormat {
+    type Err = DbError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "flist" => Ok(Self::Flist),
+            "fl" => Ok(Self::Fl),
+            other => Err(DbError::Corrupt(format!("flist format `{other}`"))),
+        }
+    }
+}
+
+/// A flist row without its (large) contents dump.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Flist {
+    /// Row id, referenced by entries.
+    pub id: i64,
+    /// Object id of the bytes in the store.
+    pub content_hash: String,
+    /// Hex MD5 of the bytes.
+    pub md5: String,
+    /// Size of the file in bytes.
+    pub size: i64,
+    /// File format.
+    pub format: FlistFormat,
+    /// `{regular, symlink, directory, special, failure, fullsize}`.
+    pub stats: serde_json::Value,
+    /// The flist's metadata table.
+    pub metadata: serde_json::Value,
+    /// What it was built from.
+    pub source: Option<serde_json::Value>,
+    /// Idempotency key of the conversion that built it.
+    pub source_key: Option<String>,
+    /// Account whose job first produced these bytes.
+    pub creator: Option<String>,
+    /// When these bytes were first recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The values of a new flist row.
+#[derive(Debug, Clone)]
+pub struct NewFlist {
+    /// Object id of the bytes in the store.
+    pub content_hash: String,
+    /// Hex MD5 of the bytes (lowercase, 32 characters).
+    pub md5: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// File format.
+    pub format: FlistFormat,
+    /// `{regular, symlink, directory, special, failure, fullsize}`.
+    pub stats: serde_json::Value,
+    /// The flist's metadata table as a JSON object.
+    pub metadata: serde_json::Value,
+    /// The spec 6.6 contents dump, serialised exactly as served.
+    pub dump: Option<Vec<u8>>,
+    /// What the flist was built from.
+    pub source: Option<serde_json::Value>,
+    /// Idempotency key of the conversion (source digest + options + format version).
+    pub source_key: Option<String>,
+    /// Account whose job produced it.
+    pub creator: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct FlistRow {
+    id: i64,
+    content_hash: String,
+    md5: String,
+    size: i64,
+    format: String,
+    stats: serde_json::Value,
+    metadata: serde_json::Value,
+    source: Option<serde_json::Value>,
+    source_key: Option<String>,
+    creator: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<FlistRow> for Flist {
+    type Error = DbError;
+
+    fn try_from(row: FlistRow) -> Result<Self, DbError> {
+        Ok(Self {
+            id: row.id,
+            content_hash: row.content_hash,
+            md5: row.md5,
+            size: row.size,
+            format: row.format.parse()?,
+            stats: row.stats,
+            metadata: row.metadata,
+            source: row.source,
+            source_key: row.source_key,
+            creator: row.creator,
+            created_at: row.created_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, content_hash, md5, size, format, stats, metadata, source, source_key, \
+                       creator, created_at";
+
+/// Record the flist `new`, or return the existing row with the same content hash.
+///
+/// Content addressing makes this idempotent: a redelivered job that stores the same bytes again
+/// gets the same row, and two names publishing identical bytes share it. The first writer's
+/// `source`/`creator` are kept. One statement, so it can run inside the caller's transaction.
+pub async fn insert_or_get(db: impl PgExecutor<'_>, new: &NewFlist) -> Result<Flist, DbError> {
+    // `DO UPDATE` of the conflict key (a no-op) rather than `DO NOTHING`, so that RETURNING
+    // yields the existing row too.
+    sqlx::query_as::<_, FlistRow>(sql!(
+        "INSERT INTO flists (content_hash, md5, size, format, stats, metadata, dump, source, \
+                             source_key, creator) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (content_hash) DO UPDATE SET content_hash = EXCLUDED.content_hash \
+         RETURNING {COLUMNS}"
+    ))
+    .bind(&new.content_hash)
+    .bind(&new.md5)
+    .bind(new.size)
+    .bind(new.format.as_str())
+    .bind(&new.stats)
+    .bind(&new.metadata)
+    .bind(new.dump.as_deref())
+    .bind(&new.source)
+    .bind(&new.source_key)
+    .bind(&new.creator)
+    .fetch_one(db)
+    .await?
+    .try_into()
+}
+
+/// The flist with row id `id`.
+pub async fn get(db: impl PgExecutor<'_>, id: i64) -> Result<Flist, DbError> {
+    sqlx::query_as::<_, FlistRow>(sql!("SELECT {COLUMNS} FROM flists WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .ok_or(DbError::NotFound(Missing::Flist))?
+        .try_into()
+}
+
+/// The flist whose bytes have content hash `content_hash`.
+pub async fn by_hash(
+    db: impl PgExecutor<'_>,
+    content_hash: &str,
+) -> Result<Option<Flist>, DbError> {
+    sqlx::query_as::<_, FlistRow>(sql!("SELECT {COLUMNS} FROM flists WHERE content_hash = $1"))
+        .bind(content_hash)
+        .fetch_optional(db)
+        .await?
+        .map(Flist::try_from)
+        .transpose()
+}
+
+/// The newest flist built by a conversion with idempotency key `source_key`, so converting the
+/// same source with the same options twice can reuse the result.
+pub async fn by_source_key(
+    db: impl PgExecutor<'_>,
+    source_key: &str,
+) -> Result<Option<Flist>, DbError> {
+    sqlx::query_as::<_, FlistRow>(sql!(
+        "SELECT {COLUMNS} FROM flists WHERE source_key = $1 ORDER BY id DESC LIMIT 1"
+    ))
+    .bind(source_key)
+    .fetch_optional(db)
+    .await?
+    .map(Flist::try_from)
+    .transpose()
+}
+
+/// The precomputed contents dump (spec 6.6) of flist `id`, if one was stored.
+pub async fn dump(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Vec<u8>>, DbError> {
+    let dump: Option<Option<Vec<u8>>> = sqlx::query_scalar("SELECT dump FROM flists WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    dump.ok_or(DbError::NotFound(Missing::Flist))
+}
