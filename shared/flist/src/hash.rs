@@ -106,6 +106,22 @@ pub struct BlockRef {
     pub key: Hash,
 }
 
+/// Checks that every id and key of a block list has `len` bytes, before a writer stores them.
+pub(crate) fn check_lengths(blocks: &[BlockRef], len: usize) -> Result<(), crate::FlistError> {
+    for b in blocks {
+        for (what, h) in [("block id", &b.id), ("block key", &b.key)] {
+            if h.len() != len {
+                return Err(crate::FlistError::BadHashLength {
+                    what,
+                    got: h.len(),
+                    expected: len,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -245,6 +245,7 @@ pub fn encode_aci(aci: &AciRecord, out: &mut Vec<u8>) -> Result<(), FlistError> 
 /// Header fields of a `Dir` message to encode.
 pub(crate) struct DirOut<'a> {
     pub name: &'a str,
+    pub size: u64,
     pub location: &'a str,
     pub parent: &'a str,
     pub aclkey: &'a str,
@@ -264,10 +265,20 @@ pub(crate) struct InodeOut<'a> {
 
 /// Union branch of an `Inode` to encode.
 pub(crate) enum InodeOutKind<'a> {
-    Dir { key: String },
-    File { blocks: &'a [BlockRef] },
-    Link { target: &'a str },
-    Special { kind: special::Type, data: String },
+    Dir {
+        key: String,
+    },
+    File {
+        block_size: u16,
+        blocks: &'a [BlockRef],
+    },
+    Link {
+        target: &'a str,
+    },
+    Special {
+        kind: special::Type,
+        data: Vec<u8>,
+    },
 }
 
 /// Stored directory size of every `Dir` row (A.4.4).
@@ -287,7 +298,7 @@ pub(crate) fn encode_dir(
     d.set_name(header.name);
     d.set_location(header.location);
     d.set_parent(header.parent);
-    d.set_size(DIR_ROW_SIZE);
+    d.set_size(header.size);
     d.set_aclkey(header.aclkey);
     d.set_modification_time(header.mtime);
     d.set_creation_time(header.ctime);
@@ -304,9 +315,9 @@ pub(crate) fn encode_dir(
         let attrs = n.init_attributes();
         match &entry.kind {
             InodeOutKind::Dir { key } => attrs.init_dir().set_key(key.as_str()),
-            InodeOutKind::File { blocks } => {
+            InodeOutKind::File { block_size, blocks } => {
                 let mut f = attrs.init_file();
-                f.set_block_size(BLOCK_SIZE_UNITS);
+                f.set_block_size(*block_size);
                 // zflist leaves the list null for empty files; readers accept both.
                 if !blocks.is_empty() {
                     let count = u32::try_from(blocks.len())
@@ -323,13 +334,58 @@ pub(crate) fn encode_dir(
             InodeOutKind::Special { kind, data } => {
                 let mut s = attrs.init_special();
                 s.set_type(*kind);
-                s.set_data(data.as_bytes());
+                s.set_data(data);
             }
         }
     }
     out.clear();
     serialize::write_message(&mut *out, &message)?;
     Ok(())
+}
+
+/// Encodes a decoded `Dir` record back into a message (single segment), e.g. to craft test
+/// files. Unknown union branches cannot be encoded and are left out; `Special.type` values
+/// beyond the schema's enum become `unknown`.
+pub fn encode_dir_record(record: &DirRecord) -> Result<Vec<u8>, FlistError> {
+    let header = DirOut {
+        name: &record.name,
+        size: record.size,
+        location: &record.location,
+        parent: &record.parent,
+        aclkey: &record.aclkey,
+        mtime: record.mtime,
+        ctime: record.ctime,
+    };
+    let contents: Vec<InodeOut<'_>> = record
+        .contents
+        .iter()
+        .filter_map(|i| {
+            let kind = match &i.kind {
+                InodeKind::Dir { key } => InodeOutKind::Dir { key: key.clone() },
+                InodeKind::File { block_size, blocks } => InodeOutKind::File {
+                    block_size: *block_size,
+                    blocks,
+                },
+                InodeKind::Link { target } => InodeOutKind::Link { target },
+                InodeKind::Special { kind, data } => InodeOutKind::Special {
+                    kind: special::Type::try_from(*kind).unwrap_or(special::Type::Unknown),
+                    data: data.clone(),
+                },
+                InodeKind::Unknown(_) => return None,
+            };
+            Some(InodeOut {
+                name: &i.name,
+                size: i.size,
+                aclkey: &i.aclkey,
+                mtime: i.mtime,
+                ctime: i.ctime,
+                kind,
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    encode_dir(&header, &contents, &mut out)?;
+    Ok(out)
 }
 
 /// Words needed for a Text value (NUL included), rounded up.
@@ -352,9 +408,9 @@ fn dir_words(h: &DirOut<'_>, contents: &[InodeOut<'_>]) -> u32 {
         // Inode struct: 3 data + 3 pointers.
         let attr = match &e.kind {
             InodeOutKind::Dir { key } => 1 + text_words(key),
-            InodeOutKind::File { blocks } if blocks.is_empty() => 2,
+            InodeOutKind::File { blocks, .. } if blocks.is_empty() => 2,
             // File struct, list tag, per block 2 pointers + two 16-byte Data values.
-            InodeOutKind::File { blocks } => 3u32.saturating_add(
+            InodeOutKind::File { blocks, .. } => 3u32.saturating_add(
                 u32::try_from(blocks.len())
                     .unwrap_or(u32::MAX)
                     .saturating_mul(6),

@@ -12,7 +12,7 @@ mod writer;
 
 pub use codec::{
     AciRecord, BLOCK_SIZE_UNITS, DirRecord, InodeKind, InodeRecord, decode_aci, decode_dir,
-    encode_aci, special_type,
+    encode_aci, encode_dir_record, special_type,
 };
 pub use keys::{acl_key, dir_key, legacy_acl_key, normalize_path};
 

@@ -79,23 +79,29 @@ fn write_entries(tx: &Transaction<'_>, tree: &Tree) -> Result<(), FlistError> {
                     });
                     InodeOutKind::Dir { key }
                 }
-                NodeKind::File { blocks, .. } => InodeOutKind::File { blocks },
+                NodeKind::File { blocks, .. } => {
+                    crate::hash::check_lengths(blocks, 16)?;
+                    InodeOutKind::File {
+                        block_size: codec::BLOCK_SIZE_UNITS,
+                        blocks,
+                    }
+                }
                 NodeKind::Symlink { target } => InodeOutKind::Link { target },
                 NodeKind::CharDevice { major, minor } => InodeOutKind::Special {
                     kind: special::Type::Chardev,
-                    data: format!("{major},{minor}"),
+                    data: format!("{major},{minor}").into_bytes(),
                 },
                 NodeKind::BlockDevice { major, minor } => InodeOutKind::Special {
                     kind: special::Type::Block,
-                    data: format!("{major},{minor}"),
+                    data: format!("{major},{minor}").into_bytes(),
                 },
                 NodeKind::Fifo => InodeOutKind::Special {
                     kind: special::Type::Fifopipe,
-                    data: NOTHING.to_owned(),
+                    data: NOTHING.to_vec(),
                 },
                 NodeKind::Socket => InodeOutKind::Special {
                     kind: special::Type::Socket,
-                    data: NOTHING.to_owned(),
+                    data: NOTHING.to_vec(),
                 },
             };
             contents.push(InodeOut {
@@ -109,6 +115,7 @@ fn write_entries(tx: &Transaction<'_>, tree: &Tree) -> Result<(), FlistError> {
         }
         let header = DirOut {
             name: &node.name,
+            size: codec::DIR_ROW_SIZE,
             location: &dir.location,
             parent: &dir.parent_key,
             aclkey: &dir_acl,
@@ -128,7 +135,7 @@ fn write_entries(tx: &Transaction<'_>, tree: &Tree) -> Result<(), FlistError> {
 }
 
 /// `Special.data` of FIFOs and sockets.
-const NOTHING: &str = "(nothing)";
+const NOTHING: &[u8] = b"(nothing)";
 
 /// ACL rows of the file being written, deduplicated by key.
 #[derive(Default)]

@@ -6,8 +6,9 @@ use super::mode::{makedev, type_bits};
 use crate::tree::{NodeId, NodeKind, Tree};
 use crate::{FlistError, Metadata, sqlite};
 
-/// Schema of rfs (`schema/schema.sql`, B.2).
-pub const SCHEMA: &str = "CREATE TABLE inode (
+/// Schema of rfs (`schema/schema.sql`, B.2): tables, then indexes.
+pub const SCHEMA: &str = concat!(
+    "CREATE TABLE inode (
   ino    INTEGER PRIMARY KEY AUTOINCREMENT,
   parent INTEGER,
   name   VARCHAR(255),
@@ -19,13 +20,24 @@ pub const SCHEMA: &str = "CREATE TABLE inode (
   ctime  INTEGER,
   mtime  INTEGER
 );
-CREATE INDEX parents ON inode (parent);
-CREATE INDEX names ON inode (name);
 CREATE TABLE extra (ino INTEGER PRIMARY KEY, data VARCHAR(4096));
 CREATE TABLE block (ino INTEGER, id VARCHAR(32), key VARCHAR(32));
-CREATE INDEX block_ino ON block (ino);
 CREATE TABLE tag (key VARCHAR(10) PRIMARY KEY, value VARCHAR(255));
-CREATE TABLE route (start integer, end integer, url VARCHAR(2048));";
+CREATE TABLE route (start integer, end integer, url VARCHAR(2048));
+",
+    "CREATE INDEX parents ON inode (parent);
+CREATE INDEX names ON inode (name);
+CREATE INDEX block_ino ON block (ino);
+"
+);
+
+/// Byte offset in [`SCHEMA`] where the indexes start. The writer creates them after the bulk
+/// insert: building an index once from sorted data is much faster than updating it per row,
+/// and the resulting schema is the same.
+fn split_schema() -> (&'static str, &'static str) {
+    let at = SCHEMA.find("CREATE INDEX").unwrap_or(SCHEMA.len());
+    SCHEMA.split_at(at)
+}
 
 /// Inode number of the root directory.
 pub(crate) const ROOT_INO: i64 = 1;
@@ -33,7 +45,8 @@ pub(crate) const ROOT_INO: i64 = 1;
 /// Builds the database image of a tree.
 pub(crate) fn write_db(tree: &Tree, meta: &Metadata) -> Result<Vec<u8>, FlistError> {
     let mut conn = sqlite::new_memory_db(4096)?;
-    conn.execute_batch(SCHEMA)?;
+    let (tables, indexes) = split_schema();
+    conn.execute_batch(tables)?;
     let tx = conn.transaction()?;
     write_inodes(&tx, tree)?;
     {
@@ -47,6 +60,7 @@ pub(crate) fn write_db(tree: &Tree, meta: &Metadata) -> Result<Vec<u8>, FlistErr
             route.execute((r.start, r.end, &r.url))?;
         }
     }
+    tx.execute_batch(indexes)?;
     tx.commit()?;
     sqlite::into_bytes(conn)
 }
@@ -93,14 +107,8 @@ fn write_inodes(tx: &Transaction<'_>, tree: &Tree) -> Result<(), FlistError> {
                 extra.execute((ino, target.as_bytes()))?;
             }
             NodeKind::File { blocks, .. } => {
+                crate::hash::check_lengths(blocks, 32)?;
                 for b in blocks.iter() {
-                    if b.id.len() != 32 || b.key.len() != 32 {
-                        return Err(FlistError::BadHashLength {
-                            what: "block id/key",
-                            got: b.id.len().min(b.key.len()),
-                            expected: 32,
-                        });
-                    }
                     block.execute((ino, b.id.as_bytes(), b.key.as_bytes()))?;
                 }
             }

@@ -131,7 +131,10 @@ fn dir_round_trip_is_single_segment() -> Result<(), FlistError> {
             aclkey: &acl,
             mtime: 3,
             ctime: 4,
-            kind: InodeOutKind::File { blocks: &blocks },
+            kind: InodeOutKind::File {
+                block_size: 128,
+                blocks: &blocks,
+            },
         },
         InodeOut {
             name: "empty",
@@ -139,7 +142,10 @@ fn dir_round_trip_is_single_segment() -> Result<(), FlistError> {
             aclkey: &acl,
             mtime: 0,
             ctime: 0,
-            kind: InodeOutKind::File { blocks: &[] },
+            kind: InodeOutKind::File {
+                block_size: 128,
+                blocks: &[],
+            },
         },
         InodeOut {
             name: "null",
@@ -149,7 +155,7 @@ fn dir_round_trip_is_single_segment() -> Result<(), FlistError> {
             ctime: 0,
             kind: InodeOutKind::Special {
                 kind: special::Type::Chardev,
-                data: "1,3".into(),
+                data: b"1,3".to_vec(),
             },
         },
     ];
@@ -165,6 +171,7 @@ fn dir_round_trip_is_single_segment() -> Result<(), FlistError> {
     }
     let header = DirOut {
         name: "a",
+        size: 4096,
         location: "a",
         parent: &root,
         aclkey: &acl,
@@ -252,10 +259,14 @@ fn wrong_block_hash_length_is_rejected() -> Result<(), FlistError> {
         aclkey: acl,
         mtime: 0,
         ctime: 0,
-        kind: InodeOutKind::File { blocks: &blocks },
+        kind: InodeOutKind::File {
+            block_size: 128,
+            blocks: &blocks,
+        },
     }];
     let header = DirOut {
         name: "",
+        size: 4096,
         location: "",
         parent: "",
         aclkey: acl,
