@@ -97,7 +97,15 @@ pub fn read_bytes_with(bytes: &[u8], options: &ReadOptions) -> Result<Flist, Fli
 }
 
 /// Reads an flist file (format detected from its content, not its name).
+///
+/// Files larger than [`DEFAULT_MAX_SIZE`] are refused before being read.
 pub fn read_file(path: &Path) -> Result<Flist, FlistError> {
+    let len = std::fs::metadata(path)?.len();
+    if len > DEFAULT_MAX_SIZE {
+        return Err(FlistError::TooLarge {
+            limit: DEFAULT_MAX_SIZE,
+        });
+    }
     read_bytes(&std::fs::read(path)?)
 }
 

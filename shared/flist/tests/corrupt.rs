@@ -14,6 +14,9 @@ use rusqlite::{Connection, params};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
+/// Recognises the expected error of a crafted input.
+type ErrorCheck = fn(&FlistError) -> bool;
+
 /// A database file image built by `fill`.
 fn db_image(fill: impl FnOnce(&Connection) -> rusqlite::Result<()>) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -404,7 +407,7 @@ fn fl_storage_classes_and_structure() -> TestResult {
     });
     assert_eq!(read_bytes(&ok)?.tree.stats().blocks, 1);
 
-    let cases: Vec<(&str, Vec<u8>, fn(&FlistError) -> bool)> = vec![
+    let cases: Vec<(&str, Vec<u8>, ErrorCheck)> = vec![
         (
             "hex text id",
             fl(|c| {

@@ -31,7 +31,7 @@ pub fn encrypt(data: &[u8], key: &[u8; 16]) -> Vec<u8> {
 /// when the decrypted length word is not within the last word's range: the usual sign of a wrong
 /// key or corrupted data.
 pub fn decrypt(data: &[u8], key: &[u8; 16]) -> Result<Vec<u8>, ChunkError> {
-    if data.len() < 8 || data.len() % 4 != 0 {
+    if data.len() < 8 || !data.len().is_multiple_of(4) {
         return Err(ChunkError::XxteaLength(data.len()));
     }
     let mut words = to_words(data);

@@ -408,7 +408,7 @@ fn dir_words(h: &DirOut<'_>, contents: &[InodeOut<'_>]) -> u32 {
         // Inode struct: 3 data + 3 pointers.
         let attr = match &e.kind {
             InodeOutKind::Dir { key } => 1 + text_words(key),
-            InodeOutKind::File { blocks, .. } if blocks.is_empty() => 2,
+            InodeOutKind::File { blocks: [], .. } => 2,
             // File struct, list tag, per block 2 pointers + two 16-byte Data values.
             InodeOutKind::File { blocks, .. } => 3u32.saturating_add(
                 u32::try_from(blocks.len())

@@ -4,7 +4,9 @@
 mod codec;
 mod container;
 #[rustfmt::skip]
-#[allow(clippy::all, clippy::pedantic, unused_qualifications, dead_code, missing_docs)]
+// Generated code: lints of this workspace do not apply (its setters unwrap on impossible
+// allocation errors).
+#[allow(clippy::all, clippy::pedantic, clippy::unwrap_used, unused_qualifications, dead_code, missing_docs)]
 mod flist_capnp;
 mod keys;
 mod reader;

@@ -104,6 +104,7 @@ fn write_entries(tx: &Transaction<'_>, tree: &Tree) -> Result<(), FlistError> {
                     data: NOTHING.to_vec(),
                 },
             };
+            // Times are u32 in this format: zflist truncates `time_t` the same way (A.4.4).
             contents.push(InodeOut {
                 name: &n.name,
                 size: n.kind.size(),
