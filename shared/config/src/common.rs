@@ -48,7 +48,11 @@ impl Default for CommonConfig {
 
 impl Validate for CommonConfig {
     fn validate(&self) -> Result<(), ConfigError> {
-        require_scheme("database_url", &self.database_url, &["postgres", "postgresql"])?;
+        require_scheme(
+            "database_url",
+            &self.database_url,
+            &["postgres", "postgresql"],
+        )?;
         require_scheme("nats_url", &self.nats_url, &["nats", "tls", "ws", "wss"])?;
         require_scheme("redis_url", &self.redis_url, &["redis", "rediss", "unix"])?;
         if self.store.trim().is_empty() {
@@ -66,7 +70,10 @@ impl Validate for CommonConfig {
             ));
         }
         if self.database_max_connections == 0 {
-            return Err(ConfigError::invalid("database_max_connections", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "database_max_connections",
+                "must be at least 1",
+            ));
         }
         if let Some(endpoint) = &self.otlp_endpoint {
             require_scheme("otlp_endpoint", endpoint, &["http", "https"])?;
@@ -112,5 +119,61 @@ fn require_scheme(key: &str, value: &str, schemes: &[&str]) -> Result<(), Config
             key,
             format!("`{value}` must be a URL with scheme {}", schemes.join(", ")),
         )),
+    }
+}
+
+/// How published flists refer to the chunk store, shared by the gateway (which reports it) and
+/// the workers (which write it into flists). The `[publish]` table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PublishConfig {
+    /// Format of new flists when a request does not choose: `flist` (the original hub's, what
+    /// existing nodes mount with g8ufs) or `fl` (rfs v2).
+    pub default_format: String,
+    /// Public 0-db endpoint written as `backend` metadata into `.flist` files and shown as
+    /// `Storage:` (hub-api spec 11.1 step 6, 8.3): the address nodes read chunks from.
+    pub backend_host: String,
+    /// Port of the public 0-db endpoint.
+    pub backend_port: u16,
+    /// Namespace of the public 0-db endpoint (publicly readable, no password).
+    pub backend_namespace: String,
+    /// Route rows written into `.fl` files (`[<start>-<end>=]<url>`, rfs syntax). Empty: the
+    /// chunk store's own routes with passwords stripped.
+    pub fl_routes: Vec<String>,
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        Self {
+            default_format: "flist".into(),
+            backend_host: "127.0.0.1".into(),
+            backend_port: 9900,
+            backend_namespace: "default".into(),
+            fl_routes: Vec::new(),
+        }
+    }
+}
+
+impl Validate for PublishConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !matches!(self.default_format.as_str(), "flist" | "fl") {
+            return Err(ConfigError::invalid(
+                "publish.default_format",
+                format!("`{}` must be `flist` or `fl`", self.default_format),
+            ));
+        }
+        if self.backend_host.is_empty() {
+            return Err(ConfigError::invalid(
+                "publish.backend_host",
+                "must not be empty",
+            ));
+        }
+        if self.backend_namespace.is_empty() {
+            return Err(ConfigError::invalid(
+                "publish.backend_namespace",
+                "must not be empty",
+            ));
+        }
+        Ok(())
     }
 }

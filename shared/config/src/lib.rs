@@ -15,7 +15,7 @@
 
 mod common;
 
-pub use common::{CommonConfig, LogConfig, LogFormat};
+pub use common::{CommonConfig, LogConfig, LogFormat, PublishConfig};
 
 use std::path::{Path, PathBuf};
 
@@ -78,7 +78,9 @@ where
 }
 
 /// The layered [`Figment`] for `T`, for callers that want to add providers (tests do).
-pub fn figment<T: Serialize + Default>(explicit_file: Option<&Path>) -> Result<Figment, ConfigError> {
+pub fn figment<T: Serialize + Default>(
+    explicit_file: Option<&Path>,
+) -> Result<Figment, ConfigError> {
     let mut figment = Figment::from(Serialized::defaults(T::default()));
     if let Some(file) = config_file(explicit_file)? {
         figment = figment.merge(Toml::file_exact(file));
