@@ -277,10 +277,12 @@ fn attributes<R: Read>(entry: &mut Entry<'_, R>, raw: &str) -> Result<Attr, Conv
     let bad =
         |what: &str, e: std::io::Error| ConvertError::invalid(Some(raw), format!("{what}: {e}"));
     let header = entry.header();
-    let mode = header.mode().map_err(|e| bad("mode", e))? & 0o7777;
-    let uid = header.uid().map_err(|e| bad("uid", e))?;
-    let gid = header.gid().map_err(|e| bad("gid", e))?;
-    let mtime = header.mtime().map_err(|e| bad("mtime", e))?;
+    let old = header.as_old();
+    let mode = numeric(&old.mode, header.mode().map(u64::from)).map_err(|e| bad("mode", e))?;
+    let mode = (mode & 0o7777) as u32;
+    let uid = numeric(&old.uid, header.uid()).map_err(|e| bad("uid", e))?;
+    let gid = numeric(&old.gid, header.gid()).map_err(|e| bad("gid", e))?;
+    let mtime = numeric(&old.mtime, header.mtime()).map_err(|e| bad("mtime", e))?;
     let name = |v: Result<Option<&str>, _>| {
         v.ok()
             .flatten()
@@ -319,6 +321,15 @@ fn attributes<R: Read>(entry: &mut Entry<'_, R>, raw: &str) -> Result<Attr, Conv
         ctime: ctime.unwrap_or(mtime),
         acl_key: None,
     })
+}
+
+/// A numeric header field; a blank field (all NUL or spaces, as some writers leave unused
+/// fields) reads as 0, garbage is an error.
+fn numeric(raw: &[u8], parsed: std::io::Result<u64>) -> std::io::Result<u64> {
+    match parsed {
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+        other => other,
+    }
 }
 
 /// A PAX time (`seconds[.fraction]`, possibly negative), truncated to whole seconds.

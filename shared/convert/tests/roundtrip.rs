@@ -29,16 +29,27 @@ fn make_source(root: &Path) {
     write("hello.txt", b"hello world\n", 0o644);
     write("exact-block.bin", &noise(CHUNK_SIZE, 1), 0o600);
     write("block-plus-one.bin", &noise(CHUNK_SIZE + 1, 2), 0o644);
-    write("sub/deeper/big.bin", &noise(3 * CHUNK_SIZE / 2 + 17, 3), 0o755);
-    write("sub/dup-of-big.bin", &noise(3 * CHUNK_SIZE / 2 + 17, 3), 0o644);
+    write(
+        "sub/deeper/big.bin",
+        &noise(3 * CHUNK_SIZE / 2 + 17, 3),
+        0o755,
+    );
+    write(
+        "sub/dup-of-big.bin",
+        &noise(3 * CHUNK_SIZE / 2 + 17, 3),
+        0o644,
+    );
     write("sub/setuid", b"#!/bin/sh\n", 0o4755);
     std::os::unix::fs::symlink("../hello.txt", root.join("sub/rel-link")).expect("symlink");
     std::os::unix::fs::symlink("/usr/bin/env", root.join("abs-link")).expect("symlink");
     std::fs::create_dir_all(root.join("empty-dir")).expect("mkdir");
     std::fs::set_permissions(root.join("sub"), std::fs::Permissions::from_mode(0o750))
         .expect("chmod");
-    nix::unistd::mkfifo(&root.join("pipe"), nix::sys::stat::Mode::from_bits_truncate(0o640))
-        .expect("mkfifo");
+    nix::unistd::mkfifo(
+        &root.join("pipe"),
+        nix::sys::stat::Mode::from_bits_truncate(0o640),
+    )
+    .expect("mkfifo");
 }
 
 fn tar_of(root: &Path) -> Vec<u8> {
@@ -63,7 +74,11 @@ async fn archives_round_trip_in_both_formats_and_all_compressions() {
                 .unwrap_or_else(|e| panic!("{format} {name}: {e}"));
             assert_eq!(conv.flist.format, format);
             // 2 distinct 512 KiB blocks of `big` are shared with its duplicate.
-            assert!(conv.stats.blocks_deduped >= 2, "{format} {name}: {:?}", conv.stats);
+            assert!(
+                conv.stats.blocks_deduped >= 2,
+                "{format} {name}: {:?}",
+                conv.stats
+            );
             let out = write_read_unpack(&conv.flist, &store).await;
             assert_eq!(snapshot(out.path()), expected, "{format} {name}");
             let mut want_times = mtimes(src.path());
@@ -115,20 +130,32 @@ async fn real_tools_sample() {
             .await
             .expect("convert sample");
         let theirs = hub_flist::read_file(&data.join(reference)).expect("reference flist");
-        assert_eq!(conv.flist.tree.dump(), theirs.tree.dump(), "{format} paths and sizes");
+        assert_eq!(
+            conv.flist.tree.dump(),
+            theirs.tree.dump(),
+            "{format} paths and sizes"
+        );
         for path in ["hello.txt", "dir/copy-of-hello.txt"] {
             let blocks = |t: &hub_flist::Tree| match t.lookup(path).map(|id| &t.node(id).kind) {
                 Some(NodeKind::File { blocks, .. }) => blocks.to_vec(),
                 other => panic!("{path}: {other:?}"),
             };
-            assert_eq!(blocks(&conv.flist.tree), blocks(&theirs.tree), "{format} {path}");
+            assert_eq!(
+                blocks(&conv.flist.tree),
+                blocks(&theirs.tree),
+                "{format} {path}"
+            );
         }
         let modes = |t: &hub_flist::Tree| {
             t.walk()
                 .map(|id| (t.path(id), t.node(id).attr.mode))
                 .collect::<Vec<_>>()
         };
-        assert_eq!(modes(&conv.flist.tree), modes(&theirs.tree), "{format} modes");
+        assert_eq!(
+            modes(&conv.flist.tree),
+            modes(&theirs.tree),
+            "{format} modes"
+        );
         let out = write_read_unpack(&conv.flist, &store).await;
         let src = tempfile::tempdir().expect("tempdir");
         tar::Archive::new(flate2::read::GzDecoder::new(archive.as_slice()))
