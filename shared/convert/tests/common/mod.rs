@@ -89,8 +89,11 @@ pub fn bzip2(data: &[u8]) -> Vec<u8> {
     e.finish().expect("bzip2")
 }
 
+/// A compressor of whole buffers.
+pub type Compressor = fn(&[u8]) -> Vec<u8>;
+
 /// The five supported compressions, by name.
-pub fn compressions() -> Vec<(&'static str, fn(&[u8]) -> Vec<u8>)> {
+pub fn compressions() -> Vec<(&'static str, Compressor)> {
     vec![
         ("tar", |d: &[u8]| d.to_vec()),
         ("gzip", gzip),
@@ -103,6 +106,15 @@ pub fn compressions() -> Vec<(&'static str, fn(&[u8]) -> Vec<u8>)> {
 /// An in-memory tar with GNU headers.
 pub struct Tar {
     builder: tar::Builder<Vec<u8>>,
+}
+
+/// A copy holding the entries appended so far.
+impl Clone for Tar {
+    fn clone(&self) -> Tar {
+        let mut builder = tar::Builder::new(self.builder.get_ref().clone());
+        builder.mode(tar::HeaderMode::Complete);
+        Tar { builder }
+    }
 }
 
 impl Default for Tar {
