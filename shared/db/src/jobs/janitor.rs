@@ -3,13 +3,26 @@
 
 use std::time::Duration;
 
-use sqlx::{Acquire, PgExecutor, Postgres};
+use sqlx::{Acquire, PgConnection, PgExecutor, Postgres};
 use uuid::Uuid;
 
 use super::lease::{exhausted, fail_unleased, record};
 use super::model::{JOB_COLUMNS, Job, JobRow, JobState};
 use crate::DbError;
 use crate::events::{JobEvent, NewEvent};
+
+/// Advisory lock key of janitor sweeps ("hub_jani").
+const SWEEP_LOCK: i64 = 0x6875_625f_6a61_6e69;
+
+/// Take the janitor's sweep lock for the rest of the transaction `tx` runs; `false` when
+/// another janitor holds it. So one janitor sweeps at a time however many processes run one.
+pub async fn try_lock_sweep(tx: &mut PgConnection) -> Result<bool, DbError> {
+    let locked = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(SWEEP_LOCK)
+        .fetch_one(tx)
+        .await?;
+    Ok(locked)
+}
 
 /// A job put back in the queue, to be published again.
 #[derive(Debug, Clone, PartialEq)]

@@ -203,10 +203,12 @@ impl Lease {
         .bind(message)
         .fetch_optional(&mut *tx)
         .await?;
-        let job = self.advance(row)?;
+        let job = Self::written(row)?;
         let event = NewEvent::update(progress, phase.map(str::to_owned), message);
         let events = record(&mut tx, &job, vec![event]).await?;
         tx.commit().await?;
+        // Only once committed: a write that did not happen must not move the lease on.
+        self.revision = job.revision;
         Ok(events)
     }
 
@@ -226,9 +228,11 @@ impl Lease {
         .bind(self.revision)
         .fetch_optional(&mut *tx)
         .await?;
-        let job = self.advance(row)?;
+        let job = Self::written(row)?;
         let events = record(&mut tx, &job, vec![event]).await?;
         tx.commit().await?;
+        // Only once committed: a write that did not happen must not move the lease on.
+        self.revision = job.revision;
         Ok(events)
     }
 
@@ -236,6 +240,7 @@ impl Lease {
     /// listeners wait for) and the final state.
     ///
     /// Run it in the transaction that publishes the result, so both happen or neither does.
+    /// If that transaction is then rolled back, the lease is spent: later writes are refused.
     pub async fn succeed(
         &mut self,
         conn: &mut PgConnection,
@@ -254,7 +259,7 @@ impl Lease {
         .bind(result)
         .fetch_optional(&mut *tx)
         .await?;
-        let job = self.advance(row)?;
+        let job = Self::written(row)?;
         let events = record(
             &mut tx,
             &job,
@@ -262,6 +267,7 @@ impl Lease {
         )
         .await?;
         tx.commit().await?;
+        self.revision = job.revision;
         Ok((job, events))
     }
 
@@ -284,9 +290,10 @@ impl Lease {
         .bind(&failure.message)
         .fetch_optional(&mut *tx)
         .await?;
-        let job = self.advance(row)?;
+        let job = Self::written(row)?;
         let events = record(&mut tx, &job, failure_events(failure)).await?;
         tx.commit().await?;
+        self.revision = job.revision;
         Ok((job, events))
     }
 
@@ -343,7 +350,7 @@ impl Lease {
         .bind(refund_attempts)
         .fetch_optional(&mut *tx)
         .await?;
-        let job = self.advance(row)?;
+        let job = Self::written(row)?;
         let events = record(
             &mut tx,
             &job,
@@ -351,14 +358,13 @@ impl Lease {
         )
         .await?;
         tx.commit().await?;
+        self.revision = job.revision;
         Ok((job, events))
     }
 
-    /// Take the new revision from a guarded write's row, or report that the guard failed.
-    fn advance(&mut self, row: Option<JobRow>) -> Result<Job, DbError> {
-        let job = Job::try_from(row.ok_or(DbError::Stale)?)?;
-        self.revision = job.revision;
-        Ok(job)
+    /// The job written by a guarded write, or [`DbError::Stale`] when the guard failed.
+    fn written(row: Option<JobRow>) -> Result<Job, DbError> {
+        Job::try_from(row.ok_or(DbError::Stale)?)
     }
 }
 
@@ -378,6 +384,30 @@ pub(super) async fn record(
         events,
     )
     .await
+}
+
+/// `queued|running → failed` with `failure`, without a lease: for jobs no worker can run (an
+/// undecodable payload, a job that could not be queued).
+///
+/// Errors: [`Missing::Job`], [`crate::Conflict::JobFinished`].
+pub async fn abort(
+    db: impl Acquire<'_, Database = Postgres>,
+    id: Uuid,
+    failure: &JobFailure,
+) -> Result<(Job, Vec<JobEvent>), DbError> {
+    let mut tx = db.begin().await?;
+    let state: Option<String> =
+        sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let state: JobState = state.ok_or(DbError::NotFound(Missing::Job))?.parse()?;
+    if state.is_terminal() {
+        return Err(DbError::Conflict(crate::Conflict::JobFinished));
+    }
+    let failed = fail_unleased(&mut tx, id, failure).await?;
+    tx.commit().await?;
+    Ok(failed)
 }
 
 /// `queued|running → failed` without a lease (claim of an exhausted job, janitor).

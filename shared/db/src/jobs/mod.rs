@@ -11,8 +11,10 @@ mod lease;
 mod model;
 mod queries;
 
-pub use janitor::{Requeued, fail_exhausted, purge_finished, requeue_stale, stale_queued};
-pub use lease::{Claim, Claimed, Lease, claim};
+pub use janitor::{
+    Requeued, fail_exhausted, purge_finished, requeue_stale, stale_queued, try_lock_sweep,
+};
+pub use lease::{Claim, Claimed, Lease, abort, claim};
 pub use model::{
     InvalidCursor, Job, JobCursor, JobFailure, JobFilter, JobKind, JobPage, JobState, NewJob,
     failure_codes,

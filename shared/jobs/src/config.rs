@@ -1,0 +1,204 @@
+//! Settings of the queue, the workers and the janitor.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::JobsError;
+
+/// Job platform settings; binaries embed them as the `[jobs]` table of their configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobsConfig {
+    /// How long JetStream waits for an acknowledgement before redelivering a job. Workers send
+    /// in-progress acknowledgements every third of it, so it bounds how fast a killed worker's
+    /// job is picked up again, not how long a job may run.
+    #[serde(with = "humantime_serde")]
+    pub ack_wait: Duration,
+    /// Deliveries of one queue message before JetStream stops redelivering it (the janitor then
+    /// takes over). Must exceed `max_attempts`: other deliveries are used up by messages that
+    /// arrive while the job's holder is alive.
+    pub max_deliver: i64,
+    /// Attempts (claims by a worker) before a job fails with `attempts_exhausted`.
+    pub max_attempts: i32,
+    /// Delay before the second attempt after a transient error; doubles per attempt.
+    #[serde(with = "humantime_serde")]
+    pub retry_backoff: Duration,
+    /// Upper bound of the retry delay.
+    #[serde(with = "humantime_serde")]
+    pub max_retry_backoff: Duration,
+    /// Jobs one worker process runs at the same time.
+    pub concurrency: usize,
+    /// Minimum time between two progress writes of a job (the last one is always written).
+    #[serde(with = "humantime_serde")]
+    pub progress_interval: Duration,
+    /// How long one pull request waits for work at the server (long poll).
+    #[serde(with = "humantime_serde")]
+    pub fetch_expiry: Duration,
+    /// On shutdown, how long running jobs may still take before they are handed back.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// Window in which JetStream drops a second submit of the same job id.
+    #[serde(with = "humantime_serde")]
+    pub duplicate_window: Duration,
+    /// Age at which an unconsumed queue message is dropped (the janitor re-publishes jobs).
+    #[serde(with = "humantime_serde")]
+    pub queue_max_age: Duration,
+    /// How long a staged upload is kept if no job deletes it.
+    #[serde(with = "humantime_serde")]
+    pub staging_ttl: Duration,
+    /// Period of the janitor's sweeps.
+    #[serde(with = "humantime_serde")]
+    pub janitor_interval: Duration,
+    /// Heartbeat age at which the janitor re-queues a running job. Normally JetStream has
+    /// redelivered the job long before; this catches messages JetStream gave up on.
+    #[serde(with = "humantime_serde")]
+    pub janitor_stale_after: Duration,
+    /// Time a job may stay queued without any change before the janitor publishes it again
+    /// (its message was lost, e.g. the gateway died between recording and publishing).
+    #[serde(with = "humantime_serde")]
+    pub queued_timeout: Duration,
+    /// How long finished jobs (and their events) stay readable.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// Event followers re-read the database after this long without a live event, in case a
+    /// live message was lost (core NATS delivers at most once).
+    #[serde(with = "humantime_serde")]
+    pub event_poll_interval: Duration,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            ack_wait: Duration::from_secs(30),
+            max_deliver: 10,
+            max_attempts: 3,
+            retry_backoff: Duration::from_secs(5),
+            max_retry_backoff: Duration::from_secs(300),
+            concurrency: 2,
+            progress_interval: Duration::from_secs(1),
+            fetch_expiry: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(30),
+            duplicate_window: Duration::from_secs(120),
+            queue_max_age: Duration::from_secs(7 * 24 * 3600),
+            staging_ttl: Duration::from_secs(24 * 3600),
+            janitor_interval: Duration::from_secs(15),
+            janitor_stale_after: Duration::from_secs(120),
+            queued_timeout: Duration::from_secs(30 * 60),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            event_poll_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+impl JobsConfig {
+    /// Period of a running job's heartbeat (in-progress ack and database `heartbeat_at`).
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.ack_wait / 3
+    }
+
+    /// Heartbeat age from which another worker may take a running job over: one `ack_wait`,
+    /// the time after which JetStream redelivers the job of a silent worker.
+    pub fn stale_after(&self) -> Duration {
+        self.ack_wait
+    }
+
+    /// Delay before retrying after the transient failure of attempt `attempt` (1-based):
+    /// `retry_backoff × 2^(attempt-1)`, at most `max_retry_backoff`.
+    pub fn retry_delay(&self, attempt: i32) -> Duration {
+        let doublings = u32::try_from(attempt.saturating_sub(1))
+            .unwrap_or(0)
+            .min(16);
+        self.retry_backoff
+            .saturating_mul(1 << doublings)
+            .min(self.max_retry_backoff)
+    }
+
+    /// JetStream redelivery delays after an ack timeout: `ack_wait`, then doubling, at most
+    /// `max_deliver - 1` steps (the server requires fewer steps than deliveries).
+    pub(crate) fn redelivery_backoff(&self) -> Vec<Duration> {
+        let steps = usize::try_from(self.max_deliver.saturating_sub(1))
+            .unwrap_or(0)
+            .min(4);
+        (0..steps)
+            .map(|step| self.ack_wait.saturating_mul(1 << step))
+            .collect()
+    }
+
+    /// Reject settings that cannot work.
+    pub fn validate(&self) -> Result<(), JobsError> {
+        let fail = |message: &str| Err(JobsError::Config(message.to_owned()));
+        if self.ack_wait < Duration::from_millis(300) {
+            return fail("ack_wait must be at least 300ms");
+        }
+        if self.max_attempts < 1 {
+            return fail("max_attempts must be at least 1");
+        }
+        if self.max_deliver <= i64::from(self.max_attempts) {
+            return fail("max_deliver must be larger than max_attempts");
+        }
+        if self.concurrency == 0 {
+            return fail("concurrency must be at least 1");
+        }
+        if self.janitor_stale_after < self.stale_after() {
+            return fail("janitor_stale_after must be at least ack_wait");
+        }
+        if self.duplicate_window > self.queue_max_age {
+            return fail("duplicate_window must not exceed queue_max_age");
+        }
+        if self.fetch_expiry.is_zero() || self.event_poll_interval.is_zero() {
+            return fail("fetch_expiry and event_poll_interval must be positive");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(JobsConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn retry_delay_doubles_up_to_the_cap() {
+        let config = JobsConfig {
+            retry_backoff: Duration::from_secs(5),
+            max_retry_backoff: Duration::from_secs(30),
+            ..JobsConfig::default()
+        };
+        let delays: Vec<u64> = (1..=5).map(|a| config.retry_delay(a).as_secs()).collect();
+        assert_eq!(delays, [5, 10, 20, 30, 30]);
+        assert_eq!(config.retry_delay(0).as_secs(), 5);
+    }
+
+    #[test]
+    fn redelivery_backoff_stays_below_max_deliver() {
+        let config = JobsConfig {
+            ack_wait: Duration::from_secs(2),
+            max_deliver: 3,
+            ..JobsConfig::default()
+        };
+        assert_eq!(
+            config.redelivery_backoff(),
+            [Duration::from_secs(2), Duration::from_secs(4)]
+        );
+    }
+
+    #[test]
+    fn impossible_settings_are_rejected() {
+        let too_few_deliveries = JobsConfig {
+            max_deliver: 3,
+            max_attempts: 3,
+            ..JobsConfig::default()
+        };
+        assert!(too_few_deliveries.validate().is_err());
+        let no_workers = JobsConfig {
+            concurrency: 0,
+            ..JobsConfig::default()
+        };
+        assert!(no_workers.validate().is_err());
+    }
+}

@@ -1,0 +1,74 @@
+//! Storing a built flist so a handler can publish it.
+
+use bytes::Bytes;
+use md5::{Digest, Md5};
+
+use hub_db::PgPool;
+use hub_db::flists::{self, Flist, FlistFormat, NewFlist};
+use hub_store::ObjectStore;
+
+use crate::JobsError;
+use crate::worker::{ClaimedJob, Publication};
+
+/// A flist file built (or received) by a job, with what the hub precomputes about it.
+#[derive(Debug, Clone)]
+pub struct FlistFile {
+    /// The file's bytes.
+    pub bytes: Bytes,
+    /// Its format.
+    pub format: FlistFormat,
+    /// `{regular, symlink, directory, special, failure, fullsize}` (spec 6).
+    pub stats: serde_json::Value,
+    /// The flist's metadata table as a JSON object.
+    pub metadata: serde_json::Value,
+    /// The contents dump of spec 6.6, serialised as served.
+    pub dump: Option<Vec<u8>>,
+    /// What it was built from.
+    pub source: Option<serde_json::Value>,
+    /// Idempotency key of the conversion (source digest + options + format version).
+    pub source_key: Option<String>,
+}
+
+/// Store `file`'s bytes as an immutable object and record its row; both idempotent, so a
+/// redelivered job doing it again changes nothing. Returns the row; the handler then returns
+/// [`crate::JobOutput::publishing`] with [`Publication::for_job`], and the runtime publishes
+/// the entry in the transaction that marks the job succeeded.
+pub async fn store_flist(
+    pool: &PgPool,
+    objects: &ObjectStore,
+    file: FlistFile,
+    creator: &str,
+) -> Result<Flist, JobsError> {
+    let bytes = file.bytes.clone();
+    // Hashing a multi-megabyte file is CPU work: keep it off the async threads.
+    let md5 = tokio::task::spawn_blocking(move || hex::encode(Md5::digest(&bytes)))
+        .await
+        .map_err(|err| JobsError::Config(format!("md5 task failed: {err}")))?;
+    let size = i64::try_from(file.bytes.len())
+        .map_err(|_| JobsError::Config("flist larger than i64::MAX bytes".into()))?;
+    let id = objects.put(file.bytes).await?;
+    let new = NewFlist {
+        content_hash: id.to_hex(),
+        md5,
+        size,
+        format: file.format,
+        stats: file.stats,
+        metadata: file.metadata,
+        dump: file.dump,
+        source: file.source,
+        source_key: file.source_key,
+        creator: Some(creator.to_owned()),
+    };
+    Ok(flists::insert_or_get(pool, &new).await?)
+}
+
+impl Publication {
+    /// Publish `flist` as the job's target (`repository/target_name` of the job).
+    pub fn for_job(job: &ClaimedJob, flist: &Flist) -> Self {
+        Self {
+            repository: job.job.repository.clone(),
+            name: job.job.target_name.clone(),
+            flist_id: flist.id,
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! What a worker binary implements: a handler for one kind of job.
+
+use std::borrow::Cow;
+use std::future::Future;
+
+use hub_db::DbError;
+use hub_db::jobs::{Job, JobKind, failure_codes};
+use hub_proto::v1::JobEnvelope;
+
+use super::JobContext;
+
+/// The work of one kind of job.
+///
+/// `run` must be idempotent: a job whose worker died is run again by another worker. Content
+/// addressing makes the usual work (store chunks, store the flist, record its row) naturally
+/// so; the result becomes visible only when the runtime commits the job's success.
+pub trait JobHandler: Send + Sync + 'static {
+    /// The kind of jobs this handler runs.
+    const KIND: JobKind;
+
+    /// Run `job`. Report progress and check for cancellation through `ctx`; return what to
+    /// publish, or why the job failed.
+    fn run(
+        &self,
+        job: &ClaimedJob,
+        ctx: &JobContext,
+    ) -> impl Future<Output = Result<JobOutput, JobError>> + Send;
+}
+
+/// A job handed to a handler.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    /// The job row as claimed (`running`, `attempt` counts this run).
+    pub job: Job,
+    /// Its payload.
+    pub envelope: JobEnvelope,
+}
+
+/// An entry to publish when the job succeeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publication {
+    /// Repository to publish into (created if missing).
+    pub repository: String,
+    /// Entry name (replaces an existing entry).
+    pub name: String,
+    /// The flist row (see [`crate::store_flist`]).
+    pub flist_id: i64,
+}
+
+/// What a successful job produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobOutput {
+    /// Stored as the job's `result`.
+    pub result: serde_json::Value,
+    /// Data of the final `info` event (the result message legacy listeners wait for).
+    pub info: serde_json::Value,
+    /// Entry to publish, in the same transaction as the job's success.
+    pub publish: Option<Publication>,
+}
+
+impl JobOutput {
+    /// A result without a publication; the `info` event carries the result too.
+    pub fn new(result: serde_json::Value) -> Self {
+        Self {
+            info: result.clone(),
+            result,
+            publish: None,
+        }
+    }
+
+    /// A result that publishes `publication`.
+    pub fn publishing(publication: Publication, result: serde_json::Value) -> Self {
+        Self {
+            publish: Some(publication),
+            ..Self::new(result)
+        }
+    }
+
+    /// Replace the data of the final `info` event.
+    pub fn with_info(mut self, info: serde_json::Value) -> Self {
+        self.info = info;
+        self
+    }
+}
+
+/// Why a job did not succeed; decides what happens next.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The input is unusable: the job fails at once, without retry, with `code`.
+    #[error("{message}")]
+    Invalid {
+        /// Stable machine-readable code (`invalid_archive`, `image_not_found`, …).
+        code: Cow<'static, str>,
+        /// Human-readable message (shown to the user).
+        message: String,
+    },
+    /// Something the job needs is unreachable or overloaded: retried with back-off; after the
+    /// last attempt the job fails with `attempts_exhausted`.
+    #[error("{0}")]
+    Transient(String),
+    /// The job was cancelled (the handler saw [`JobContext::cancelled`]).
+    #[error("cancelled")]
+    Cancelled,
+    /// A bug or an unexpected state: the job fails at once with code `internal`.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl JobError {
+    /// An [`JobError::Invalid`] with the generic code `invalid_input`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::invalid_as(failure_codes::INVALID_INPUT, message)
+    }
+
+    /// An [`JobError::Invalid`] with a specific code.
+    pub fn invalid_as(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A [`JobError::Transient`].
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self::Transient(message.into())
+    }
+
+    /// An [`JobError::Internal`].
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::Internal(message.into())
+    }
+
+    /// The machine-readable code recorded for this failure.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Invalid { code, .. } => code,
+            Self::Transient(_) => failure_codes::TRANSIENT,
+            Self::Cancelled => failure_codes::CANCELLED,
+            Self::Internal(_) => failure_codes::INTERNAL,
+        }
+    }
+}
+
+impl From<DbError> for JobError {
+    fn from(err: DbError) -> Self {
+        match err {
+            // The job changed under the worker (cancelled, taken over): stop quietly.
+            DbError::Stale => Self::Cancelled,
+            err if err.is_transient() => Self::Transient(err.to_string()),
+            err => Self::Internal(err.to_string()),
+        }
+    }
+}
+
+impl From<crate::JobsError> for JobError {
+    fn from(err: crate::JobsError) -> Self {
+        match err {
+            crate::JobsError::Db(err) => err.into(),
+            crate::JobsError::StagedObjectMissing(name) => Self::invalid_as(
+                "upload_missing",
+                format!("the uploaded file `{name}` is no longer available"),
+            ),
+            err if err.is_transient() => Self::Transient(err.to_string()),
+            err => Self::Internal(err.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_failure_has_a_stable_code() {
+        assert_eq!(JobError::invalid("x").code(), "invalid_input");
+        assert_eq!(
+            JobError::invalid_as("invalid_archive", "x").code(),
+            "invalid_archive"
+        );
+        assert_eq!(JobError::transient("x").code(), "transient");
+        assert_eq!(JobError::Cancelled.code(), "cancelled");
+        assert_eq!(JobError::internal("x").code(), "internal");
+    }
+
+    #[test]
+    fn database_errors_map_to_what_the_runtime_should_do() {
+        assert!(matches!(
+            JobError::from(DbError::Stale),
+            JobError::Cancelled
+        ));
+        let down = DbError::Sqlx(sqlx_pool_timeout());
+        assert!(matches!(JobError::from(down), JobError::Transient(_)));
+        let corrupt = DbError::Corrupt("x".into());
+        assert!(matches!(JobError::from(corrupt), JobError::Internal(_)));
+    }
+
+    fn sqlx_pool_timeout() -> sqlx::Error {
+        sqlx::Error::PoolTimedOut
+    }
+}
