@@ -8,6 +8,7 @@ mod commands;
 mod open;
 mod output;
 mod progress;
+mod units;
 
 use std::process::ExitCode;
 

@@ -82,21 +82,6 @@ pub fn format_time(secs: i64) -> String {
         .unwrap_or_else(|| secs.to_string())
 }
 
-/// Bytes in a short human form with binary units (`1.5 MiB`).
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    match (unit, UNITS.get(unit)) {
-        (0, _) | (_, None) => format!("{bytes} B"),
-        (_, Some(name)) => format!("{value:.1} {name}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,12 +106,9 @@ mod tests {
     }
 
     #[test]
-    fn times_and_sizes() {
+    fn times() {
         assert_eq!(format_time(0), "1970-01-01 00:00");
         assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13");
         assert_eq!(format_time(i64::MAX), i64::MAX.to_string());
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
     }
 }

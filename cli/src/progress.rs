@@ -2,8 +2,10 @@
 //! scripts and logs stay clean.
 
 use std::io::IsTerminal;
+use std::sync::Mutex;
 use std::time::Duration;
 
+use hub_convert::{Phase, Progress, ProgressReport};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Whether progress should be drawn at all.
@@ -20,14 +22,17 @@ pub fn bytes(total: u64, message: &'static str) -> ProgressBar {
     )
 }
 
-/// A bar counting items (files, blocks, entries) up to `total`; hidden when stderr is not a
-/// terminal.
-pub fn items(total: u64, message: &'static str) -> ProgressBar {
-    styled(
-        total,
-        message,
-        "{msg:>10} [{bar:30}] {human_pos}/{human_len} {per_sec} eta {eta}",
-    )
+/// A spinner with a message and the elapsed time, for work that reports no progress.
+pub fn spinner(message: String) -> ProgressBar {
+    if !enabled() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner().with_message(message);
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
 }
 
 /// A spinner for work of unknown length, showing a running byte count.
@@ -55,4 +60,48 @@ fn styled(total: u64, message: &'static str, template: &str) -> ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
+}
+
+/// Shows the progress reports of a hub-convert conversion on a bar (or a spinner when the
+/// input size is unknown).
+#[derive(Debug)]
+pub struct ConversionBar {
+    bar: ProgressBar,
+    /// Last phase shown, so the message is only rebuilt when it changes (reports are frequent).
+    phase: Mutex<Option<Phase>>,
+}
+
+impl ConversionBar {
+    /// A bar over `total` input bytes, or a spinner when `total` is unknown.
+    pub fn new(total: Option<u64>) -> Self {
+        let bar = match total {
+            Some(total) => bytes(total, "packing"),
+            None => spinner_bytes("packing"),
+        };
+        ConversionBar {
+            bar,
+            phase: Mutex::new(None),
+        }
+    }
+
+    /// Removes the bar from the terminal.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Progress for ConversionBar {
+    fn update(&self, report: &ProgressReport) {
+        self.bar.set_position(report.bytes_in);
+        if let Ok(mut shown) = self.phase.lock()
+            && *shown != Some(report.phase)
+        {
+            *shown = Some(report.phase);
+            self.bar.set_message(match report.phase {
+                Phase::Reading => "reading",
+                Phase::Storing => "storing",
+                Phase::Done => "done",
+            });
+        }
+    }
 }

@@ -9,7 +9,8 @@ use hub_flist::{Flist, NodeKind};
 use serde::Serialize;
 
 use crate::open::read_flist;
-use crate::output::{human_bytes, print_json};
+use crate::output::print_json;
+use crate::units::human_bytes;
 
 /// Arguments of `flist stats`.
 #[derive(Debug, clap::Args)]

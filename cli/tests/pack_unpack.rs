@@ -1,0 +1,270 @@
+//! `pack` then `unpack` round trips for both formats, from directories and `.tar.gz`, and the
+//! real-tools flists unpacked from their stores.
+
+mod common;
+
+use std::path::Path;
+
+use common::{
+    BIG_SIZE, dir_url, hubctl, json, make_tar_gz, make_tree, noise, real_tools, snapshot,
+};
+use predicates::prelude::*;
+use tempfile::TempDir;
+
+fn tempdir() -> TempDir {
+    tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"))
+}
+
+fn pack(store: &Path, source: &Path, out: &Path) {
+    hubctl()
+        .args(["flist", "pack", "--store"])
+        .arg(dir_url(store))
+        .arg(source)
+        .arg(out)
+        .assert()
+        .success();
+}
+
+fn unpack(flist: &Path, store: &Path, out: &Path) {
+    hubctl()
+        .args(["flist", "unpack", "--store"])
+        .arg(dir_url(store))
+        .arg(flist)
+        .arg(out)
+        .assert()
+        .success();
+}
+
+#[test]
+fn directory_and_tar_gz_round_trip_in_both_formats() {
+    let work = tempdir();
+    let src = work.path().join("src");
+    make_tree(&src);
+    let tgz = work.path().join("src.tar.gz");
+    make_tar_gz(&src, &tgz);
+    let expected = snapshot(&src);
+    assert_eq!(expected.len(), 10, "the test tree itself");
+    for ext in ["flist", "fl"] {
+        for (kind, source) in [("dir", &src), ("tgz", &tgz)] {
+            let name = format!("{kind}-{ext}");
+            let store = work.path().join(format!("store-{name}"));
+            let flist = work.path().join(format!("{name}.{ext}"));
+            let out = work.path().join(format!("out-{name}"));
+            pack(&store, source, &flist);
+            unpack(&flist, &store, &out);
+            assert!(snapshot(&out) == expected, "{name}: unpacked tree differs");
+        }
+    }
+}
+
+#[test]
+fn real_tools_flists_unpack_to_their_source() {
+    let work = tempdir();
+    let src = work.path().join("src");
+    let gz =
+        std::fs::read(real_tools().join("sample-src.tar.gz")).unwrap_or_else(|e| panic!("{e}"));
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(gz.as_slice()));
+    archive.set_preserve_permissions(true);
+    archive.unpack(&src).unwrap_or_else(|e| panic!("{e}"));
+    let expected = snapshot(&src);
+    for (flist, store) in [("sample.flist", "flist-store"), ("sample.fl", "fl-store")] {
+        let out = work.path().join(flist);
+        unpack(&real_tools().join(flist), &real_tools().join(store), &out);
+        assert!(snapshot(&out) == expected, "{flist}: unpacked tree differs");
+    }
+}
+
+#[test]
+fn cat_of_a_packed_multi_block_file() {
+    let work = tempdir();
+    let src = work.path().join("src");
+    make_tree(&src);
+    let store = work.path().join("store");
+    for ext in ["flist", "fl"] {
+        let flist = work.path().join(format!("t.{ext}"));
+        pack(&store, &src, &flist);
+        hubctl()
+            .args(["flist", "cat", "--store"])
+            .arg(dir_url(&store))
+            .arg(&flist)
+            .arg("big.bin")
+            .assert()
+            .success()
+            .stdout(predicate::function(|out: &[u8]| {
+                out.len() == BIG_SIZE && out == noise(BIG_SIZE, 7).as_slice()
+            }));
+    }
+    // A .fl records the store in its routes, so --store is optional.
+    hubctl()
+        .args(["flist", "cat"])
+        .arg(work.path().join("t.fl"))
+        .arg("/sub/copy-of-hello.txt")
+        .assert()
+        .success()
+        .stdout("hello world\n");
+}
+
+#[test]
+fn pack_settings_and_json_report() {
+    let work = tempdir();
+    let src = work.path().join("src");
+    make_tree(&src);
+    let store = work.path().join("store");
+    let readme = work.path().join("README.md");
+    std::fs::write(&readme, "# Hello\n").unwrap_or_else(|e| panic!("{e}"));
+
+    let fl = work.path().join("t.fl");
+    let out = hubctl()
+        .args([
+            "flist",
+            "pack",
+            "--json",
+            "--meta",
+            "author=me",
+            "--meta",
+            "version=1",
+        ])
+        .args([
+            "--route",
+            "00-7f=zdb://user:secret@a:9900/ns,80-ff=zdb://b:9900/ns",
+        ])
+        .arg("--readme")
+        .arg(&readme)
+        .arg("--store")
+        .arg(dir_url(&store))
+        .arg(&src)
+        .arg(&fl)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report = json(&out);
+    assert_eq!(report["format"], "fl");
+    assert_eq!(report["entries"], 10);
+    assert_eq!(report["content_bytes"], BIG_SIZE + 12 + 12 + 18);
+    // Three blocks of big.bin, one shared by both hellos, one for run.sh.
+    assert_eq!(report["blocks"], 6);
+    assert_eq!(report["blocks_written"], 5);
+    assert_eq!(report["blocks_deduped"], 1);
+
+    let meta = json(
+        &hubctl()
+            .args(["flist", "meta", "--json"])
+            .arg(&fl)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone(),
+    );
+    assert_eq!(meta["metadata"]["author"], "me");
+    assert_eq!(meta["metadata"]["version"], 1);
+    assert_eq!(meta["metadata"]["readme"]["readme"], "# Hello\n");
+    assert_eq!(meta["routes"][0]["url"], "zdb://user@a:9900/ns");
+    assert_eq!(meta["routes"][1]["start"], 128);
+
+    let flist = work.path().join("t.flist");
+    hubctl()
+        .args([
+            "flist",
+            "pack",
+            "--backend",
+            "hub.grid.tf:9900/public",
+            "--store",
+        ])
+        .arg(dir_url(&store))
+        .arg(&src)
+        .arg(&flist)
+        .assert()
+        .success();
+    hubctl()
+        .args(["flist", "meta", "--json"])
+        .arg(&flist)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            r#""backend": {
+      "host": "hub.grid.tf",
+      "namespace": "public",
+      "port": 9900
+    }"#,
+        ));
+}
+
+#[test]
+fn pack_refuses_bad_requests() {
+    let work = tempdir();
+    let src = work.path().join("src");
+    make_tree(&src);
+    let store = dir_url(&work.path().join("store"));
+    let not_archive = work.path().join("notes.txt");
+    std::fs::write(&not_archive, "just some text, not a tar archive at all")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                src.display().to_string(),
+                work.path().join("out.bin").display().to_string(),
+            ],
+            "cannot tell the format",
+        ),
+        (
+            vec![
+                not_archive.display().to_string(),
+                work.path().join("x.fl").display().to_string(),
+            ],
+            "unknown archive format",
+        ),
+        (
+            vec![
+                "--backend".into(),
+                "h:1".into(),
+                src.display().to_string(),
+                work.path().join("x.fl").display().to_string(),
+            ],
+            "--backend sets .flist metadata",
+        ),
+        (
+            vec![
+                work.path().join("missing").display().to_string(),
+                work.path().join("x.fl").display().to_string(),
+            ],
+            "missing",
+        ),
+    ];
+    for (args, message) in cases {
+        hubctl()
+            .args(["flist", "pack", "--store", &store])
+            .args(&args)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(message));
+    }
+    assert!(
+        !work.path().join("x.fl").exists(),
+        "no flist written on failure"
+    );
+    hubctl()
+        .args(["flist", "pack", "--format", "zip", "--store", &store])
+        .arg(&src)
+        .arg(work.path().join("x.fl"))
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn unpack_needs_an_empty_target() {
+    let work = tempdir();
+    let target = work.path().join("busy");
+    std::fs::create_dir_all(&target).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(target.join("x"), "x").unwrap_or_else(|e| panic!("{e}"));
+    hubctl()
+        .args(["flist", "unpack", "--store"])
+        .arg(dir_url(&real_tools().join("fl-store")))
+        .arg(real_tools().join("sample.fl"))
+        .arg(&target)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("must be empty"));
+}
