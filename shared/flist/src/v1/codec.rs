@@ -148,6 +148,15 @@ pub fn decode_dir(bytes: &[u8]) -> Result<DirRecord, FlistError> {
     let message = read(bytes)?;
     let d = message.get_root::<dir::Reader<'_>>()?;
     let list = d.get_contents()?;
+    // A list of zero-sized structs costs nothing on the wire: without this bound a few bytes
+    // could make us allocate millions of records. A real entry takes several words.
+    if list.len() as usize > bytes.len() / 8 {
+        return Err(FlistError::Capnp(capnp::Error::failed(format!(
+            "{} entries cannot fit in {} bytes",
+            list.len(),
+            bytes.len()
+        ))));
+    }
     let mut contents = Vec::with_capacity(list.len() as usize);
     for entry in list.iter() {
         contents.push(decode_inode(entry)?);

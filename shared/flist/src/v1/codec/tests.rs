@@ -285,3 +285,29 @@ fn wrong_block_hash_length_is_rejected() -> Result<(), FlistError> {
     ));
     Ok(())
 }
+
+#[test]
+fn zero_sized_list_amplification_is_refused() {
+    // Root Dir whose `contents` is an inline-composite list announcing 2^20 elements of zero
+    // size: a 72-byte message that would otherwise decode into a million entries.
+    let mut msg = hex::decode(concat!(
+        "0000000009000000", // one segment of 9 words
+        "0000000002000500", // root: Dir, 2 data words, 5 pointers
+        "0000000000000000",
+        "0000000000000000",
+        "0000000000000000", // name
+        "0000000000000000", // location
+        "0900000007000000", // contents: offset 2 (the tag word), inline composite, 0 words
+        "0000000000000000", // parent
+        "0000000000000000", // aclkey
+    ))
+    .unwrap_or_default();
+    // List tag: 2^20 elements (count in the offset field), zero data and pointer words.
+    msg.extend_from_slice(&hex::decode("0000400000000000").unwrap_or_default());
+    let err = decode_dir(&msg);
+    assert!(
+        matches!(err, Err(FlistError::Capnp(_))),
+        "{:?}",
+        err.map(|d| d.contents.len())
+    );
+}
