@@ -9,7 +9,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else {
         return;
     };
-    let format = if selector & 1 == 0 { Format::Flist } else { Format::Fl };
+    let format = if selector & 1 == 0 {
+        Format::Flist
+    } else {
+        Format::Fl
+    };
     let n = format.hash_len();
     if rest.len() < n {
         return;
