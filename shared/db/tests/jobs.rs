@@ -444,3 +444,25 @@ async fn an_exhausted_job_fails_when_claimed_again(pool: PgPool) -> TestResult {
     }
     Ok(())
 }
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn abort_fails_an_unfinished_job_once(pool: PgPool) -> TestResult {
+    let new = new_job("alice", JobKind::Convert);
+    jobs::create(&pool, &new).await?;
+    let failure = JobFailure::new(failure_codes::QUEUE_UNAVAILABLE, "could not be queued");
+    let (job, events) = jobs::abort(&pool, new.id, &failure).await?;
+    assert_eq!(
+        (job.state, job.error),
+        (JobState::Failed, Some(failure.clone()))
+    );
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
+    assert!(matches!(
+        jobs::abort(&pool, new.id, &failure).await,
+        Err(DbError::Conflict(Conflict::JobFinished))
+    ));
+    assert!(matches!(
+        jobs::abort(&pool, Uuid::new_v4(), &failure).await,
+        Err(DbError::NotFound(Missing::Job))
+    ));
+    Ok(())
+}

@@ -26,6 +26,9 @@ pub enum JobsError {
     /// The content store failed.
     #[error("store: {0}")]
     Store(#[from] hub_store::StoreError),
+    /// A background task (hashing, a store write) panicked or was cancelled.
+    #[error("background task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     /// The configuration cannot work.
     #[error("invalid jobs configuration: {0}")]
     Config(String),
@@ -49,7 +52,10 @@ impl JobsError {
             Self::Nats { .. } => true,
             Self::Db(err) => err.is_transient(),
             Self::Store(err) => err.is_transient(),
-            Self::InvalidEnvelope(_) | Self::StagedObjectMissing(_) | Self::Config(_) => false,
+            Self::InvalidEnvelope(_)
+            | Self::StagedObjectMissing(_)
+            | Self::Task(_)
+            | Self::Config(_) => false,
         }
     }
 }

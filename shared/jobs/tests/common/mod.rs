@@ -112,9 +112,9 @@ impl Hub {
     }
 
     /// Start a worker with `handler` on its own task; returns the task and its shutdown token.
-    pub async fn spawn_worker(
+    pub async fn spawn_worker<H: JobHandler>(
         &self,
-        handler: TestHandler,
+        handler: H,
     ) -> Result<
         (
             tokio::task::JoinHandle<Result<(), hub_jobs::JobsError>>,
