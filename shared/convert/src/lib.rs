@@ -19,7 +19,7 @@
 //! already stored remain in the store: they are content-addressed, so they are merely
 //! unreferenced and are re-used by any later conversion of the same content.
 
-// pub mod bench;
+pub mod bench;
 mod builder;
 mod decompress;
 mod dir;
