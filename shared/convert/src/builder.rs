@@ -12,7 +12,7 @@ use tokio::io::AsyncRead;
 use tokio_util::io::SyncIoBridge;
 
 use crate::pipeline::{Pipeline, Submitter};
-use crate::state::{BuildState, ReadFailure, Readme, Reporter};
+use crate::state::{BuildState, NewFile, ReadFailure, Readme, Reporter};
 use crate::{
     Conversion, ConversionStats, ConvertError, ConvertOptions, NoProgress, Phase, Progress, dir,
     layer, paths,
@@ -117,12 +117,14 @@ impl TreeBuilder {
             state
                 .add_file(
                     submitter,
-                    dir,
-                    name,
-                    attr,
+                    NewFile {
+                        dir,
+                        name,
+                        attr,
+                        expected: size,
+                        readme,
+                    },
                     &mut content.as_ref(),
-                    size,
-                    readme,
                 )
                 .map_err(|f| match f {
                     ReadFailure::Invalid(detail) => ConvertError::invalid(Some(&path), detail),
@@ -225,12 +227,10 @@ impl TreeBuilder {
     }
 
     fn report(&mut self, phase: Phase) {
-        if let (Some(reporter), Some(pipeline)) = (self.reporter.as_mut(), self.pipeline.as_mut())
-            && let Ok(submitter) = pipeline.take_submitter()
-        {
+        if let (Some(reporter), Some(pipeline)) = (self.reporter.as_mut(), self.pipeline.as_ref()) {
             let totals = self.state.totals;
-            reporter.tick(phase, totals.compressed, totals.entries, &submitter, true);
-            pipeline.put_submitter(submitter);
+            let shared = pipeline.shared();
+            reporter.tick(phase, totals.compressed, totals.entries, shared, true);
         }
     }
 

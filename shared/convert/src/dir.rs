@@ -8,7 +8,7 @@ use hub_flist::v2::mode::split_dev;
 use hub_flist::{Attr, NodeId, NodeKind};
 
 use crate::pipeline::Submitter;
-use crate::state::{BuildState, ReadFailure, Readme, Reporter};
+use crate::state::{BuildState, NewFile, ReadFailure, Readme, Reporter};
 use crate::{ConvertError, Phase};
 
 /// Adds everything under `root` to the tree's root, depth first. Symbolic links are stored,
@@ -56,16 +56,15 @@ pub(crate) fn walk(
                 let id = insert(state, NodeKind::dir())?;
                 stack.push((path, id, rel_path));
             } else if kind.is_file() {
-                add_file(
-                    state,
-                    submitter,
+                let file = NewFile {
                     dir,
-                    &name,
+                    name: &name,
                     attr,
-                    &path,
-                    &meta,
-                    rel.is_empty(),
-                )?;
+                    expected: Some(meta.len()),
+                    // Only a root `.README*` is imported.
+                    readme: rel.is_empty() && Readme::wants(&[name.as_str()]),
+                };
+                add_file(state, submitter, file, &path)?;
             } else if kind.is_symlink() {
                 let target =
                     fs::read_link(&path).map_err(|e| ConvertError::io(path.display(), e))?;
@@ -93,7 +92,7 @@ pub(crate) fn walk(
             Phase::Reading,
             totals.content_bytes,
             totals.entries,
-            submitter,
+            submitter.shared(),
             false,
         );
     }
@@ -102,30 +101,20 @@ pub(crate) fn walk(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Reads a regular file into the tree.
 fn add_file(
     state: &mut BuildState,
     submitter: &mut Submitter,
-    dir: NodeId,
-    name: &str,
-    attr: Attr,
+    file: NewFile<'_>,
     path: &Path,
-    meta: &Metadata,
-    at_root: bool,
 ) -> Result<(), ConvertError> {
-    state.declare(meta.len())?;
-    let mut file = fs::File::open(path).map_err(|e| ConvertError::io(path.display(), e))?;
-    let readme = at_root && Readme::wants(&[name]);
+    if let Some(size) = file.expected {
+        state.declare(size)?;
+    }
+    let name = file.name.to_owned();
+    let mut reader = fs::File::open(path).map_err(|e| ConvertError::io(path.display(), e))?;
     state
-        .add_file(
-            submitter,
-            dir,
-            name,
-            attr,
-            &mut file,
-            Some(meta.len()),
-            readme,
-        )
+        .add_file(submitter, file, &mut reader)
         .map_err(|failure| match failure {
             ReadFailure::Io(e) => ConvertError::io(path.display(), e),
             ReadFailure::Truncated { expected, got } => ConvertError::io(
@@ -134,7 +123,7 @@ fn add_file(
                     "file changed while being read ({got} bytes instead of {expected})"
                 )),
             ),
-            ReadFailure::Invalid(detail) => ConvertError::invalid(Some(name), detail),
+            ReadFailure::Invalid(detail) => ConvertError::invalid(Some(&name), detail),
             ReadFailure::Stopped => ConvertError::Internal("conversion stopped".into()),
         })?;
     Ok(())

@@ -10,7 +10,7 @@ use tar::{Archive, Entry, EntryType};
 use crate::decompress::{self, Meter};
 use crate::paths;
 use crate::pipeline::Submitter;
-use crate::state::{BuildState, ReadFailure, Readme, Reporter};
+use crate::state::{BuildState, NewFile, ReadFailure, Readme, Reporter};
 use crate::{ConvertError, Phase};
 
 /// Prefix of OCI whiteout files.
@@ -31,7 +31,8 @@ pub(crate) fn apply<R: Read + Send + 'static>(
         state.totals.compressed,
         state.totals.expanded,
     );
-    let (_, tar) = decompress::open(input, &meter)?;
+    let (compression, tar) = decompress::open(input, &meter)?;
+    tracing::debug!(?compression, whiteouts, "applying a tar stream");
     let mut layer = Layer {
         state,
         submitter,
@@ -50,7 +51,7 @@ pub(crate) fn apply<R: Read + Send + 'static>(
             Phase::Reading,
             meter.compressed(),
             s.entries,
-            layer.submitter,
+            layer.submitter.shared(),
             false,
         );
     }
@@ -116,8 +117,15 @@ impl Layer<'_> {
                 let size = entry.size();
                 self.state.declare(size)?;
                 let readme = Readme::wants(&comps);
+                let file = NewFile {
+                    dir,
+                    name,
+                    attr,
+                    expected: Some(size),
+                    readme,
+                };
                 self.state
-                    .add_file(self.submitter, dir, name, attr, entry, Some(size), readme)
+                    .add_file(self.submitter, file, entry)
                     .map_err(|f| self.failure(f, &raw))?
             }
             EntryType::Directory => self.insert(dir, name, attr, NodeKind::dir(), &raw)?,

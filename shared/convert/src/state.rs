@@ -10,7 +10,7 @@ use bytes::Bytes;
 use hub_flist::chunk::CHUNK_SIZE;
 use hub_flist::{Attr, BlockRef, NodeId, NodeKind, Tree};
 
-use crate::pipeline::{Stopped, Submitter};
+use crate::pipeline::{Shared, Stopped, Submitter};
 use crate::{ConvertError, Limits, Phase, Progress, ProgressReport};
 
 /// Largest readme imported into the metadata; longer files are cut (they stay whole in the
@@ -70,6 +70,21 @@ pub(crate) struct Totals {
     /// Sum of the sizes entries declare (sparse files included at their logical size).
     pub(crate) declared: u64,
     pub(crate) content_bytes: u64,
+}
+
+/// A regular file about to be read into the tree.
+pub(crate) struct NewFile<'a> {
+    /// Parent directory.
+    pub(crate) dir: NodeId,
+    /// Entry name.
+    pub(crate) name: &'a str,
+    /// Attributes.
+    pub(crate) attr: Attr,
+    /// The size the source announced: fewer bytes means a truncated input. `None` reads to
+    /// the end.
+    pub(crate) expected: Option<u64>,
+    /// Whether the content may become the flist's readme (a root `.README*`).
+    pub(crate) readme: bool,
 }
 
 /// Everything a producer thread needs, moved to it for the duration of a run.
@@ -133,21 +148,20 @@ impl BuildState {
         Ok(())
     }
 
-    /// Reads a file's content from `reader` into blocks and inserts it as `name` in `dir`.
-    ///
-    /// `expected` is the size the source announced: fewer bytes is a truncated input. `None`
-    /// reads to the end (files on disk may change while being read).
-    #[allow(clippy::too_many_arguments)]
+    /// Reads a file's content from `reader` into blocks and inserts it into the tree.
     pub(crate) fn add_file(
         &mut self,
         submitter: &mut Submitter,
-        dir: NodeId,
-        name: &str,
-        attr: Attr,
+        file: NewFile<'_>,
         reader: &mut dyn Read,
-        expected: Option<u64>,
-        readme: bool,
     ) -> Result<NodeId, ReadFailure> {
+        let NewFile {
+            dir,
+            name,
+            attr,
+            expected,
+            readme,
+        } = file;
         let first = submitter.submitted();
         let mut size = 0u64;
         let mut head: Vec<u8> = Vec::new();
@@ -299,7 +313,7 @@ impl Reporter {
         phase: Phase,
         bytes_in: u64,
         entries: u64,
-        submitter: &Submitter,
+        shared: &Shared,
         force: bool,
     ) {
         if !force
@@ -310,7 +324,6 @@ impl Reporter {
         }
         self.last_bytes = bytes_in;
         self.last_entries = entries;
-        let shared = submitter.shared();
         self.progress.update(&ProgressReport {
             phase,
             bytes_in,

@@ -153,7 +153,7 @@ fn prepare(out: &Path) -> Result<(), ConvertError> {
 }
 
 /// Message from the fetchers to the writer thread.
-enum Write_ {
+enum ToWriter {
     /// Start file `index` of `items`.
     Open(usize),
     /// Next bytes of the open file.
@@ -177,7 +177,7 @@ async fn write_files(
         })
         .collect();
     let paths: Vec<(PathBuf, u64)> = files.iter().map(|(_, p, s, _)| (p.clone(), *s)).collect();
-    let (tx, mut rx) = mpsc::channel::<Write_>(concurrency);
+    let (tx, mut rx) = mpsc::channel::<ToWriter>(concurrency);
     let writer = tokio::task::spawn_blocking(move || {
         let mut current: Option<(fs::File, usize, u64)> = None;
         let close = |cur: Option<(fs::File, usize, u64)>| -> Result<(), ConvertError> {
@@ -194,7 +194,7 @@ async fn write_files(
         };
         while let Some(msg) = rx.blocking_recv() {
             match msg {
-                Write_::Open(i) => {
+                ToWriter::Open(i) => {
                     close(current.take())?;
                     let Some((path, _)) = paths.get(i) else {
                         continue;
@@ -206,7 +206,7 @@ async fn write_files(
                         .map_err(|e| ConvertError::io(path.display(), e))?;
                     current = Some((file, i, 0));
                 }
-                Write_::Data(bytes) => {
+                ToWriter::Data(bytes) => {
                     if let Some((file, i, written)) = current.as_mut() {
                         file.write_all(&bytes).map_err(|e| {
                             let path = paths.get(*i).map(|(p, _)| p.display().to_string());
@@ -258,14 +258,14 @@ async fn write_files(
         };
         if first {
             stats.files += 1;
-            if tx.send(Write_::Open(n)).await.is_err() {
+            if tx.send(ToWriter::Open(n)).await.is_err() {
                 break;
             }
         }
         if let Some(data) = data {
             stats.blocks += 1;
             stats.bytes += data.len() as u64;
-            if tx.send(Write_::Data(data)).await.is_err() {
+            if tx.send(ToWriter::Data(data)).await.is_err() {
                 break;
             }
         }
