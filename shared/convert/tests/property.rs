@@ -119,3 +119,56 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 }
+
+/// A small valid archive to mutate.
+fn seed_archive() -> Vec<u8> {
+    common::Tar::new()
+        .dir("d", 0o755)
+        .file("d/a", 0o644, b"hello world\n")
+        .symlink("d/l", "a")
+        .hardlink("h", "d/a")
+        .file("big", 0o600, &common::noise(600_000, 3))
+        .finish()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Corrupted archives (bytes flipped anywhere, in every container) convert or fail with
+    /// an error; they never panic or hang.
+    #[test]
+    fn corrupted_archives_never_panic(
+        flips in prop::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 1..8),
+        container in 0usize..5,
+        cut in prop::option::of(any::<prop::sample::Index>()),
+    ) {
+        let (_, compress) = common::compressions()[container];
+        let mut bytes = compress(&seed_archive());
+        for (at, mask) in &flips {
+            let i = at.index(bytes.len());
+            bytes[i] ^= mask;
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(cut.index(bytes.len()));
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let outcome = rt.block_on(async {
+            let (_s, store) = dir_store().await;
+            tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                convert(bytes, &store, &opts(Format::Fl)),
+            )
+            .await
+        });
+        match outcome {
+            Err(_) => prop_assert!(false, "conversion hung"),
+            // A panic in a worker would surface as an internal error.
+            Ok(Err(e)) => prop_assert_ne!(e.code(), "internal", "{}", e),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
