@@ -55,11 +55,14 @@ async fn a_job_runs_publishes_and_records_its_events(pool: PgPool) -> TestResult
         updates.len()
     );
     assert_eq!(updates.last().and_then(|e| e.progress), Some(100));
-    let info = log
-        .iter()
-        .find(|e| e.kind == EventKind::Info)
-        .ok_or("no info")?;
-    assert_eq!(info.data["filename"], "app.flist");
+    let infos: Vec<_> = log.iter().filter(|e| e.kind == EventKind::Info).collect();
+    assert_eq!(infos.len(), 2, "the handler's own event, then the result");
+    assert_eq!(infos[0].message.as_deref(), Some("flist built"));
+    assert!(
+        infos[0].seq > updates.last().map_or(0, |e| e.seq),
+        "pending progress is written first"
+    );
+    assert_eq!(infos[1].data["filename"], "app.flist");
     assert!(log.last().is_some_and(|e| e.is_terminal()));
     assert!(log.windows(2).all(|w| w[1].seq == w[0].seq + 1));
 
@@ -72,6 +75,41 @@ async fn a_job_runs_publishes_and_records_its_events(pool: PgPool) -> TestResult
     shutdown.cancel();
     task.await??;
     assert_eq!(handler.runs(), 1);
+    hub.nats.cleanup().await?;
+    Ok(())
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn a_late_duplicate_message_changes_nothing(pool: PgPool) -> TestResult {
+    let hub = Hub::start(pool).await?;
+    let handler = TestHandler::new(&[Step::Succeed]);
+    let (task, shutdown) = hub.spawn_worker(handler.clone()).await?;
+    let id = hub.submit("once.flist", None).await?;
+    let done = hub.wait_state(id, JobState::Succeeded, WAIT).await?;
+
+    // The same job queued again (a worker died between commit and ack, a janitor re-publish
+    // racing the original): acknowledged without running.
+    let payload = db_jobs::payload(&hub.pool, id).await?;
+    hub.queue
+        .resubmit(hub_jobs::JobKind::Convert, id, "late", payload.into())
+        .await?;
+    hub_testkit::wait_until(WAIT, "the duplicate to be consumed", || async {
+        let mut consumer = hub.queue.consumer(hub_jobs::JobKind::Convert).await?;
+        let info = consumer.info().await?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+            (info.delivered.stream_sequence >= 2 && info.num_ack_pending == 0).then_some(()),
+        )
+    })
+    .await?;
+    assert_eq!(handler.runs(), 1);
+    let job = hub.job(id).await?;
+    assert_eq!(
+        (job.revision, job.last_event_seq),
+        (done.revision, done.last_event_seq)
+    );
+    assert_queue_drained(&hub).await?;
+    shutdown.cancel();
+    task.await??;
     hub.nats.cleanup().await?;
     Ok(())
 }

@@ -234,6 +234,12 @@ async fn succeed(job: &ClaimedJob, ctx: &JobContext) -> Result<JobOutput, JobErr
             format!("Building: processing item {item} of 20"),
         );
     }
+    ctx.event(
+        hub_jobs::EventKind::Info,
+        Some("flist built".into()),
+        serde_json::json!({"stage": "built"}),
+    )
+    .await?;
     // Content-addressed: a rerun of the same job records the same row.
     let new = NewFlist {
         content_hash: format!("{:064x}", job.job.id.as_u128()),
