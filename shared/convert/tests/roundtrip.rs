@@ -206,3 +206,69 @@ fn snapshot_sees_kinds() {
     assert!(matches!(snap.get("pipe"), Some(Snap::Fifo { mode: 0o640 })));
     assert!(matches!(snap.get("sub"), Some(Snap::Dir { mode: 0o750 })));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unpack_needs_an_empty_target() {
+    let (_s, store) = dir_store().await;
+    let bytes = common::Tar::new().file("f", 0o644, b"x").finish();
+    let conv = convert(bytes, &store, &opts(Format::Fl))
+        .await
+        .expect("convert");
+    let out = tempfile::tempdir().expect("tempdir");
+    std::fs::write(out.path().join("existing"), b"keep me").expect("write");
+    let err = hub_convert::unpack(
+        &conv.flist,
+        store,
+        out.path(),
+        &hub_convert::UnpackOptions::default(),
+    )
+    .await
+    .expect_err("non-empty target");
+    assert_eq!(err.code(), "io_error", "{err}");
+    assert_eq!(
+        std::fs::read(out.path().join("existing")).expect("read"),
+        b"keep me"
+    );
+}
+
+/// Records every progress report.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<hub_convert::ProgressReport>>);
+
+impl hub_convert::Progress for Recorder {
+    fn update(&self, report: &hub_convert::ProgressReport) {
+        if let Ok(mut reports) = self.0.lock() {
+            reports.push(report.clone());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_is_reported_up_to_done() {
+    let (_s, store) = dir_store().await;
+    let mut tar = common::Tar::new();
+    for i in 0..3000 {
+        tar = tar.file(&format!("d/f{i}"), 0o644, format!("file {i}").as_bytes());
+    }
+    let recorder = Arc::new(Recorder::default());
+    let conv = hub_convert::convert_archive(
+        std::io::Cursor::new(tar.finish()),
+        store,
+        &opts(Format::Fl),
+        recorder.clone(),
+    )
+    .await
+    .expect("convert");
+    let reports = recorder.0.lock().expect("lock").clone();
+    assert!(reports.len() >= 3, "{reports:?}");
+    let last = reports.last().expect("a final report");
+    assert_eq!(last.phase, hub_convert::Phase::Done);
+    assert_eq!(last.entries, 3000);
+    assert_eq!(last.blocks_written, conv.stats.blocks_written);
+    assert!(reports.windows(2).all(|w| w[0].entries <= w[1].entries));
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.phase == hub_convert::Phase::Reading)
+    );
+}
