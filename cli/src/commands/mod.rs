@@ -1,5 +1,6 @@
 //! Command-line definition and dispatch: one module per command.
 
+pub mod bench;
 pub mod flist;
 
 use std::process::ExitCode;
@@ -21,6 +22,8 @@ pub enum Command {
     /// Work on local flist files (.flist and .fl).
     #[command(subcommand)]
     Flist(flist::FlistCommand),
+    /// Measure conversion, verify and merge throughput on a generated corpus.
+    Bench(bench::Args),
 }
 
 /// Runs a parsed command line. The exit code is 1 when a command reports a negative result
@@ -28,5 +31,6 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Flist(command) => flist::run(command).await,
+        Command::Bench(args) => bench::run(args).await,
     }
 }
