@@ -1,3 +1,111 @@
-//! HTTP and gRPC gateway of the Zero-OS hub
+//! `hub-gateway`: serve the hub's HTTP and gRPC APIs, or run an administrative command.
 
-fn main() {}
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use hub_gateway::{AppState, GatewayConfig};
+
+#[derive(Parser)]
+#[command(version, about = "Zero-OS hub gateway")]
+struct Cli {
+    /// Configuration file (default: $HUB_CONFIG, else ./hub.toml when present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP and gRPC APIs (the default).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Mint an API token for a user (administrators; prints the token).
+    MintToken {
+        /// The user (repository) the token acts as.
+        user: String,
+        /// Lifetime, e.g. `30d` (default: the configured hub JWT lifetime).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        ttl: Option<std::time::Duration>,
+        /// Free text shown when the user lists their tokens.
+        #[arg(long, default_value = "minted by an administrator")]
+        description: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config: GatewayConfig =
+        hub_config::load(cli.config.as_deref()).context("loading the configuration")?;
+    let _telemetry = hub_telemetry::init(
+        "hub-gateway",
+        &config.common.log,
+        config.common.otlp_endpoint.as_deref(),
+    )?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => migrate(&config).await,
+        Command::MintToken {
+            user,
+            ttl,
+            description,
+        } => mint_token(config, &user, ttl, &description).await,
+    }
+}
+
+async fn migrate(config: &GatewayConfig) -> anyhow::Result<()> {
+    let pool = hub_db::connect(&config.common.database_url, 2)
+        .await
+        .context("connecting to PostgreSQL")?;
+    hub_db::migrate(&pool)
+        .await
+        .context("applying migrations")?;
+    tracing::info!("database schema is up to date");
+    Ok(())
+}
+
+async fn mint_token(
+    config: GatewayConfig,
+    user: &str,
+    ttl: Option<std::time::Duration>,
+    description: &str,
+) -> anyhow::Result<()> {
+    let pool = hub_db::connect(&config.common.database_url, 2)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let auth = hub_auth::Authenticator::new(&config.auth, pool)
+        .await
+        .context("loading the authentication settings")?;
+    let (token, info) = auth
+        .issue_token(user, ttl, description)
+        .await
+        .context("minting the token")?;
+    eprintln!(
+        "token {} for {} expires {}",
+        info.jti, info.username, info.expires_at
+    );
+    println!("{token}");
+    Ok(())
+}
+
+async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
+    let listen = config.gateway.listen;
+    let shutdown = hub_telemetry::shutdown_token();
+    let state = AppState::connect(config)
+        .await
+        .context("starting the gateway")?;
+    let app = hub_gateway::app(state);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    tracing::info!(%listen, "gateway listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("gateway stopped");
+    Ok(())
+}

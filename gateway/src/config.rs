@@ -1,0 +1,143 @@
+//! Configuration of the gateway (`hub.toml` + `HUB_*` variables, see `hub-config`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hub_auth::AuthConfig;
+use hub_config::{CommonConfig, ConfigError, PublishConfig, Validate};
+use hub_jobs::JobsConfig;
+use serde::{Deserialize, Serialize};
+
+/// Everything the gateway reads at start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GatewayConfig {
+    /// Connections and logging shared with the workers.
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    /// Base URL of the public website (`public-website` of the original): every `Source:` URL
+    /// and link the hub prints starts with it.
+    pub public_url: String,
+    /// Repositories flagged `official` (spec 6.2).
+    pub official_repositories: Vec<String>,
+    /// Listener and request handling.
+    pub gateway: GatewaySettings,
+    /// How flists refer to the chunk store.
+    pub publish: PublishConfig,
+    /// Authentication (spec 4).
+    pub auth: AuthConfig,
+    /// Queue and job settings.
+    pub jobs: JobsConfig,
+    /// Per-user limits and quotas.
+    pub limits: LimitsConfig,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            common: CommonConfig::default(),
+            public_url: "http://127.0.0.1:8080".into(),
+            official_repositories: Vec::new(),
+            gateway: GatewaySettings::default(),
+            publish: PublishConfig::default(),
+            auth: AuthConfig::default(),
+            jobs: JobsConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+/// The `[gateway]` table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GatewaySettings {
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// gRPC listen address.
+    pub grpc_listen: SocketAddr,
+    /// How long the original hub's synchronous routes wait for their job before answering
+    /// `504` (the job keeps running and stays pollable).
+    #[serde(with = "humantime_serde")]
+    pub sync_timeout: Duration,
+    /// Maximum `?wait=` of a long-poll on a job.
+    #[serde(with = "humantime_serde")]
+    pub max_long_poll: Duration,
+    /// Key sealing per-job registry credentials on the queue (64 hex characters = 32 bytes).
+    /// Must be the same on the gateway and worker-docker.
+    pub credentials_key: Option<String>,
+    /// Trust `X-Forwarded-*` headers (the hub runs behind a TLS-terminating proxy).
+    pub trust_forwarded: bool,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            grpc_listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            sync_timeout: Duration::from_secs(3600),
+            max_long_poll: Duration::from_secs(60),
+            credentials_key: None,
+            trust_forwarded: true,
+        }
+    }
+}
+
+/// The `[limits]` table: protection against abuse, kept in Redis so every replica shares it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Authenticated API requests per user per minute (`429` with `Retry-After` beyond).
+    pub requests_per_minute: u32,
+    /// Jobs one user may have queued or running at once (`429`).
+    pub concurrent_jobs: u32,
+    /// Largest accepted upload in bytes (`413`).
+    pub upload_max_bytes: u64,
+    /// Most entries one repository may hold (`403` with code `quota_exceeded`); 0 = unlimited.
+    pub repository_max_entries: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            requests_per_minute: 600,
+            concurrent_jobs: 8,
+            upload_max_bytes: 10 * 1024 * 1024 * 1024,
+            repository_max_entries: 10_000,
+        }
+    }
+}
+
+impl Validate for GatewayConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.common.validate()?;
+        self.publish.validate()?;
+        self.auth
+            .validate()
+            .map_err(|e| ConfigError::invalid("auth", e.to_string()))?;
+        self.jobs
+            .validate()
+            .map_err(|e| ConfigError::invalid("jobs", e.to_string()))?;
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            return Err(ConfigError::invalid(
+                "public_url",
+                format!("`{}` must be an http(s) URL", self.public_url),
+            ));
+        }
+        if let Some(key) = &self.gateway.credentials_key
+            && (key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(ConfigError::invalid(
+                "gateway.credentials_key",
+                "must be 64 hexadecimal characters (32 bytes)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl GatewayConfig {
+    /// `public_url` without a trailing slash.
+    pub fn public_base(&self) -> &str {
+        self.public_url.trim_end_matches('/')
+    }
+}

@@ -1,0 +1,107 @@
+//! Request extractors shared by the routes.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use hub_auth::Identity;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Name of the cookie selecting the current account (spec 4.5).
+pub const ACTIVE_USER_COOKIE: &str = "active-user";
+
+/// An authenticated caller (the `apicall` guard of spec 4.2). `identity.user` is the current
+/// repository: the only one the caller may write to.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Identity);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let authorization = parts.headers.get(header::AUTHORIZATION);
+        let cookie = cookie_value(parts, ACTIVE_USER_COOKIE);
+        let identity = state
+            .auth
+            .authenticate(authorization, cookie.as_deref())
+            .await?;
+        crate::limits::check_request_rate(state, &identity).await?;
+        Ok(Self(identity))
+    }
+}
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie_value(parts: &Parts, name: &str) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+}
+
+/// Whether the client asked for an asynchronous answer (`Prefer: respond-async`, RFC 7240):
+/// the original hub's synchronous routes then answer `202` with the job at once.
+#[derive(Debug, Clone, Copy)]
+pub struct PreferAsync(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for PreferAsync {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let wants_async = parts
+            .headers
+            .get_all("prefer")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|preference| preference.trim().eq_ignore_ascii_case("respond-async"));
+        Ok(Self(wants_async))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+
+    fn parts(headers: &[(&str, &str)]) -> Parts {
+        let mut request = Request::builder();
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(()).expect("request").into_parts().0
+    }
+
+    #[test]
+    fn finds_the_active_user_cookie_among_others() {
+        let parts = parts(&[("cookie", "a=1; active-user=org.3bot"), ("cookie", "b=2")]);
+        assert_eq!(
+            cookie_value(&parts, ACTIVE_USER_COOKIE).as_deref(),
+            Some("org.3bot")
+        );
+        assert_eq!(cookie_value(&parts, "missing"), None);
+    }
+
+    #[tokio::test]
+    async fn prefer_respond_async() {
+        let mut p = parts(&[("prefer", "return=minimal, respond-async")]);
+        assert!(
+            PreferAsync::from_request_parts(&mut p, &())
+                .await
+                .expect("infallible")
+                .0
+        );
+        let mut p = parts(&[]);
+        assert!(
+            !PreferAsync::from_request_parts(&mut p, &())
+                .await
+                .expect("infallible")
+                .0
+        );
+    }
+}

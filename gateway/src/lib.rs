@@ -1,0 +1,64 @@
+//! The hub's stateless gateway: the original hub's HTTP API, the job API, downloads, and the
+//! gRPC service. Any number of replicas may run behind a load balancer: all state lives in
+//! PostgreSQL, NATS JetStream, Redis and the chunk store.
+
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod limits;
+pub mod pyjson;
+pub mod routes;
+pub mod state;
+
+use axum::Router;
+use hub_telemetry::{Probe, Readiness, health_router};
+
+pub use config::GatewayConfig;
+pub use state::{AppState, StartupError};
+
+/// The complete HTTP application: every route module, the health endpoints and the
+/// cross-cutting layers.
+pub fn app(state: AppState) -> Router {
+    let readiness = readiness(&state);
+    Router::new()
+        .merge(routes::public::router())
+        .merge(routes::me::router())
+        .merge(routes::downloads::router())
+        .merge(routes::jobs::router())
+        .merge(routes::blocks::router())
+        .merge(routes::tokens::router())
+        .merge(routes::web::router())
+        .with_state(state)
+        .merge(health_router(readiness))
+}
+
+/// `/readyz` probes: the gateway is ready when PostgreSQL, NATS and the chunk store answer.
+pub fn readiness(state: &AppState) -> Readiness {
+    let pool = state.pool.clone();
+    let nats = state.jobs.queue().client().clone();
+    let store = state.store.clone();
+    Readiness::new()
+        .with(Probe::new("postgres", move || {
+            let pool = pool.clone();
+            Box::pin(async move {
+                sqlx::query("SELECT 1")
+                    .execute(&pool)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            })
+        }))
+        .with(Probe::new("nats", move || {
+            let state = nats.connection_state();
+            Box::pin(async move {
+                match state {
+                    async_nats::connection::State::Connected => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            })
+        }))
+        .with(Probe::new("store", move || {
+            let store = store.clone();
+            Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
+        }))
+}

@@ -1,0 +1,119 @@
+//! Shared state of the gateway's handlers. Nothing in it is local state that another replica
+//! would lack: everything durable lives in PostgreSQL, NATS, Redis or the chunk store.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use hub_auth::Authenticator;
+use hub_db::PgPool;
+use hub_jobs::{EventBus, JobClient, Queue, Staging};
+use hub_store::{ObjectStore, SharedStore};
+
+use crate::config::GatewayConfig;
+
+/// Cheap-to-clone handle on everything a request may need.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The parts of [`AppState`].
+pub struct Inner {
+    /// Validated configuration.
+    pub config: GatewayConfig,
+    /// PostgreSQL pool.
+    pub pool: PgPool,
+    /// Records and queues jobs.
+    pub jobs: JobClient,
+    /// Upload staging (JetStream object store).
+    pub staging: Staging,
+    /// Live job events, fanned out to SSE listeners and synchronous routes.
+    pub events: EventBus,
+    /// The chunk store.
+    pub store: SharedStore,
+    /// Whole flist files, content-addressed, in the chunk store.
+    pub objects: ObjectStore,
+    /// The API guard.
+    pub auth: Authenticator,
+    /// Redis (rate limits, counters).
+    pub redis: redis::aio::ConnectionManager,
+}
+
+impl AppState {
+    /// Wrap the parts.
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// A dependency the gateway could not reach or set up at start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// PostgreSQL.
+    #[error("database: {0}")]
+    Database(#[from] hub_db::DbError),
+    /// NATS / JetStream.
+    #[error("job queue: {0}")]
+    Jobs(#[from] hub_jobs::JobsError),
+    /// Chunk store.
+    #[error("chunk store: {0}")]
+    Store(#[from] hub_store::StoreError),
+    /// Redis.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Authentication configuration (keys, secrets).
+    #[error("authentication: {0}")]
+    Auth(#[from] hub_auth::ConfigError),
+}
+
+impl AppState {
+    /// Connect to every dependency named by `config`.
+    pub async fn connect(config: GatewayConfig) -> Result<Self, StartupError> {
+        let common = &config.common;
+        let pool = hub_db::connect(&common.database_url, common.database_max_connections).await?;
+        Self::connect_with_pool(config, pool).await
+    }
+
+    /// Connect to every dependency named by `config`, using an existing PostgreSQL pool (tests
+    /// pass the per-test database's pool).
+    pub async fn connect_with_pool(
+        config: GatewayConfig,
+        pool: PgPool,
+    ) -> Result<Self, StartupError> {
+        let common = &config.common;
+        let nats = hub_jobs::connect_nats(&common.nats_url, "hub-gateway").await?;
+        let queue = Queue::new(nats.clone(), &common.nats_prefix, &config.jobs).await?;
+        let staging =
+            Staging::open_bucket(queue.jetstream(), queue.names(), config.jobs.staging_ttl).await?;
+        let events = EventBus::subscribe_all(
+            &nats,
+            queue.names(),
+            pool.clone(),
+            config.jobs.event_poll_interval,
+        )
+        .await?;
+        let jobs = JobClient::new(pool.clone(), queue, Some(staging.clone()));
+        let store = hub_store::open(&common.store).await?;
+        let objects = ObjectStore::new(store.clone());
+        let redis_client = redis::Client::open(common.redis_url.as_str())?;
+        let redis = redis::aio::ConnectionManager::new(redis_client).await?;
+        let auth = Authenticator::new(&config.auth, pool.clone()).await?;
+        Ok(Self::new(Inner {
+            config,
+            pool,
+            jobs,
+            staging,
+            events,
+            store,
+            objects,
+            auth,
+            redis,
+        }))
+    }
+}
