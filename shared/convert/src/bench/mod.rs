@@ -291,10 +291,12 @@ async fn merge_step(
     .await??;
     let (store_dir, store) = fresh_store(work, "store-merge").await?;
     let probe = Probe::start();
-    let inputs = tokio::task::spawn_blocking(move || {
-        Ok::<_, ConvertError>(vec![hub_flist::read_bytes(&a)?, hub_flist::read_bytes(&b)?])
-    })
-    .await??;
+    // The inputs are independent: read them on two threads, as a worker would.
+    let (a, b) = tokio::join!(
+        tokio::task::spawn_blocking(move || hub_flist::read_bytes(&a)),
+        tokio::task::spawn_blocking(move || hub_flist::read_bytes(&b)),
+    );
+    let inputs = vec![a??, b??];
     let merged = crate::merge(inputs, MergeMode::FirstWins, format, store).await?;
     let written = tokio::task::spawn_blocking(move || hub_flist::write_bytes(&merged)).await??;
     let m = probe.finish("merge", Some(format), 2 * (dirs * (per_dir + 1)) as u64);
