@@ -21,6 +21,7 @@
 
 pub mod bench;
 mod builder;
+mod cpu;
 mod decompress;
 mod dir;
 mod error;

@@ -80,18 +80,19 @@ pub async fn unpack(
     opts: &UnpackOptions,
 ) -> Result<UnpackStats, ConvertError> {
     let tree = &flist.tree;
-    let items: Vec<Item> = tree
-        .walk()
-        .map(|id| {
-            let node = tree.node(id);
-            let rel = tree.path(id);
-            Item {
-                path: out_dir.join(rel.trim_start_matches('/')),
-                attr: node.attr.clone(),
-                kind: node.kind.clone(),
-            }
-        })
-        .collect();
+    let items: Vec<Item> = crate::cpu::run(|| {
+        tree.walk()
+            .map(|id| {
+                let node = tree.node(id);
+                let rel = tree.path(id);
+                Item {
+                    path: out_dir.join(rel.trim_start_matches('/')),
+                    attr: node.attr.clone(),
+                    kind: node.kind.clone(),
+                }
+            })
+            .collect()
+    });
     let root_attr = tree.node(tree.root()).attr.clone();
     let out = out_dir.to_owned();
     let (items, mut stats) = tokio::task::spawn_blocking(move || {

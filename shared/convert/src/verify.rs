@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use futures::{StreamExt, TryStreamExt, stream};
 use hub_flist::chunk::decode;
-use hub_flist::{BlockRef, Flist, Hash, NodeKind};
+use hub_flist::{BlockRef, Flist, Hash, NodeKind, Tree};
 use hub_store::SharedStore;
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +73,48 @@ pub async fn verify(
     opts: &VerifyOptions,
 ) -> Result<VerifyReport, ConvertError> {
     let tree = &flist.tree;
-    // One reference per distinct id (the walk is linear and cheap next to the store calls).
+    // One reference per distinct id.
+    let (distinct, files) = crate::cpu::run(|| distinct_blocks(tree));
+    let deep = opts.deep;
+    // Only failures are kept: memory stays proportional to what is wrong.
+    let (checked, missing, corrupt) = stream::iter(distinct.into_values())
+        .map(|block| {
+            let store = SharedStore::clone(&store);
+            async move { check(store, block, deep).await.map(|o| (block.id, o)) }
+        })
+        .buffer_unordered(opts.concurrency.max(1))
+        .try_fold(
+            (0u64, HashSet::new(), HashSet::new()),
+            |(checked, mut missing, mut corrupt), (id, outcome)| async move {
+                match outcome {
+                    Outcome::Present => {}
+                    Outcome::Missing => {
+                        missing.insert(id);
+                    }
+                    Outcome::Corrupt => {
+                        corrupt.insert(id);
+                    }
+                }
+                Ok((checked + 1, missing, corrupt))
+            },
+        )
+        .await?;
+    let mut report = VerifyReport {
+        files,
+        blocks_checked: checked,
+        ..VerifyReport::default()
+    };
+    report.blocks_missing = missing.len() as u64;
+    report.corrupt_blocks = corrupt.len() as u64;
+    if missing.is_empty() && corrupt.is_empty() {
+        return Ok(report);
+    }
+    crate::cpu::run(|| failing_files(tree, &missing, &corrupt, &mut report));
+    Ok(report)
+}
+
+/// Distinct blocks by id, and the number of files that have blocks.
+fn distinct_blocks(tree: &Tree) -> (HashMap<Hash, BlockRef>, u64) {
     let mut distinct: HashMap<Hash, BlockRef> = HashMap::new();
     let mut files = 0u64;
     for id in tree.walk() {
@@ -86,38 +127,16 @@ pub async fn verify(
             }
         }
     }
-    let deep = opts.deep;
-    let outcomes: Vec<(Hash, Outcome)> = stream::iter(distinct.into_values())
-        .map(|block| {
-            let store = SharedStore::clone(&store);
-            async move { check(store, block, deep).await.map(|o| (block.id, o)) }
-        })
-        .buffer_unordered(opts.concurrency.max(1))
-        .try_collect()
-        .await?;
-    let mut report = VerifyReport {
-        files,
-        blocks_checked: outcomes.len() as u64,
-        ..VerifyReport::default()
-    };
-    let mut missing = HashSet::new();
-    let mut corrupt = HashSet::new();
-    for (id, outcome) in outcomes {
-        match outcome {
-            Outcome::Present => {}
-            Outcome::Missing => {
-                missing.insert(id);
-            }
-            Outcome::Corrupt => {
-                corrupt.insert(id);
-            }
-        }
-    }
-    report.blocks_missing = missing.len() as u64;
-    report.corrupt_blocks = corrupt.len() as u64;
-    if missing.is_empty() && corrupt.is_empty() {
-        return Ok(report);
-    }
+    (distinct, files)
+}
+
+/// Lists the files that reference missing or corrupt blocks.
+fn failing_files(
+    tree: &Tree,
+    missing: &HashSet<Hash>,
+    corrupt: &HashSet<Hash>,
+    report: &mut VerifyReport,
+) {
     for id in tree.walk() {
         let NodeKind::File { blocks, .. } = &tree.node(id).kind else {
             continue;
@@ -134,7 +153,6 @@ pub async fn verify(
             report.failure += 1;
         }
     }
-    Ok(report)
 }
 
 async fn check(store: SharedStore, block: BlockRef, deep: bool) -> Result<Outcome, ConvertError> {
