@@ -6,10 +6,10 @@
 //! `/proc/self/clear_refs` where the kernel allows it), blocks written and deduplicated.
 
 mod corpus;
+mod probe;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 use hub_flist::{Attr, BlockRef, Flist, Format, Hash, NodeKind};
 use hub_store::SharedStore;
@@ -17,6 +17,7 @@ use nix::sys::resource::{UsageWho, getrusage};
 use serde::Serialize;
 
 pub use corpus::{CorpusStats, generate as generate_corpus, write_tar_gz};
+use probe::{Probe, cpu_seconds};
 
 use crate::{ConvertError, ConvertOptions, MergeMode, NoProgress, VerifyOptions};
 
@@ -343,78 +344,6 @@ fn synthetic(format: Format, dirs: usize, per_dir: usize, salt: u8) -> Flist {
         }
     }
     flist
-}
-
-/// Start-of-step readings.
-struct Probe {
-    started: Instant,
-    self_cpu: f64,
-    child_cpu: f64,
-}
-
-impl Probe {
-    fn start() -> Probe {
-        // Best effort: resets the peak RSS counter (Linux ≥ 4.0); without it the peak is the
-        // process-wide maximum so far.
-        let _ = std::fs::write("/proc/self/clear_refs", "5");
-        Probe {
-            started: Instant::now(),
-            self_cpu: cpu_seconds(UsageWho::RUSAGE_SELF),
-            child_cpu: cpu_seconds(UsageWho::RUSAGE_CHILDREN),
-        }
-    }
-
-    fn finish(&self, step: &str, format: Option<Format>, input: u64) -> Measurement {
-        Measurement {
-            step: step.to_owned(),
-            format: format.map(|f| f.extension().to_owned()),
-            input,
-            seconds: self.started.elapsed().as_secs_f64(),
-            cpu_seconds: cpu_seconds(UsageWho::RUSAGE_SELF) - self.self_cpu,
-            peak_rss_bytes: peak_rss(),
-            ..Measurement::default()
-        }
-    }
-
-    fn conversion(
-        &self,
-        step: &str,
-        format: Format,
-        stats: &crate::ConversionStats,
-    ) -> Measurement {
-        let mut m = self.finish(step, Some(format), stats.content_bytes);
-        m.mb_per_s = Some(stats.content_bytes as f64 / 1e6 / m.seconds.max(1e-9));
-        m.blocks_written = stats.blocks_written;
-        m.blocks_deduped = stats.blocks_deduped;
-        m.dedup_ratio = (stats.blocks_written > 0).then(|| {
-            (stats.blocks_written + stats.blocks_deduped) as f64 / stats.blocks_written as f64
-        });
-        m
-    }
-}
-
-fn cpu_seconds(who: UsageWho) -> f64 {
-    getrusage(who).map_or(0.0, |u| {
-        let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
-        t(u.user_time()) + t(u.system_time())
-    })
-}
-
-/// Peak resident set size: `VmHWM` of `/proc/self/status`, else `getrusage`'s maximum.
-fn peak_rss() -> u64 {
-    let from_proc = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        });
-    from_proc.map(|kb| kb * 1024).unwrap_or_else(|| {
-        getrusage(UsageWho::RUSAGE_SELF)
-            .map(|u| u64::try_from(u.max_rss()).unwrap_or(0) * 1024)
-            .unwrap_or(0)
-    })
 }
 
 /// One line for logs.
