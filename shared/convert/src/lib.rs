@@ -9,7 +9,7 @@
 //! * [`merge`]: N flists into one (first wins, or overlay), across formats.
 //! * [`verify`]: are all blocks of an flist in a store (and, deep, intact)?
 //! * [`unpack`]: restore an flist's tree to disk.
-//! * [`bench`]: the reproducible benchmark behind `hubctl bench`.
+//! * [`bench`](mod@bench): the reproducible benchmark behind `hubctl bench`.
 //!
 //! File contents flow through a bounded pipeline (one reading thread, a pool of encoder
 //! threads, bounded concurrent store writes): memory stays flat whatever the input size, and
@@ -18,6 +18,8 @@
 //! A conversion that fails returns an error and no flist, so nothing is published. Blocks it
 //! already stored remain in the store: they are content-addressed, so they are merely
 //! unreferenced and are re-used by any later conversion of the same content.
+
+#![warn(missing_docs)]
 
 pub mod bench;
 mod builder;
