@@ -109,7 +109,7 @@ async fn a_dropped_conversion_stops() {
     assert!(timed_out.is_err(), "an endless archive cannot finish");
     let count = || walk_count(dir.path());
     // Writes in flight settle, then nothing more is stored.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let settled = count();
     assert!(settled > 0, "blocks were being stored");
     tokio::time::sleep(Duration::from_millis(1000)).await;
