@@ -49,6 +49,7 @@ pub async fn merge(
         .ok_or_else(|| ConvertError::InvalidInput("no flist to merge".into()))?;
     let rest: Vec<Flist> = inputs.collect();
     let first_format = first.format;
+    let mixed = first_format != out_format || rest.iter().any(|f| f.format != out_format);
     let mut meta = first.meta;
     // Tree surgery is CPU work proportional to the number of entries.
     let mut tree = tokio::task::spawn_blocking(move || {
@@ -59,7 +60,9 @@ pub async fn merge(
         Ok::<_, ConvertError>(tree)
     })
     .await??;
-    tree = rechunk::to_format(tree, out_format, &store).await?;
+    if mixed {
+        tree = rechunk::to_format(tree, out_format, &store).await?;
+    }
     match out_format {
         Format::Fl => {
             if first_format == Format::Flist {
