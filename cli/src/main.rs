@@ -5,7 +5,7 @@
 //! (clap exits with 2 itself).
 
 mod commands;
-mod open;
+mod files;
 mod output;
 mod progress;
 mod units;

@@ -51,6 +51,10 @@ fn directory_and_tar_gz_round_trip_in_both_formats() {
             let flist = work.path().join(format!("{name}.{ext}"));
             let out = work.path().join(format!("out-{name}"));
             pack(&store, source, &flist);
+            let mode = std::fs::metadata(&flist)
+                .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(mode, 0o644, "{name}: a new flist is readable by others");
             unpack(&flist, &store, &out);
             assert!(snapshot(&out) == expected, "{name}: unpacked tree differs");
         }

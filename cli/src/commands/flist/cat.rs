@@ -9,7 +9,7 @@ use hub_flist::{BlockRef, Format, NodeKind, chunk};
 use hub_store::SharedStore;
 use tokio::io::AsyncWriteExt;
 
-use crate::open::{load_flist, open_store};
+use crate::files::{load_flist, open_store};
 
 /// Arguments of `flist cat`.
 #[derive(Debug, clap::Args)]

@@ -7,7 +7,7 @@ use anyhow::Context;
 use hub_flist::{Node, NodeId, NodeKind, Tree};
 use serde::Serialize;
 
-use crate::open::read_flist;
+use crate::files::read_flist;
 use crate::output::{format_time, kind_name, mode_string, print_json};
 
 /// Arguments of `flist ls`.

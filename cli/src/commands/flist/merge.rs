@@ -6,9 +6,8 @@ use anyhow::Context;
 use futures::future::try_join_all;
 use hub_convert::MergeMode;
 
-use super::pack::write;
 use super::{FormatArg, output_format_or};
-use crate::open::{load_flist, open_store};
+use crate::files::{load_flist, open_store, save_flist};
 use crate::progress;
 
 /// How entries present in several inputs combine.
@@ -68,7 +67,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     spinner.finish_and_clear();
     let merged = result.with_context(|| format!("merging into {}", args.out.display()))?;
     let entries = merged.tree.len().saturating_sub(1);
-    write(merged, &args.out).await?;
+    save_flist(merged, &args.out).await?;
     eprintln!(
         "wrote {} ({format}): {entries} entries from {} flists",
         args.out.display(),

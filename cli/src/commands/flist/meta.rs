@@ -8,7 +8,7 @@ use anyhow::Context;
 use hub_flist::Flist;
 use serde::Serialize;
 
-use crate::open::read_flist;
+use crate::files::read_flist;
 use crate::output::print_json;
 
 /// Arguments of `flist meta`.

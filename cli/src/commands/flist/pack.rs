@@ -1,6 +1,6 @@
 //! `hubctl flist pack`: a directory or tar archive → an flist, blocks written to a store.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::settings::SettingArgs;
 use super::{FormatArg, output_format};
-use crate::open::open_spec;
+use crate::files::{open_spec, save_flist};
 use crate::output::print_json;
 use crate::progress::ConversionBar;
 use crate::units::{human_bytes, parse_size};
@@ -133,7 +133,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let Conversion { mut flist, stats } = conversion;
     args.settings
         .apply(&mut flist.meta, format, &store.routes())?;
-    write(flist, &args.out).await?;
+    save_flist(flist, &args.out).await?;
     let seconds = started.elapsed().as_secs_f64();
     let report = Report {
         out: args.out.display().to_string(),
@@ -164,13 +164,4 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         report.content_bytes as f64 / 1e6 / seconds.max(1e-9),
     );
     Ok(())
-}
-
-/// Serialises and writes the flist atomically, off the async threads.
-pub async fn write(flist: hub_flist::Flist, out: &Path) -> anyhow::Result<()> {
-    let path = out.to_owned();
-    tokio::task::spawn_blocking(move || hub_flist::write_file(&flist, &path))
-        .await
-        .context("flist writer task failed")?
-        .with_context(|| format!("cannot write {}", out.display()))
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use hub_convert::UnpackOptions;
 
-use crate::open::{load_flist, open_store};
+use crate::files::{load_flist, open_store};
 use crate::progress;
 use crate::units::human_bytes;
 

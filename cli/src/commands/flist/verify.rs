@@ -9,7 +9,7 @@ use anyhow::Context;
 use hub_convert::{VerifyOptions, VerifyReport};
 use serde::Serialize;
 
-use crate::open::{load_flist, open_store};
+use crate::files::{load_flist, open_store};
 use crate::output::print_json;
 use crate::progress;
 

@@ -1,5 +1,8 @@
-//! Opening the inputs of a command: flist files and block stores, with errors that name them.
+//! Flist files and block stores as commands use them: read, written and opened with errors
+//! that name the file or URL.
 
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -19,6 +22,23 @@ pub fn read_flist(path: &Path) -> anyhow::Result<Flist> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     hub_flist::read_bytes(&bytes)
         .with_context(|| format!("{} is not a valid flist", path.display()))
+}
+
+/// Serialises and writes an flist atomically, off the async threads.
+///
+/// The file gets the mode of the file it replaces, else `0644`: hub-flist writes through a
+/// private temporary file (`0600`), which is not what a command-line user expects to get.
+pub async fn save_flist(flist: Flist, out: &Path) -> anyhow::Result<()> {
+    let path = out.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mode = fs::metadata(&path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+        hub_flist::write_file(&flist, &path)?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode))?;
+        Ok::<_, anyhow::Error>(())
+    })
+    .await
+    .context("flist writer task failed")?
+    .with_context(|| format!("cannot write {}", out.display()))
 }
 
 /// Opens the store given on the command line or, without one, the store the flist names: its
