@@ -272,3 +272,46 @@ async fn progress_is_reported_up_to_done() {
             .any(|r| r.phase == hub_convert::Phase::Reading)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directories_with_sockets_and_devices() {
+    let src = tempfile::tempdir().expect("tempdir");
+    let _socket = std::os::unix::net::UnixListener::bind(src.path().join("sock")).expect("bind");
+    let root = nix::unistd::geteuid().is_root();
+    if root {
+        nix::sys::stat::mknod(
+            &src.path().join("null"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+            hub_flist::v2::mode::makedev(1, 3),
+        )
+        .expect("mknod");
+    }
+    let (_s, store) = dir_store().await;
+    let conv = convert_dir(
+        src.path(),
+        SharedStore::clone(&store),
+        &opts(Format::Fl),
+        Arc::new(NoProgress),
+    )
+    .await
+    .expect("convert dir");
+    let tree = &conv.flist.tree;
+    let kind = |p: &str| tree.lookup(p).map(|id| tree.node(id).kind.clone());
+    assert_eq!(kind("sock"), Some(NodeKind::Socket));
+    if root {
+        assert_eq!(
+            kind("null"),
+            Some(NodeKind::CharDevice { major: 1, minor: 3 })
+        );
+        let mut strict = opts(Format::Fl);
+        strict.limits.allow_devices = false;
+        let err = convert_dir(src.path(), store, &strict, Arc::new(NoProgress))
+            .await
+            .expect_err("devices refused");
+        assert!(
+            matches!(&err, hub_convert::ConvertError::DeviceNotAllowed { entry } if entry == "/null"),
+            "{err}"
+        );
+    }
+}
