@@ -19,7 +19,19 @@ pub async fn load_flist(path: &Path) -> anyhow::Result<Flist> {
 
 /// Blocking variant of [`load_flist`] for code already on a blocking thread.
 pub fn read_flist(path: &Path) -> anyhow::Result<Flist> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let size = fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    // Flists are read whole; hub-flist caps what it accepts at the same size, so refusing
+    // bigger files before loading them keeps a wrong argument from filling the memory.
+    if size > hub_flist::DEFAULT_MAX_SIZE {
+        bail!(
+            "{} is {size} bytes, more than an flist can be ({} bytes)",
+            path.display(),
+            hub_flist::DEFAULT_MAX_SIZE
+        );
+    }
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     hub_flist::read_bytes(&bytes)
         .with_context(|| format!("{} is not a valid flist", path.display()))
 }

@@ -250,6 +250,17 @@ fn corrupt_flists_fail_with_the_typed_error() {
                 .stderr(predicate::str::contains("panicked").not());
         }
     }
+    // Larger than any flist can be: refused before it is read (the file is sparse).
+    let huge = dir.path().join("huge.fl");
+    std::fs::File::create(&huge)
+        .and_then(|f| f.set_len(3 << 30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    hubctl()
+        .args(["flist", "stats"])
+        .arg(&huge)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("more than an flist can be"));
     hubctl()
         .args(["flist", "ls"])
         .arg(dir.path().join("nope.flist"))
