@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::fs;
 use std::path::Path;
 
 use common::{
@@ -58,6 +59,49 @@ fn directory_and_tar_gz_round_trip_in_both_formats() {
             unpack(&flist, &store, &out);
             assert!(snapshot(&out) == expected, "{name}: unpacked tree differs");
         }
+    }
+}
+
+/// A bare tar of `dir`, as `tar cf - -C dir .` writes it.
+fn tar_bytes(dir: &Path) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    builder
+        .append_dir_all(".", dir)
+        .unwrap_or_else(|e| panic!("tar: {e}"));
+    builder.into_inner().unwrap_or_else(|e| panic!("tar: {e}"))
+}
+
+#[test]
+fn archives_are_recognised_by_content_not_name() {
+    use std::io::Write;
+
+    let work = tempdir();
+    let src = work.path().join("src");
+    make_tree(&src);
+    let expected = snapshot(&src);
+    let tar = tar_bytes(&src);
+    let xz = {
+        let mut e = xz2::write::XzEncoder::new(Vec::new(), 1);
+        e.write_all(&tar).unwrap_or_else(|e| panic!("{e}"));
+        e.finish().unwrap_or_else(|e| panic!("{e}"))
+    };
+    let bz2 = {
+        let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        e.write_all(&tar).unwrap_or_else(|e| panic!("{e}"));
+        e.finish().unwrap_or_else(|e| panic!("{e}"))
+    };
+    let zst = zstd::encode_all(tar.as_slice(), 3).unwrap_or_else(|e| panic!("{e}"));
+    let store = work.path().join("store");
+    for (kind, bytes) in [("tar", &tar), ("xz", &xz), ("bz2", &bz2), ("zst", &zst)] {
+        // A name that says nothing: the compression is detected from the magic bytes.
+        let archive = work.path().join(format!("{kind}.data"));
+        fs::write(&archive, bytes).unwrap_or_else(|e| panic!("{e}"));
+        let flist = work.path().join(format!("{kind}.fl"));
+        let out = work.path().join(format!("out-{kind}"));
+        pack(&store, &archive, &flist);
+        unpack(&flist, &store, &out);
+        assert!(snapshot(&out) == expected, "{kind}: unpacked tree differs");
     }
 }
 
