@@ -67,6 +67,16 @@ pub struct GatewaySettings {
     pub credentials_key: Option<String>,
     /// Trust `X-Forwarded-*` headers (the hub runs behind a TLS-terminating proxy).
     pub trust_forwarded: bool,
+    /// Key signing the website's session cookie (hex or Base64, at least 32 bytes). Persistent so
+    /// that a restart does not log everyone out (D25); when absent it is derived from
+    /// `auth.threebot_seed` or `auth.hub_jwt.secret`, and only as a last resort made up at start.
+    pub session_secret: Option<String>,
+    /// Memory for whole flist files kept in front of the object store (downloads, `.md5`).
+    pub flist_cache_bytes: u64,
+    /// How long a cached repository listing may be served while its repository is unchanged;
+    /// bounds how late a change of a crosslinked target shows up.
+    #[serde(with = "humantime_serde")]
+    pub listing_cache_ttl: Duration,
 }
 
 impl Default for GatewaySettings {
@@ -78,6 +88,9 @@ impl Default for GatewaySettings {
             max_long_poll: Duration::from_secs(60),
             credentials_key: None,
             trust_forwarded: true,
+            session_secret: None,
+            flist_cache_bytes: 256 * 1024 * 1024,
+            listing_cache_ttl: Duration::from_secs(2),
         }
     }
 }
@@ -94,6 +107,10 @@ pub struct LimitsConfig {
     pub upload_max_bytes: u64,
     /// Most entries one repository may hold (`403` with code `quota_exceeded`); 0 = unlimited.
     pub repository_max_entries: u64,
+    /// Lifetime of a concurrent-job slot nobody released (a gateway died mid-request); slots
+    /// of finished jobs are also reclaimed whenever a user reaches the limit.
+    #[serde(with = "humantime_serde")]
+    pub job_slot_ttl: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -103,6 +120,7 @@ impl Default for LimitsConfig {
             concurrent_jobs: 8,
             upload_max_bytes: 10 * 1024 * 1024 * 1024,
             repository_max_entries: 10_000,
+            job_slot_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }

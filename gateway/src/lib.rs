@@ -2,13 +2,16 @@
 //! gRPC service. Any number of replicas may run behind a load balancer: all state lives in
 //! PostgreSQL, NATS JetStream, Redis and the chunk store.
 
+pub mod compat;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod layers;
 pub mod limits;
 pub mod pyjson;
 pub mod routes;
 pub mod state;
+pub mod web;
 
 use axum::Router;
 use hub_telemetry::{Probe, Readiness, health_router};
@@ -17,10 +20,10 @@ pub use config::GatewayConfig;
 pub use state::{AppState, StartupError};
 
 /// The complete HTTP application: every route module, the health endpoints and the
-/// cross-cutting layers.
+/// cross-cutting layers ([`layers::wrap`]: trailing slashes, `INFO`, CORS, JSON errors).
 pub fn app(state: AppState) -> Router {
     let readiness = readiness(&state);
-    Router::new()
+    let routes = Router::new()
         .merge(routes::public::router())
         .merge(routes::me::router())
         .merge(routes::downloads::router())
@@ -29,7 +32,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::tokens::router())
         .merge(routes::web::router())
         .with_state(state)
-        .merge(health_router(readiness))
+        .merge(health_router(readiness));
+    layers::wrap(routes)
 }
 
 /// `/readyz` probes: the gateway is ready when PostgreSQL, NATS and the chunk store answer.

@@ -35,6 +35,8 @@ pub struct Inner {
     pub auth: Authenticator,
     /// Redis (rate limits, counters).
     pub redis: redis::aio::ConnectionManager,
+    /// Caches and clients of the original hub's routes and the website.
+    pub compat: crate::compat::Compat,
 }
 
 impl AppState {
@@ -104,6 +106,7 @@ impl AppState {
         let redis_client = redis::Client::open(common.redis_url.as_str())?;
         let redis = redis::aio::ConnectionManager::new(redis_client).await?;
         let auth = Authenticator::new(&config.auth, pool.clone()).await?;
+        let compat = crate::compat::Compat::new(&config);
         Ok(Self::new(Inner {
             config,
             pool,
@@ -114,6 +117,7 @@ impl AppState {
             objects,
             auth,
             redis,
+            compat,
         }))
     }
 }

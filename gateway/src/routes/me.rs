@@ -1,10 +1,310 @@
-//! The authenticated API under `/api/flist/me…` (hub-api section 7).
+//! The authenticated API under `/api/flist/me…` (hub-api section 7), except the job
+//! submissions (upload, upload-flist, merge, docker) of `routes::submit*`.
+//!
+//! Every route acts on the caller's current repository (`Caller.0.user`), creates it on demand
+//! when it writes (D16), validates the names it creates (3.5) and looks the names it reads up
+//! exactly. Mutations are GET, as in the original (clients depend on it).
 
 use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use hub_db::{DbError, Missing, entries, tags};
+use serde::{Deserialize, Serialize};
 
+use crate::compat::names::{created_flist, created_tag, flist_name, readable, writable_repository};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Caller;
+use crate::pyjson::PyJson;
+use crate::routes::public;
 use crate::state::AppState;
 
-/// Routes of this module.
+/// Routes of this module. Parameters at the same position share a name, as the router requires.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/api/flist/me", get(probe))
+        .route("/api/flist/me/{a}", get(contents).delete(remove))
+        .route("/api/flist/me/{a}/link/{b}", get(link))
+        .route("/api/flist/me/{a}/crosslink/{b}/{c}", get(crosslink))
+        .route("/api/flist/me/{a}/crosstag/{b}/{c}", get(crosstag))
+        .route(
+            "/api/flist/me/{a}/{b}/tag/{c}/{d}",
+            get(tag_add).delete(tag_remove),
+        )
+        .route("/api/flist/me/{a}/rename/{b}", get(rename))
+        .route("/api/flist/me/promote/{b}/{c}/{d}", get(promote))
+}
+
+const SOURCE_NOT_FOUND: &str = "source not found";
+const USER_NOT_FOUND: &str = "user not found";
+
+/// `{"status": "success"}`, optionally with a payload.
+#[derive(Serialize)]
+struct Success<P: Serialize> {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<P>,
+}
+
+fn success() -> Response {
+    PyJson(Success::<()> {
+        status: "success",
+        payload: None,
+    })
+    .into_response()
+}
+
+fn success_with<P: Serialize>(payload: P) -> Response {
+    PyJson(Success {
+        status: "success",
+        payload: Some(payload),
+    })
+    .into_response()
+}
+
+/// Map the "not found" of a query to `message` (routes whose catalogue entry differs from the
+/// default wording).
+fn missing_as(missing: Missing, message: &'static str) -> impl Fn(DbError) -> ApiError {
+    move |err| match err {
+        DbError::NotFound(found) if found == missing => ApiError::not_found(message),
+        other => other.into(),
+    }
+}
+
+#[derive(Serialize)]
+struct Username<'a> {
+    username: &'a str,
+}
+
+/// 7.1 `GET /api/flist/me`: the authentication probe.
+async fn probe(Caller(identity): Caller) -> Response {
+    success_with(Username {
+        username: &identity.user,
+    })
+}
+
+/// 7.2 `GET /api/flist/me/{flist}`: the contents dump, as 6.6.
+async fn contents(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    Path(flist): Path<String>,
+) -> ApiResult<Response> {
+    public::contents_of(&state, &identity.user, &flist).await
+}
+
+/// 7.2 `DELETE /api/flist/me/{flist}`: the flist or pointer `<flist>.flist`, else the taglink
+/// `<flist>`. Targets of removed pointers are untouched; pointers to a removed flist dangle.
+async fn remove(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    Path(flist): Path<String>,
+) -> ApiResult<Response> {
+    let me = identity.user.as_str();
+    let raw = readable(&flist, SOURCE_NOT_FOUND)?;
+    let name = flist_name(raw);
+    match entries::remove(&state.pool, me, &name).await {
+        Ok(_) => return Ok(success()),
+        Err(DbError::NotFound(Missing::Entry)) if name != raw => {}
+        Err(err) => return Err(err.into()),
+    }
+    match entries::get(&state.pool, me, raw).await? {
+        Some(entry) if entry.kind == entries::EntryKind::Taglink => {
+            entries::remove(&state.pool, me, raw).await?;
+            Ok(success())
+        }
+        _ => Err(ApiError::not_found(SOURCE_NOT_FOUND)),
+    }
+}
+
+/// 7.3 `GET /api/flist/me/{source}/link/{linkname}`: create or replace a local symlink.
+async fn link(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    Path((source, linkname)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let me = writable_repository(&identity.user)?;
+    let linkname = created_flist(&linkname)?;
+    let source = flist_name(readable(&source, SOURCE_NOT_FOUND)?).into_owned();
+    entries::link(&state.pool, me, &linkname, me, &source).await?;
+    Ok(success())
+}
+
+/// 7.4 `GET /api/flist/me/{linkname}/crosslink/{repo}/{sourcename}`: a symlink to another
+/// repository's entry.
+async fn crosslink(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    Path((linkname, repo, source)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let me = writable_repository(&identity.user)?;
+    let linkname = created_flist(&linkname)?;
+    let repo = readable(&repo, "source repository not found")?;
+    let source = flist_name(readable(&source, SOURCE_NOT_FOUND)?).into_owned();
+    entries::link(&state.pool, me, &linkname, repo, &source).await?;
+    Ok(success())
+}
+
+/// 7.6 `GET /api/flist/me/{linkname}/crosstag/{repo}/{tagname}`: an extension-less pointer to
+/// a whole tag. Checks in the spec's order.
+async fn crosstag(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    Path((linkname, repo, tag)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    const SOURCE_TAG_NOT_FOUND: &str = "source tag not found";
+    let repo = readable(&repo, SOURCE_TAG_NOT_FOUND)?;
+    let tag = readable(&tag, SOURCE_TAG_NOT_FOUND)?;
+    if tags::get(&state.pool, repo, tag).await?.is_none() {
+        return Err(ApiError::not_found(SOURCE_TAG_NOT_FOUND));
+    }
+    if linkname.ends_with(".flist") {
+        return Err(ApiError::bad_request("tag symlink cannot ends with .flist"));
+    }
+    let me = writable_repository(&identity.user)?;
+    hub_auth::names::validate_flist_name(&linkname)?;
+    let flist = format!("{linkname}.flist");
+    entries::taglink(&state.pool, me, &linkname, &flist, repo, tag)
+        .await
+        .map_err(missing_as(Missing::Tag, SOURCE_TAG_NOT_FOUND))?;
+    Ok(success())
+}
+
+/// 7.5 `GET /api/flist/me/{tagname}/{linkname}/tag/{repo}/{sourcename}`: add or replace a tag
+/// entry, creating the tag.
+async fn tag_add(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    Path((tag, linkname, repo, source)): Path<(String, String, String, String)>,
+) -> ApiResult<Response> {
+    let me = writable_repository(&identity.user)?;
+    let tag = created_tag(&tag)?;
+    let linkname = created_flist(&linkname)?;
+    let repo = readable(&repo, "source repository not found")?;
+    let source = flist_name(readable(&source, SOURCE_NOT_FOUND)?).into_owned();
+    tags::put_entry(&state.pool, me, tag, &linkname, repo, &source).await?;
+    Ok(success())
+}
+
+/// 7.5 `DELETE …/tag/{repo}/{sourcename}`: remove a tag entry, even a dangling one (D17); the
+/// target is deliberately not checked.
+async fn tag_remove(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    Path((tag, linkname, _repo, _source)): Path<(String, String, String, String)>,
+) -> ApiResult<Response> {
+    const NOT_ON_TAG: &str = "target not found on this tag";
+    let tag = readable(&tag, NOT_ON_TAG)?;
+    let linkname = flist_name(readable(&linkname, NOT_ON_TAG)?).into_owned();
+    tags::remove_entry(&state.pool, &identity.user, tag, &linkname).await?;
+    Ok(success())
+}
+
+/// `?force=true` of rename.
+#[derive(Deserialize)]
+struct RenameOptions {
+    force: Option<String>,
+}
+
+/// 7.7 `GET /api/flist/me/{source}/rename/{destination}`. Unlike the original, an existing
+/// destination is only replaced with `?force=true` (409 otherwise): a typo must not silently
+/// destroy a published flist.
+async fn rename(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    Path((source, destination)): Path<(String, String)>,
+    Query(options): Query<RenameOptions>,
+) -> ApiResult<Response> {
+    let me = identity.user.as_str();
+    let destination = created_flist(&destination)?;
+    let source = flist_name(readable(&source, SOURCE_NOT_FOUND)?).into_owned();
+    let force = options
+        .force
+        .is_some_and(|force| matches!(force.to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
+
+    let mut tx = state.pool.begin().await.map_err(DbError::from)?;
+    // Every write to a repository updates its row, so holding the row's lock makes "the
+    // destination is free" and the rename one step.
+    let locked: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM repositories WHERE name = $1 FOR UPDATE")
+            .bind(me)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(DbError::from)?;
+    if locked.is_none() {
+        return Err(ApiError::not_found(USER_NOT_FOUND));
+    }
+    if entries::get(&mut *tx, me, &source).await?.is_none() {
+        return Err(ApiError::not_found(SOURCE_NOT_FOUND));
+    }
+    if !force && source != destination && entries::get(&mut *tx, me, &destination).await?.is_some()
+    {
+        return Err(ApiError::conflict(
+            "destination already exists (add ?force=true to replace it)",
+        ));
+    }
+    entries::rename(&mut *tx, me, &source, &destination).await?;
+    tx.commit().await.map_err(DbError::from)?;
+    Ok(success())
+}
+
+#[derive(Serialize)]
+struct FileRef<'a> {
+    username: &'a str,
+    filename: &'a str,
+}
+
+#[derive(Serialize)]
+struct Promoted<'a> {
+    source: FileRef<'a>,
+    destination: FileRef<'a>,
+}
+
+/// 7.8 `GET /api/flist/me/promote/{sourcerepo}/{sourcefile}/{localname}`: a new regular entry
+/// sharing the source's flist row (zero-copy; links are followed).
+async fn promote(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    Path((source_repo, source_file, local)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let me = writable_repository(&identity.user)?;
+    let local = created_flist(&local)?;
+    let source_repo = readable(&source_repo, USER_NOT_FOUND)?;
+    let source_file = flist_name(readable(&source_file, SOURCE_NOT_FOUND)?).into_owned();
+    entries::promote(&state.pool, source_repo, &source_file, me, &local)
+        .await
+        .map_err(missing_as(Missing::SourceRepository, USER_NOT_FOUND))?;
+    Ok(success_with(Promoted {
+        source: FileRef {
+            username: source_repo,
+            filename: &source_file,
+        },
+        destination: FileRef {
+            username: me,
+            filename: &local,
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::conflict_message;
+    use hub_db::Conflict;
+
+    #[test]
+    fn missing_mapping_only_touches_the_named_case() {
+        let map = missing_as(Missing::Tag, "source tag not found");
+        assert_eq!(
+            map(DbError::NotFound(Missing::Tag)).message(),
+            "source tag not found"
+        );
+        assert_eq!(
+            map(DbError::NotFound(Missing::Entry)).message(),
+            "source not found"
+        );
+        assert_eq!(
+            map(DbError::Conflict(Conflict::FlistNameTaken)).message(),
+            conflict_message(Conflict::FlistNameTaken)
+        );
+    }
 }

@@ -1,0 +1,218 @@
+//! Bounded in-process caches in front of PostgreSQL and the object store.
+//!
+//! * [`ByteLru`]: least-recently-used entries within a byte budget.
+//! * [`FlistCache`]: whole flist files by content hash. Content-addressed, so an entry can never
+//!   be stale; concurrent misses for the same file share one fetch (thousands of nodes download
+//!   the same flist at once after a release).
+//! * [`VersionedCache`]: serialised listings, served while the version the caller read from the
+//!   database (a repository's `updated_at`) is unchanged and the entry is younger than a TTL.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hub_store::{ObjectId, ObjectStore, StoreError};
+use lru::LruCache;
+use tokio::sync::OnceCell;
+
+/// An LRU map whose values have a byte size; the total stays within `budget`.
+pub struct ByteLru<K: Hash + Eq, V> {
+    entries: LruCache<K, (V, usize)>,
+    bytes: usize,
+    budget: usize,
+}
+
+impl<K: Hash + Eq, V> ByteLru<K, V> {
+    /// An empty cache holding at most `budget` bytes.
+    pub fn new(budget: usize) -> Self {
+        Self {
+            entries: LruCache::unbounded(),
+            bytes: 0,
+            budget,
+        }
+    }
+
+    /// The value of `key`, now the most recently used.
+    pub fn get(&mut self, key: &K) -> Option<&V> {
+        self.entries.get(key).map(|(value, _)| value)
+    }
+
+    /// Insert `value` of `size` bytes, evicting the least recently used entries to make room.
+    /// A value larger than an eighth of the budget is not kept: one huge file must not flush
+    /// everything else.
+    pub fn put(&mut self, key: K, value: V, size: usize) {
+        if size > self.budget / 8 {
+            return;
+        }
+        if let Some((_, old)) = self.entries.put(key, (value, size)) {
+            self.bytes -= old;
+        }
+        self.bytes += size;
+        while self.bytes > self.budget {
+            match self.entries.pop_lru() {
+                Some((_, (_, evicted))) => self.bytes -= evicted,
+                None => break,
+            }
+        }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// A poisoned cache lock only means another request panicked mid-update of plain data; the
+/// cache stays usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Why a flist file could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The database names an object the store does not have.
+    #[error("object {0} is missing from the store")]
+    Missing(ObjectId),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Whole flist files by content hash, in front of [`ObjectStore::get`].
+pub struct FlistCache {
+    files: Mutex<ByteLru<ObjectId, Bytes>>,
+    inflight: Mutex<HashMap<ObjectId, Arc<OnceCell<Bytes>>>>,
+}
+
+impl FlistCache {
+    /// A cache of at most `budget` bytes.
+    pub fn new(budget: usize) -> Self {
+        Self {
+            files: Mutex::new(ByteLru::new(budget)),
+            inflight: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The bytes of object `id`, from memory or fetched once from `objects`.
+    pub async fn get(&self, objects: &ObjectStore, id: ObjectId) -> Result<Bytes, FetchError> {
+        if let Some(bytes) = lock(&self.files).get(&id) {
+            return Ok(bytes.clone());
+        }
+        let cell = lock(&self.inflight).entry(id).or_default().clone();
+        let fetched = cell
+            .get_or_try_init(|| async {
+                let bytes = fetch(objects, id).await?.ok_or(FetchError::Missing(id))?;
+                lock(&self.files).put(id, bytes.clone(), bytes.len());
+                Ok::<_, FetchError>(bytes)
+            })
+            .await
+            .cloned();
+        // Whoever finishes first retires the shared cell; later callers hit the LRU (or fetch
+        // again if the file was too large to keep).
+        let mut inflight = lock(&self.inflight);
+        if inflight
+            .get(&id)
+            .is_some_and(|current| Arc::ptr_eq(current, &cell))
+        {
+            inflight.remove(&id);
+        }
+        fetched
+    }
+
+    /// Bytes held in memory.
+    pub fn bytes(&self) -> usize {
+        lock(&self.files).bytes()
+    }
+}
+
+/// `ObjectStore::get` driven on a blocking thread: its future is not provably `Send`
+/// (rust-lang/rust#110338, as hub-jobs notes for `put`), and handlers' futures must be.
+async fn fetch(objects: &ObjectStore, id: ObjectId) -> Result<Option<Bytes>, StoreError> {
+    let objects = objects.clone();
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || runtime.block_on(objects.get(&id)))
+        .await
+        .map_err(StoreError::from)?
+}
+
+/// Serialised bodies valid while their source's version is unchanged, for at most a TTL.
+pub struct VersionedCache<V> {
+    entries: Mutex<ByteLru<String, (V, Instant, Bytes)>>,
+    ttl: Duration,
+}
+
+impl<V: PartialEq> VersionedCache<V> {
+    /// A cache of at most `budget` bytes whose entries live at most `ttl`.
+    pub fn new(budget: usize, ttl: Duration) -> Self {
+        Self {
+            entries: Mutex::new(ByteLru::new(budget)),
+            ttl,
+        }
+    }
+
+    /// The body cached for `key` at `version`, unless it expired.
+    pub fn get(&self, key: &str, version: &V) -> Option<Bytes> {
+        let mut entries = lock(&self.entries);
+        let (cached_version, at, body) = entries.get(&key.to_owned())?;
+        (cached_version == version && at.elapsed() < self.ttl).then(|| body.clone())
+    }
+
+    /// Remember `body` for `key` at `version`.
+    pub fn put(&self, key: &str, version: V, body: Bytes) {
+        let size = body.len() + key.len();
+        lock(&self.entries).put(key.to_owned(), (version, Instant::now(), body), size);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_lru_evicts_least_recently_used_within_budget() {
+        let mut lru = ByteLru::new(800);
+        lru.put(1, "a", 100);
+        lru.put(2, "b", 100);
+        assert_eq!(lru.get(&1), Some(&"a"));
+        for key in 3..=8 {
+            lru.put(key, "x", 100);
+        }
+        // 8 × 100 = budget; one more evicts the least recently used, which is 2 (1 was read).
+        lru.put(9, "y", 100);
+        assert_eq!(lru.bytes(), 800);
+        assert_eq!(lru.get(&2), None);
+        assert_eq!(lru.get(&1), Some(&"a"));
+        // Replacing a key accounts for the old size.
+        lru.put(1, "c", 50);
+        assert_eq!(lru.bytes(), 750);
+        // Too large for the cache: not kept.
+        lru.put(10, "huge", 101);
+        assert_eq!(lru.get(&10), None);
+        assert_eq!(lru.len(), 8);
+    }
+
+    #[test]
+    fn versioned_cache_checks_version_and_age() {
+        let cache = VersionedCache::new(1 << 20, Duration::from_secs(60));
+        cache.put("repo", 1, Bytes::from_static(b"[]\n"));
+        assert_eq!(cache.get("repo", &1).as_deref(), Some(&b"[]\n"[..]));
+        assert_eq!(cache.get("repo", &2), None);
+        assert_eq!(cache.get("other", &1), None);
+        let expired = VersionedCache::new(1 << 20, Duration::ZERO);
+        expired.put("repo", 1, Bytes::from_static(b"[]\n"));
+        assert_eq!(expired.get("repo", &1), None);
+    }
+}

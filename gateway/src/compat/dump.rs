@@ -1,0 +1,84 @@
+//! The contents dump of spec 6.6, and flist bytes by content hash.
+//!
+//! Dumps are computed when a flist is written and stored in its row; requests serve those bytes
+//! (cached per content, since a row never changes). A row written without one (imported by an
+//! older tool) gets it computed once from the file, off the async threads, and cached.
+
+use bytes::Bytes;
+use hub_db::entries::Target;
+use hub_flist::DumpEntry;
+use hub_store::ObjectId;
+use serde::Serialize;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+use super::cache::FetchError;
+
+/// The bytes of `target`'s flist file (through the in-memory LRU).
+pub async fn flist_bytes(state: &AppState, target: &Target) -> ApiResult<Bytes> {
+    let id: ObjectId = target.flist.content_hash.parse().map_err(|_| {
+        ApiError::internal(format!(
+            "flist {} has a malformed content hash",
+            target.flist.id
+        ))
+    })?;
+    state
+        .compat
+        .flists
+        .get(&state.objects, id)
+        .await
+        .map_err(|err| match err {
+            FetchError::Store(store) => ApiError::from(store),
+            missing @ FetchError::Missing(_) => ApiError::internal(missing),
+        })
+}
+
+/// The served contents dump of `target`'s flist.
+pub async fn contents_dump(state: &AppState, target: &Target) -> ApiResult<Bytes> {
+    let key = &target.flist.content_hash;
+    if let Some(body) = state.compat.dumps.get(key, &()) {
+        return Ok(body);
+    }
+    let body = match hub_db::flists::dump(&state.pool, target.flist.id).await? {
+        Some(stored) => Bytes::from(stored),
+        None => {
+            let file = flist_bytes(state, target).await?;
+            tokio::task::spawn_blocking(move || compute_dump(&file))
+                .await
+                .map_err(ApiError::internal)??
+        }
+    };
+    state.compat.dumps.put(key, (), body.clone());
+    Ok(body)
+}
+
+#[derive(Serialize)]
+struct DumpJson {
+    content: Vec<DumpEntry>,
+    regular: u64,
+    symlink: u64,
+    directory: u64,
+    special: u64,
+    failure: u64,
+    fullsize: u64,
+}
+
+/// Read the flist and serialise its dump as the original did (CPU work: blocking context).
+pub fn compute_dump(file: &[u8]) -> ApiResult<Bytes> {
+    let flist = hub_flist::read_bytes(file)
+        .map_err(|err| ApiError::internal(format!("stored flist cannot be read: {err}")))?;
+    let stats = flist.tree.stats();
+    let body = DumpJson {
+        content: flist.tree.dump(),
+        regular: stats.regular,
+        symlink: stats.symlink,
+        directory: stats.directory,
+        special: stats.special,
+        failure: 0,
+        fullsize: stats.fullsize,
+    };
+    crate::pyjson::to_vec(&body)
+        .map(Bytes::from)
+        .map_err(ApiError::internal)
+}

@@ -1,0 +1,96 @@
+//! Names taken from URLs by the original hub's routes (hub-api spec 3.1, 3.5).
+//!
+//! Created names go through hub-auth's validators; names that only read are looked up exactly
+//! as given, except that a name PostgreSQL cannot even store (a NUL byte) is answered as
+//! missing right away instead of failing the query.
+
+use std::borrow::Cow;
+
+use hub_auth::names::{validate_flist_name, validate_repository_name, validate_tag_name};
+
+use crate::error::{ApiError, ApiResult};
+
+/// Spec 3.1 with the `.fl` extension of 8.4: append `.flist` unless the name already ends with
+/// `.flist` or `.fl`.
+pub fn flist_name(name: &str) -> Cow<'_, str> {
+    if name.ends_with(".flist") || name.ends_with(".fl") {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Owned(format!("{name}.flist"))
+    }
+}
+
+/// A name read from the URL that can be looked up; otherwise 404 with `missing` (no stored
+/// entry can have a NUL byte, and PostgreSQL refuses it in a query).
+pub fn readable<'a>(name: &'a str, missing: &'static str) -> ApiResult<&'a str> {
+    if name.contains('\0') {
+        Err(ApiError::not_found(missing))
+    } else {
+        Ok(name)
+    }
+}
+
+/// A flist or link name about to be created, normalised (3.1) and validated (3.5).
+pub fn created_flist(name: &str) -> ApiResult<String> {
+    validate_flist_name(name)?;
+    let name = flist_name(name).into_owned();
+    validate_flist_name(&name)?;
+    Ok(name)
+}
+
+/// A tag name about to be created (3.5).
+pub fn created_tag(name: &str) -> ApiResult<&str> {
+    validate_tag_name(name)?;
+    Ok(name)
+}
+
+/// The caller's repository, which a write is about to create on demand (D16): it must be a
+/// valid, non-reserved repository name (3.4, 3.5).
+pub fn writable_repository(name: &str) -> ApiResult<&str> {
+    validate_repository_name(name)?;
+    Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flist_extension_is_added_unless_present() {
+        assert_eq!(flist_name("zos:v3.4.0"), "zos:v3.4.0.flist");
+        assert_eq!(flist_name("base.flist"), "base.flist");
+        assert_eq!(flist_name("rfs.fl"), "rfs.fl");
+        assert_eq!(flist_name("a.flist.md5"), "a.flist.md5.flist");
+    }
+
+    #[test]
+    fn created_names_are_validated() {
+        assert_eq!(created_flist("app").ok().as_deref(), Some("app.flist"));
+        assert_eq!(created_flist("x@1:2").ok().as_deref(), Some("x@1:2.flist"));
+        for bad in ["..", ".hidden", "a/b", "a\0b", "<b>", ""] {
+            let err = created_flist(bad).expect_err(bad);
+            assert_eq!(err.message(), "invalid flist name");
+        }
+        // 251 bytes pass alone, but not with `.flist` appended (257 bytes).
+        assert!(created_flist(&"a".repeat(251)).is_err());
+        assert!(created_tag("v1.0").is_ok());
+        assert_eq!(
+            created_tag("../x").expect_err("tag").message(),
+            "invalid tag name"
+        );
+        assert_eq!(
+            writable_repository("upload")
+                .expect_err("reserved")
+                .message(),
+            "invalid repository name"
+        );
+    }
+
+    #[test]
+    fn nul_bytes_are_missing() {
+        assert!(readable("ok", "source not found").is_ok());
+        let err = readable("a\0", "user not found").expect_err("nul");
+        assert_eq!(err.status(), http::StatusCode::NOT_FOUND);
+        assert_eq!(err.message(), "user not found");
+    }
+}

@@ -1,0 +1,179 @@
+//! Cross-cutting HTTP behaviour of the original hub (hub-api spec 2.2, 2.3), applied around
+//! the whole router before routing:
+//!
+//! * a trailing slash is ignored (`strict_slashes=False`);
+//! * the non-standard `INFO /api/flist/{repo}/{flist}` is answered by the `/light` route;
+//! * `OPTIONS` is answered everywhere, and CORS preflights succeed for `Authorization`;
+//! * `Access-Control-Allow-Origin: *` is on every response;
+//! * every error under `/api/` has the JSON error body, even those produced by the framework
+//!   (unknown route, wrong method, unparsable path) (D5).
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower_http::normalize_path::NormalizePath;
+
+use crate::error::ApiError;
+
+/// Methods the hub answers, for `Allow` and preflights.
+const ALLOW_METHODS: &str = "GET, HEAD, POST, DELETE, INFO, OPTIONS";
+/// Request headers browsers may send cross-origin.
+const ALLOW_HEADERS: &str = "Authorization, Content-Type, X-Original-Name, Prefer, \
+                             Idempotency-Key, Last-Event-ID, Range, If-None-Match, \
+                             If-Modified-Since";
+/// Response headers scripts on other origins may read.
+const EXPOSE_HEADERS: &str = "ETag, Last-Modified, Content-Range, Content-Length, Retry-After, \
+                              Location";
+/// How long browsers may reuse a preflight answer.
+const PREFLIGHT_MAX_AGE: &str = "86400";
+/// Largest framework error body turned into a JSON message.
+const MAX_ERROR_TEXT: usize = 1024;
+
+/// Wrap the complete `app` router: its routes run behind the behaviour of this module. The
+/// result is still a [`Router`] (an outer router whose only "route" is the app), so the binary
+/// and the tests serve it the same way.
+pub fn wrap(app: Router) -> Router {
+    let app = NormalizePath::trim_trailing_slash(app.fallback(not_found));
+    Router::new()
+        .fallback_service(app)
+        .layer(middleware::from_fn(api_errors_as_json))
+        .layer(middleware::from_fn(info_method))
+        .layer(middleware::from_fn(cors))
+}
+
+/// Unknown routes: the JSON error under `/api/`, a plain 404 elsewhere.
+async fn not_found(uri: Uri) -> Response {
+    if is_api(uri.path()) {
+        ApiError::not_found("not found").into_response()
+    } else {
+        crate::web::not_found_page()
+    }
+}
+
+fn is_api(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+/// Answer `OPTIONS` for every path; add `Access-Control-Allow-Origin: *` to everything else.
+async fn cors(request: Request, next: Next) -> Response {
+    if request.method() == Method::OPTIONS {
+        return (
+            StatusCode::OK,
+            [
+                (header::ALLOW, ALLOW_METHODS),
+                (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+                (header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW_METHODS),
+                (header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOW_HEADERS),
+                (header::ACCESS_CONTROL_MAX_AGE, PREFLIGHT_MAX_AGE),
+            ],
+        )
+            .into_response();
+    }
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(EXPOSE_HEADERS),
+    );
+    response
+}
+
+/// `INFO /api/flist/{repo}/{flist}` becomes `GET /api/flist/{repo}/{flist}/light` (axum routes
+/// standard methods only).
+async fn info_method(mut request: Request, next: Next) -> Response {
+    if request.method().as_str() == "INFO"
+        && let Some(uri) = light_uri(request.uri())
+    {
+        *request.method_mut() = Method::GET;
+        *request.uri_mut() = uri;
+    }
+    next.run(request).await
+}
+
+fn light_uri(uri: &Uri) -> Option<Uri> {
+    let mut segments = uri.path().split('/').filter(|s| !s.is_empty());
+    let (Some("api"), Some("flist"), Some(repo), Some(flist), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return None;
+    };
+    if repo == "me" {
+        return None;
+    }
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    format!("/api/flist/{repo}/{flist}/light{query}")
+        .parse()
+        .ok()
+}
+
+/// Give framework-made errors under `/api/` (405, path rejections, …) the JSON error body with
+/// their text as the message.
+async fn api_errors_as_json(request: Request, next: Next) -> Response {
+    let api = is_api(request.uri().path());
+    let response = next.run(request).await;
+    let status = response.status();
+    if !api || !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_ERROR_TEXT)
+        .await
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty());
+    let message = text.unwrap_or_else(|| {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    });
+    let mut json = ApiError::new(status, message).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(value) = parts.headers.get(&name) {
+            json.headers_mut().insert(name, value.clone());
+        }
+    }
+    json
+}
+
+fn is_json(response: &Response<Body>) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_is_rewritten_for_four_segment_flist_paths_only() {
+        let light = |path: &str| light_uri(&path.parse().expect("uri")).map(|u| u.to_string());
+        assert_eq!(
+            light("/api/flist/tf-zos/zos:v3.flist").as_deref(),
+            Some("/api/flist/tf-zos/zos:v3.flist/light")
+        );
+        assert_eq!(
+            light("/api/flist/a/b/?x=1").as_deref(),
+            Some("/api/flist/a/b/light?x=1")
+        );
+        assert_eq!(light("/api/flist/me/b"), None);
+        assert_eq!(light("/api/flist/a"), None);
+        assert_eq!(light("/api/flist/a/b/light"), None);
+        assert_eq!(light("/a/b"), None);
+    }
+}

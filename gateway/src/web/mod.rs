@@ -1,0 +1,116 @@
+//! The website (hub-api section 10) and its sign-in (4.9, 4.10): server-rendered pages with
+//! every user-controlled value escaped, self-hosted assets, a signed session cookie.
+
+pub mod assets;
+pub mod html;
+pub mod login;
+pub mod pages;
+pub mod session;
+
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::state::AppState;
+use html::Nav;
+use session::Session;
+
+/// The visitor as the navigation bar shows it.
+pub struct Visitor {
+    /// The signed session (empty when anonymous).
+    pub session: Session,
+    /// Authentication enabled (login links shown).
+    pub login: bool,
+    /// Authentication disabled: everyone is `Administrator` (4.7).
+    administrator: Vec<String>,
+}
+
+impl Visitor {
+    /// The visitor of a request.
+    pub fn of(state: &AppState, headers: &http::HeaderMap) -> Self {
+        let enabled = state.auth.is_enabled();
+        Self {
+            session: Session::from_headers(&state.compat.session_key, headers),
+            login: enabled,
+            administrator: if enabled {
+                Vec::new()
+            } else {
+                vec![hub_auth::ADMINISTRATOR.to_owned()]
+            },
+        }
+    }
+
+    /// The navigation bar for this visitor.
+    pub fn nav(&self) -> Nav<'_> {
+        match self.administrator.first() {
+            Some(admin) => Nav {
+                user: Some(admin),
+                accounts: &self.administrator,
+                login: false,
+            },
+            None => Nav {
+                user: self.session.user(),
+                accounts: &self.session.accounts,
+                login: self.login,
+            },
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(state, &parts.headers))
+    }
+}
+
+/// The `protected` guard of web forms (4.9): read-only → 302 `/readonly`; authentication
+/// disabled → `Administrator`; not logged in → 302 `/login-method`.
+pub struct WebUser {
+    /// The repository the form acts on: the `active-user` cookie when it names one of the
+    /// accounts, else the user.
+    pub user: String,
+    /// The visitor, for the page's navigation bar.
+    pub visitor: Visitor,
+}
+
+impl FromRequestParts<AppState> for WebUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        if state.auth.is_readonly() {
+            return Err(Redirect::to("/readonly").into_response());
+        }
+        let visitor = Visitor::of(state, &parts.headers);
+        if !state.auth.is_enabled() {
+            return Ok(Self {
+                user: hub_auth::ADMINISTRATOR.to_owned(),
+                visitor,
+            });
+        }
+        let Some(username) = visitor.session.user() else {
+            return Err(Redirect::to("/login-method").into_response());
+        };
+        let cookie = crate::extract::cookie_value(parts, crate::extract::ACTIVE_USER_COOKIE);
+        // An account the session does not have is ignored here (the original's behaviour).
+        let user =
+            hub_auth::select_active_user(username, &visitor.session.accounts, cookie.as_deref())
+                .unwrap_or_else(|_| username.to_owned());
+        Ok(Self { user, visitor })
+    }
+}
+
+/// The 404 page of the website.
+pub fn not_found_page() -> Response {
+    html::page(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        &Nav::default(),
+        "<h1>Not found</h1><p>Nothing lives at this address.</p>",
+    )
+}
