@@ -126,13 +126,23 @@ async fn api_errors_as_json(request: Request, next: Next) -> Response {
     if !api || !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
         return response;
     }
+    let plain_text = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/plain"));
     let (parts, body) = response.into_parts();
-    let text = axum::body::to_bytes(body, MAX_ERROR_TEXT)
-        .await
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
-        .map(|text| text.trim().to_owned())
-        .filter(|text| !text.is_empty());
+    // Framework rejections explain themselves in plain text; anything else (an HTML page) is
+    // replaced by the status's reason.
+    let text = match plain_text {
+        true => axum::body::to_bytes(body, MAX_ERROR_TEXT)
+            .await
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
+            .map(|text| text.trim().to_owned())
+            .filter(|text| !text.is_empty()),
+        false => None,
+    };
     let message = text.unwrap_or_else(|| {
         status
             .canonical_reason()
