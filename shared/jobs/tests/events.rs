@@ -87,6 +87,14 @@ async fn followers_replay_then_follow_live(pool: PgPool) -> TestResult {
     assert_eq!(seqs(&late), all);
     assert!(late.last().is_some_and(JobEvent::is_terminal));
 
+    // A resume position past the log's end is clamped to it (when the stream starts).
+    let other = hub.submit("other.flist", None).await?;
+    let beyond = tokio::spawn(bus.follow(other, 99).try_collect::<Vec<_>>());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut other_lease = claim(&hub, &publisher, other).await?;
+    succeed(&hub, &publisher, &mut other_lease).await?;
+    assert_eq!(seqs(&beyond.await??), [2, 3, 4]);
+
     // Reconnecting after the final event ends at once; the listener registry empties.
     assert!(bus.follow(id, 7).next().await.is_none());
     assert_eq!(bus.jobs_listened(), 0);

@@ -67,6 +67,9 @@ impl EventBus {
     /// The events of job `job_id` after `after_seq` (0 = from the start): the recorded ones,
     /// then live ones as they happen, each once and in order; the stream ends after the job's
     /// final event. An unknown job yields one [`hub_db::DbError`] `NotFound` error.
+    ///
+    /// Live events are buffered from this call on; the database is read when the stream is
+    /// first polled, and an `after_seq` beyond the log's end then resumes at its end.
     pub fn follow(&self, job_id: Uuid, after_seq: i64) -> JobEventStream {
         follow(Arc::clone(&self.shared), job_id, after_seq)
     }

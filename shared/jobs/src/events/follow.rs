@@ -78,6 +78,9 @@ impl Follower {
             if job.state.is_terminal() && job.last_event_seq <= self.last_seq {
                 return None;
             }
+            // A position beyond the log (a made-up `Last-Event-ID`) resumes at its end rather
+            // than skipping the events still to come.
+            self.last_seq = self.last_seq.min(job.last_event_seq);
             if let Err(err) = self.refill().await {
                 return Some(Err(err));
             }

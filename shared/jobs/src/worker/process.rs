@@ -17,7 +17,8 @@ use hub_proto::v1::JobEnvelope;
 
 use super::context::{JobContext, StopReason};
 use super::{ClaimedJob, JobError, JobHandler, JobOutput, Runtime};
-use crate::envelope::{decode_envelope, envelope_job_id};
+use crate::JobsError;
+use crate::envelope::{decode_envelope, envelope_job_id, envelope_kind};
 
 /// Margin added to a busy job's remaining heartbeat time before it is offered again.
 const BUSY_MARGIN: Duration = Duration::from_millis(200);
@@ -30,10 +31,17 @@ pub(super) async fn process<H: JobHandler>(
     shutdown: CancellationToken,
 ) {
     let (message, acker) = message.split();
-    let envelope = match decode_envelope(&message.payload).and_then(|envelope| {
-        let id = envelope_job_id(&envelope)?;
-        Ok((envelope, id))
-    }) {
+    let decoded = decode_envelope(&message.payload).and_then(|envelope| {
+        let kind = envelope_kind(&envelope)?;
+        if kind != H::KIND {
+            return Err(JobsError::InvalidEnvelope(format!(
+                "a {kind} job on the {} queue",
+                H::KIND
+            )));
+        }
+        Ok((envelope_job_id(&envelope)?, envelope))
+    });
+    let (id, envelope) = match decoded {
         Ok(decoded) => decoded,
         Err(err) => {
             reject_undecodable(&runtime, &message, &err.to_string()).await;
@@ -41,7 +49,6 @@ pub(super) async fn process<H: JobHandler>(
             return;
         }
     };
-    let (envelope, id) = envelope;
     let claim = jobs::claim(&runtime.pool, id, runtime.config.stale_after()).await;
     match claim {
         Ok(Claim::Claimed(claimed)) => run(&runtime, *claimed, envelope, &acker, &shutdown).await,
@@ -296,7 +303,8 @@ async fn stopped<H: JobHandler>(runtime: &Runtime<H>, job: &ClaimedJob, acker: &
     settle(acker, AckKind::Ack).await;
 }
 
-/// A message that is not a job envelope: fail its job if the message id names one.
+/// A message that is not a job envelope of this worker's kind: fail its job if the message id
+/// names one.
 async fn reject_undecodable<H: JobHandler>(
     runtime: &Runtime<H>,
     message: &async_nats::Message,
