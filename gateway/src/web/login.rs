@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt as _;
@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use super::html::{Nav, escape, page};
 use super::session::Session;
-use super::{Visitor, not_found_page, pages};
+use super::{Visitor, found, not_found_page, pages};
 use crate::state::AppState;
 
 /// Largest user record accepted from the login service.
@@ -59,7 +59,7 @@ fn start_threebot(
     let login_state = threebot::random_state();
     let url = threebot::login_redirect_url(config, &login_state, callback);
     session.expect_state(login_state);
-    with_session(state, Redirect::to(&url).into_response(), &mut session)
+    with_session(state, found(&url), &mut session)
 }
 
 /// `GET /login`: ThreeFold Connect when configured, else the local sign-in form. No login
@@ -70,7 +70,7 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap) -> Respons
     }
     match &state.config.auth.threebot {
         Some(config) => start_threebot(&state, &headers, config, "/callback_threebot"),
-        None => Redirect::to("/login-method").into_response(),
+        None => found("/login-method"),
     }
 }
 
@@ -85,7 +85,7 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap) -> Respons
     }
     let session = Session::from_headers(&state.compat.session_key, &headers);
     let Some(user) = session.user() else {
-        return Redirect::to("/login-method").into_response();
+        return found("/login-method");
     };
     match mint(&state, user).await {
         Ok(token) => token_redirect(&token),
@@ -115,9 +115,14 @@ async fn mint(state: &AppState, user: &str) -> Result<String, Response> {
 
 /// 302 to the token page. The location carries the token: it is not logged (D8).
 fn token_redirect(token: &str) -> Response {
-    let encoded: String =
-        percent_encoding::utf8_percent_encode(token, percent_encoding::NON_ALPHANUMERIC).collect();
-    Redirect::to(&format!("/token/{encoded}")).into_response()
+    // URL-safe Base64 stays readable; only `=` padding (and anything unexpected) is escaped.
+    const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    let encoded: String = percent_encoding::utf8_percent_encode(token, PATH).collect();
+    found(&format!("/token/{encoded}"))
 }
 
 /// Fetch the user's Ed25519 public key from the login service (step 3.4), with the client's
@@ -232,7 +237,7 @@ pub async fn callback_threebot(
         }
     };
     session.log_in(&name, accounts);
-    with_session(&state, Redirect::to("/").into_response(), &mut session)
+    with_session(&state, found("/"), &mut session)
 }
 
 /// `GET /callback_token`: mint a hub token for the user and show it.
@@ -339,7 +344,7 @@ pub async fn login_local(
     };
     let mut session = visitor.session;
     session.log_in(username, accounts);
-    let mut response = Redirect::to("/").into_response();
+    let mut response = found("/");
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

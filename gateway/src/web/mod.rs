@@ -10,7 +10,7 @@ pub mod session;
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 
 use crate::state::AppState;
 use html::Nav;
@@ -84,7 +84,7 @@ impl FromRequestParts<AppState> for WebUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         if state.auth.is_readonly() {
-            return Err(Redirect::to("/readonly").into_response());
+            return Err(found("/readonly"));
         }
         let visitor = Visitor::of(state, &parts.headers);
         if !state.auth.is_enabled() {
@@ -94,7 +94,7 @@ impl FromRequestParts<AppState> for WebUser {
             });
         }
         let Some(username) = visitor.session.user() else {
-            return Err(Redirect::to("/login-method").into_response());
+            return Err(found("/login-method"));
         };
         let cookie = crate::extract::cookie_value(parts, crate::extract::ACTIVE_USER_COOKIE);
         // An account the session does not have is ignored here (the original's behaviour).
@@ -102,6 +102,15 @@ impl FromRequestParts<AppState> for WebUser {
             hub_auth::select_active_user(username, &visitor.session.accounts, cookie.as_deref())
                 .unwrap_or_else(|_| username.to_owned());
         Ok(Self { user, visitor })
+    }
+}
+
+/// `302 Found` to `location` (the original's redirects; axum's `Redirect::to` is a 303).
+pub fn found(location: &str) -> Response {
+    match http::HeaderValue::from_str(location) {
+        Ok(value) => (StatusCode::FOUND, [(http::header::LOCATION, value)]).into_response(),
+        // Locations are built from percent-encoded parts: this is a bug, not the visitor's.
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 

@@ -5,14 +5,14 @@ use std::fmt::Write as _;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use hub_db::entries::{self, ListedEntry, ListedKind};
 use hub_db::{DbError, repositories, tags};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::html::{Nav, date, escape, href, page};
-use super::{Visitor, WebUser};
+use super::{Visitor, WebUser, found};
 use crate::compat::dump::contents_dump;
 use crate::compat::names::flist_name;
 use crate::compat::shapes::{size_string, unix};
@@ -475,7 +475,7 @@ pub async fn docker_form(user: WebUser) -> Response {
 /// `GET /readonly`: the notice in read-only mode, the home page otherwise (4.8).
 pub async fn readonly(State(state): State<AppState>, visitor: Visitor) -> Response {
     if !state.auth.is_readonly() {
-        return Redirect::to("/").into_response();
+        return found("/");
     }
     page(
         StatusCode::OK,
