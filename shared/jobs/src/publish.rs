@@ -5,7 +5,7 @@ use md5::{Digest, Md5};
 
 use hub_db::PgPool;
 use hub_db::flists::{self, Flist, FlistFormat, NewFlist};
-use hub_store::{ObjectId, ObjectStore};
+use hub_store::ObjectStore;
 
 use crate::JobsError;
 use crate::worker::{ClaimedJob, Publication};
@@ -44,7 +44,7 @@ pub async fn store_flist(
     let md5 = tokio::task::spawn_blocking(move || hex::encode(Md5::digest(&bytes))).await?;
     // A slice length always fits: no allocation exceeds isize::MAX bytes.
     let size = i64::try_from(file.bytes.len()).unwrap_or(i64::MAX);
-    let id = put_object(objects, file.bytes).await?;
+    let id = objects.put(file.bytes).await?;
     let new = NewFlist {
         content_hash: id.to_hex(),
         md5,
@@ -58,19 +58,6 @@ pub async fn store_flist(
         creator: Some(creator.to_owned()),
     };
     Ok(flists::insert_or_get(pool, &new).await?)
-}
-
-/// `objects.put(bytes)`, driven from a blocking thread.
-///
-/// `ObjectStore::put`'s future cannot be proven `Send` by the compiler (closures over borrowed
-/// part keys inside it hit rust-lang/rust#110338), so it cannot be awaited inside a job
-/// handler, whose future must be `Send`. `Handle::block_on` does not need `Send`; the blocking
-/// thread is held only while the object's parts are written.
-async fn put_object(objects: &ObjectStore, bytes: Bytes) -> Result<ObjectId, JobsError> {
-    let objects = objects.clone();
-    let runtime = tokio::runtime::Handle::current();
-    let stored = tokio::task::spawn_blocking(move || runtime.block_on(objects.put(bytes))).await?;
-    Ok(stored?)
 }
 
 impl Publication {

@@ -181,11 +181,18 @@ impl ObjectStore {
         if self.store.exists(&manifest_key).await? {
             return Ok(id);
         }
-        let parts = manifest.parts.iter().enumerate().map(|(index, key)| {
-            let start = index * PART_SIZE;
-            let end = (start + PART_SIZE).min(data.len());
-            (key, data.slice(start..end))
-        });
+        // Owned keys: closures over borrowed keys make this future non-`Send`
+        // (rust-lang/rust#110338), and callers await it inside spawned tasks.
+        let parts: Vec<([u8; 32], Bytes)> = manifest
+            .parts
+            .iter()
+            .enumerate()
+            .map(|(index, key)| {
+                let start = index * PART_SIZE;
+                let end = (start + PART_SIZE).min(data.len());
+                (*key, data.slice(start..end))
+            })
+            .collect();
         stream::iter(parts)
             .map(|(key, part)| self.put_part(key, part))
             .buffer_unordered(PART_CONCURRENCY)
@@ -197,12 +204,12 @@ impl ObjectStore {
         Ok(id)
     }
 
-    async fn put_part(&self, key: &[u8], part: Bytes) -> Result<(), StoreError> {
+    async fn put_part(&self, key: [u8; 32], part: Bytes) -> Result<(), StoreError> {
         // Parts are shared between objects with common content; skip sending what is there.
-        if self.store.exists(key).await? {
+        if self.store.exists(&key).await? {
             return Ok(());
         }
-        self.store.set(key, part).await
+        self.store.set(&key, part).await
     }
 
     /// The object's bytes, `None` if it is not stored. The content is checked against its id.
@@ -219,8 +226,9 @@ impl ObjectStore {
             .unwrap_or(usize::MAX)
             .min(READ_BUFFER_HINT);
         let mut content = BytesMut::with_capacity(capacity);
-        let mut parts = stream::iter(manifest.parts.iter().enumerate())
-            .map(|(index, key)| async move { (index, self.store.get(key).await) })
+        let keys: Vec<[u8; 32]> = manifest.parts.clone();
+        let mut parts = stream::iter(keys.into_iter().enumerate())
+            .map(|(index, key)| async move { (index, self.store.get(&key).await) })
             .buffered(PART_CONCURRENCY);
         while let Some((index, part)) = parts.next().await {
             let part = part?.ok_or_else(|| corrupt(format!("part {index} is missing")))?;
@@ -251,6 +259,15 @@ impl ObjectStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Handlers and axum routes await these futures inside spawned tasks: they must be `Send`.
+    #[allow(dead_code)]
+    fn futures_are_send(objects: &ObjectStore, id: &ObjectId) {
+        fn assert_send<T: Send>(_: T) {}
+        assert_send(objects.put(Bytes::new()));
+        assert_send(objects.get(id));
+        assert_send(objects.exists(id));
+    }
 
     #[test]
     fn object_id_hex_round_trip() {
