@@ -136,7 +136,12 @@ mod tests {
             .await
             .expect("response");
         let status = response.status();
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         (status, serde_json::from_slice(&bytes).expect("json"))
     }
 
@@ -160,7 +165,8 @@ mod tests {
 
     #[tokio::test]
     async fn healthz_is_always_ok() {
-        let readiness = Readiness::new().with(Probe::new("db", || Box::pin(async { Err("down".into()) })));
+        let readiness =
+            Readiness::new().with(Probe::new("db", || Box::pin(async { Err("down".into()) })));
         let (status, _) = get_json(health_router(readiness), "/healthz").await;
         assert_eq!(status, StatusCode::OK);
     }
@@ -175,6 +181,11 @@ mod tests {
         }));
         let (ready, checks) = readiness.report().await;
         assert!(!ready);
-        assert!(checks["slow"].as_str().unwrap_or_default().contains("no answer"));
+        assert!(
+            checks["slow"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("no answer")
+        );
     }
 }

@@ -60,7 +60,9 @@ pub fn init(
         .parse(&directive)
         .map_err(|source| TelemetryError::Filter { directive, source })?;
 
-    let provider = otlp_endpoint.map(|endpoint| tracer_provider(service, endpoint)).transpose()?;
+    let provider = otlp_endpoint
+        .map(|endpoint| tracer_provider(service, endpoint))
+        .transpose()?;
     let otel_layer = provider
         .as_ref()
         .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(service)));
@@ -84,7 +86,10 @@ pub fn init(
     Ok(TelemetryGuard { provider })
 }
 
-fn tracer_provider(service: &'static str, endpoint: &str) -> Result<SdkTracerProvider, TelemetryError> {
+fn tracer_provider(
+    service: &'static str,
+    endpoint: &str,
+) -> Result<SdkTracerProvider, TelemetryError> {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_endpoint(endpoint)
