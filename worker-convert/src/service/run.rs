@@ -1,0 +1,122 @@
+//! Running a worker process: its job workers, the janitor and the health endpoints, until a
+//! shutdown signal.
+
+use std::net::SocketAddr;
+
+use hub_jobs::{Janitor, JobHandler, Worker};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::{Connections, ServiceError};
+
+/// A worker process being assembled: add a worker per job kind, then [`Service::run`].
+pub struct Service {
+    connections: Connections,
+    shutdown: CancellationToken,
+    tasks: JoinSet<Result<(), ServiceError>>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("tasks", &self.tasks.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// A service over `connections` that stops when `shutdown` fires.
+    pub fn new(connections: Connections, shutdown: CancellationToken) -> Self {
+        Self {
+            connections,
+            shutdown,
+            tasks: JoinSet::new(),
+        }
+    }
+
+    /// The connections, to build handlers with.
+    pub fn connections(&self) -> &Connections {
+        &self.connections
+    }
+
+    /// Start pulling `handler`'s kind of jobs. On shutdown the worker stops fetching, lets
+    /// running jobs finish within `jobs.shutdown_grace` and hands the others back to the queue.
+    pub async fn add_worker<H: JobHandler>(&mut self, handler: H) -> Result<(), ServiceError> {
+        let connections = &self.connections;
+        let worker = Worker::new(
+            connections.queue.clone(),
+            connections.pool.clone(),
+            connections.staging.clone(),
+            handler,
+        )
+        .await?;
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            worker
+                .run(shutdown)
+                .await
+                .map_err(|source| ServiceError::Worker {
+                    kind: H::KIND,
+                    source,
+                })
+        });
+        Ok(())
+    }
+
+    /// Serve `/healthz` and `/readyz` on `health`, run the janitor (leader-elected in the
+    /// database, so one per process is harmless) and the workers until shutdown. If any of them
+    /// fails, the others are stopped and the first error returned.
+    pub async fn run(mut self, health: SocketAddr) -> Result<(), ServiceError> {
+        // Bound here rather than in the task so a taken port fails the start at once.
+        let readiness = self.connections.readiness();
+        let listener = tokio::net::TcpListener::bind(health)
+            .await
+            .map_err(|source| ServiceError::Health {
+                addr: health,
+                source,
+            })?;
+        let addr = listener.local_addr().unwrap_or(health);
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            tracing::info!(%addr, "health endpoints listening");
+            axum_serve(listener, readiness, shutdown)
+                .await
+                .map_err(|source| ServiceError::Health { addr, source })
+        });
+        let connections = &self.connections;
+        let janitor = Janitor::new(
+            connections.pool.clone(),
+            connections.queue.clone(),
+            Some(connections.staging.clone()),
+        );
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            janitor.run(shutdown).await;
+            Ok(())
+        });
+
+        let mut first_error = None;
+        while let Some(ended) = self.tasks.join_next().await {
+            let error = match ended {
+                Ok(Ok(())) => continue,
+                Ok(Err(error)) => error,
+                Err(panic) => ServiceError::Task(panic),
+            };
+            tracing::error!(%error, "a service task failed; stopping");
+            self.shutdown.cancel();
+            first_error.get_or_insert(error);
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// The health router on an already bound listener, until `shutdown`.
+async fn axum_serve(
+    listener: tokio::net::TcpListener,
+    readiness: hub_telemetry::Readiness,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, hub_telemetry::health_router(readiness))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
