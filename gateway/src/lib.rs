@@ -28,6 +28,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::me::router())
         .merge(routes::downloads::router())
         .merge(routes::jobs::router())
+        .merge(routes::submit::router())
         .merge(routes::blocks::router())
         .merge(routes::tokens::router())
         .merge(routes::web::router())

@@ -1,0 +1,390 @@
+//! The answers to a submission: `202` with the job, the original hub's success bodies, the
+//! catalogue errors a failed job maps to (hub-api 7.9–7.12, 14), and `504` when a synchronous
+//! route stops waiting.
+//!
+//! Every answer about a job carries `Location: /api/jobs/<id>`, so a client can always find the
+//! job again, and failures carry the job's stable error `code`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hub_db::jobs::{Job, JobKind, JobState, failure_codes};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::jobs::legacy::{Files, Stats};
+use super::jobs::view::{JobSummary, job_path};
+use crate::error::ApiError;
+use crate::pyjson::{self, PyJson};
+use crate::state::AppState;
+
+/// Codes of conversion failures caused by the uploaded archive itself (hub-convert's codes and
+/// the job platform's `upload_missing`): `400 invalid archive`.
+const ARCHIVE_INPUT_CODES: &[&str] = &[
+    "unknown_format",
+    "invalid_archive",
+    "unsafe_path",
+    "limit_exceeded",
+    "device_not_allowed",
+    "invalid_input",
+    "upload_missing",
+];
+
+/// Codes of a homemade flist that cannot be read: `400 invalid flist`.
+const FLIST_INPUT_CODES: &[&str] = &[
+    "invalid_flist",
+    "unknown_format",
+    "invalid_input",
+    "upload_missing",
+];
+
+/// Codes meaning the job machinery, not the input, failed (docker: `unexpected docker convert
+/// error`).
+const PLATFORM_CODES: &[&str] = &[
+    failure_codes::ATTEMPTS_EXHAUSTED,
+    failure_codes::QUEUE_UNAVAILABLE,
+    failure_codes::INVALID_PAYLOAD,
+    failure_codes::INTERNAL,
+];
+
+/// `Location: /api/jobs/<id>` added to `response`.
+pub fn with_location(mut response: Response, id: Uuid) -> Response {
+    if let Ok(location) = HeaderValue::from_str(&job_path(id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// `202 Accepted` with the job's summary.
+pub fn accepted(job: &Job) -> Response {
+    with_location(
+        (StatusCode::ACCEPTED, axum::Json(JobSummary::of(job))).into_response(),
+        job.id,
+    )
+}
+
+#[derive(Serialize)]
+struct StillRunning<'a> {
+    status: &'static str,
+    message: String,
+    code: &'static str,
+    job: Uuid,
+    state: &'a str,
+}
+
+/// `504`: the synchronous wait ended before the job did; the job keeps running.
+pub fn still_running(job: &Job) -> Response {
+    let body = StillRunning {
+        status: "error",
+        message: format!(
+            "the job is still {}; follow it at {}",
+            job.state,
+            job_path(job.id)
+        ),
+        code: "job_pending",
+        job: job.id,
+        state: job.state.as_str(),
+    };
+    with_location(
+        (StatusCode::GATEWAY_TIMEOUT, PyJson(body)).into_response(),
+        job.id,
+    )
+}
+
+/// The answer of a synchronous route for the finished `job`.
+pub async fn outcome(state: &AppState, job: &Job) -> Response {
+    let response = match job.state {
+        JobState::Succeeded => success(state, job).await,
+        _ => failure(job).into_response(),
+    };
+    with_location(response, job.id)
+}
+
+#[derive(Serialize)]
+struct Success<P> {
+    status: &'static str,
+    payload: P,
+}
+
+#[derive(Serialize)]
+struct Published<'a> {
+    name: &'a str,
+    files: Files<Stats>,
+    job: Uuid,
+}
+
+#[derive(Serialize)]
+struct Merged<'a> {
+    name: &'a str,
+    job: Uuid,
+}
+
+async fn success(state: &AppState, job: &Job) -> Response {
+    let result = job.result.clone().unwrap_or_default();
+    match job.kind {
+        JobKind::Convert | JobKind::Docker => PyJson(Success {
+            status: "success",
+            payload: Published {
+                name: &job.target_name,
+                files: Files::success(Stats::found_in(&result)),
+                job: job.id,
+            },
+        })
+        .into_response(),
+        JobKind::Merge => PyJson(Success {
+            status: "success",
+            payload: Merged {
+                name: &job.target_name,
+                job: job.id,
+            },
+        })
+        .into_response(),
+        JobKind::Verify => verified(state, job, &result).await,
+    }
+}
+
+/// upload-flist's success: `files.response` is the published flist's contents dump (spec
+/// 7.10), embedded as stored rather than re-serialised (it can be large).
+async fn verified(state: &AppState, job: &Job, result: &serde_json::Value) -> Response {
+    let dump = match published_dump(state, job, result).await {
+        Ok(dump) => dump,
+        Err(error) => return error.into_response(),
+    };
+    let Some(dump) = dump else {
+        // No stored dump: the statistics are the best this hub has.
+        return PyJson(Success {
+            status: "success",
+            payload: Published {
+                name: &job.target_name,
+                files: Files::success(Stats::found_in(result)),
+                job: job.id,
+            },
+        })
+        .into_response();
+    };
+    let (Ok(name), Ok(id)) = (
+        pyjson::to_vec(&job.target_name),
+        pyjson::to_vec(&job.id.to_string()),
+    ) else {
+        return ApiError::internal("cannot serialise a job name").into_response();
+    };
+    let mut body = Vec::with_capacity(dump.len() + 256);
+    body.extend_from_slice(b"{\"status\": \"success\", \"payload\": {\"name\": ");
+    body.extend_from_slice(name.trim_ascii_end());
+    body.extend_from_slice(b", \"files\": {\"success\": true, \"error\": null, \"response\": ");
+    body.extend_from_slice(dump.trim_ascii_end());
+    body.extend_from_slice(b", \"status\": 0}, \"job\": ");
+    body.extend_from_slice(id.trim_ascii_end());
+    body.extend_from_slice(b"}}\n");
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// The stored contents dump of the flist `job` published: the row its result names, else the
+/// one its entry holds now.
+async fn published_dump(
+    state: &AppState,
+    job: &Job,
+    result: &serde_json::Value,
+) -> Result<Option<Vec<u8>>, ApiError> {
+    let flist_id = match result.get("flist_id").and_then(serde_json::Value::as_i64) {
+        Some(id) => Some(id),
+        None => match hub_db::entries::lookup(&state.pool, &job.repository, &job.target_name).await
+        {
+            Ok(lookup) => lookup.target.map(|target| target.flist.id),
+            Err(hub_db::DbError::NotFound(_)) => None,
+            Err(error) => return Err(error.into()),
+        },
+    };
+    let Some(flist_id) = flist_id else {
+        return Ok(None);
+    };
+    match hub_db::flists::dump(&state.pool, flist_id).await {
+        Ok(dump) => Ok(dump),
+        Err(hub_db::DbError::NotFound(_)) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The catalogue error a failed or cancelled `job` answers with.
+pub fn failure(job: &Job) -> ApiError {
+    let (code, detail) = job
+        .error
+        .as_ref()
+        .map_or(("internal", "unknown error"), |failure| {
+            (failure.code.as_str(), failure.message.as_str())
+        });
+    let stable_code = static_code(code);
+    if job.state == JobState::Cancelled || code == failure_codes::CANCELLED {
+        return ApiError::conflict(format!("job cancelled: {detail}")).with_code("cancelled");
+    }
+    let error = match job.kind {
+        JobKind::Convert if ARCHIVE_INPUT_CODES.contains(&code) => {
+            ApiError::bad_request(format!("invalid archive: {detail}"))
+        }
+        JobKind::Convert => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("flist creation failed: {detail}"),
+        ),
+        JobKind::Verify if code == "missing_block" => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unauthorized upload, contents is not fully present on backend",
+        ),
+        JobKind::Verify if FLIST_INPUT_CODES.contains(&code) => {
+            ApiError::bad_request("invalid flist")
+        }
+        JobKind::Verify => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("flist creation failed: {detail}"),
+        ),
+        JobKind::Merge => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("merge failed: {detail}"),
+        ),
+        JobKind::Docker if code == hub_oci::IMAGE_NOT_FOUND => {
+            ApiError::not_found("docker image not found")
+        }
+        JobKind::Docker if code == hub_oci::INVALID_IMAGE => {
+            ApiError::bad_request(format!("invalid docker image name: {detail}"))
+        }
+        JobKind::Docker if code == hub_oci::PULL_FAILED => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "could not pull this image")
+        }
+        JobKind::Docker if PLATFORM_CODES.contains(&code) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unexpected docker convert error",
+        ),
+        // A conversion error: the original answered with the converter's message.
+        JobKind::Docker => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, detail.to_owned()),
+    };
+    error.with_code(stable_code)
+}
+
+/// `code` as a `'static` string for the error body: the known codes, else `job_failed` (codes
+/// are chosen by workers; an unknown one is still in `GET /api/jobs/{id}`).
+fn static_code(code: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "unknown_format",
+        "invalid_archive",
+        "unsafe_path",
+        "limit_exceeded",
+        "device_not_allowed",
+        "invalid_input",
+        "upload_missing",
+        "invalid_flist",
+        "missing_block",
+        "corrupt_block",
+        hub_oci::IMAGE_NOT_FOUND,
+        hub_oci::INVALID_IMAGE,
+        hub_oci::PULL_FAILED,
+        "store_unavailable",
+        "store_error",
+        "io_error",
+        failure_codes::ATTEMPTS_EXHAUSTED,
+        failure_codes::QUEUE_UNAVAILABLE,
+        failure_codes::INVALID_PAYLOAD,
+        failure_codes::INTERNAL,
+        failure_codes::CANCELLED,
+    ];
+    KNOWN
+        .iter()
+        .find(|known| **known == code)
+        .copied()
+        .unwrap_or("job_failed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use hub_db::jobs::JobFailure;
+
+    fn failed(kind: JobKind, code: &str, message: &str) -> Job {
+        let now = Utc::now();
+        Job {
+            id: Uuid::new_v4(),
+            kind,
+            owner: "alice".into(),
+            repository: "alice".into(),
+            target_name: "app.flist".into(),
+            state: JobState::Failed,
+            progress: 10,
+            phase: None,
+            message: Some(message.into()),
+            attempt: 1,
+            max_attempts: 3,
+            result: None,
+            error: Some(JobFailure::new(code, message)),
+            idempotency_key: None,
+            created_at: now,
+            started_at: Some(now),
+            finished_at: Some(now),
+            heartbeat_at: None,
+            updated_at: now,
+            revision: 3,
+            last_event_seq: 4,
+        }
+    }
+
+    fn mapped(kind: JobKind, code: &str, message: &str) -> (u16, String) {
+        let error = failure(&failed(kind, code, message));
+        (error.status().as_u16(), error.message().to_owned())
+    }
+
+    #[test]
+    fn failures_map_to_the_catalogue() {
+        assert_eq!(
+            mapped(JobKind::Convert, "invalid_archive", "truncated gzip stream"),
+            (400, "invalid archive: truncated gzip stream".into())
+        );
+        assert_eq!(
+            mapped(JobKind::Convert, "store_error", "disk full"),
+            (500, "flist creation failed: disk full".into())
+        );
+        assert_eq!(
+            mapped(JobKind::Verify, "missing_block", "3 files"),
+            (
+                422,
+                "unauthorized upload, contents is not fully present on backend".into()
+            )
+        );
+        assert_eq!(
+            mapped(JobKind::Verify, "invalid_flist", "not sqlite"),
+            (400, "invalid flist".into())
+        );
+        assert_eq!(
+            mapped(JobKind::Merge, "internal", "boom"),
+            (500, "merge failed: boom".into())
+        );
+        assert_eq!(
+            mapped(JobKind::Docker, "image_not_found", "no tag"),
+            (404, "docker image not found".into())
+        );
+        assert_eq!(
+            mapped(JobKind::Docker, "pull_failed", "401"),
+            (502, "could not pull this image".into())
+        );
+        assert_eq!(
+            mapped(JobKind::Docker, "attempts_exhausted", "gave up"),
+            (500, "unexpected docker convert error".into())
+        );
+        assert_eq!(
+            mapped(JobKind::Docker, "unsafe_path", "../x"),
+            (500, "../x".into())
+        );
+    }
+
+    #[test]
+    fn cancelled_jobs_conflict() {
+        let mut job = failed(JobKind::Convert, "cancelled", "cancelled by alice");
+        job.state = JobState::Cancelled;
+        let error = failure(&job);
+        assert_eq!(error.status(), StatusCode::CONFLICT);
+        assert_eq!(static_code("made_up_code"), "job_failed");
+    }
+}
