@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use hub_jobs::{Janitor, JobHandler, Worker};
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -66,20 +67,32 @@ impl Service {
     /// Serve `/healthz` and `/readyz` on `health`, run the janitor (leader-elected in the
     /// database, so one per process is harmless) and the workers until shutdown. If any of them
     /// fails, the others are stopped and the first error returned.
-    pub async fn run(mut self, health: SocketAddr) -> Result<(), ServiceError> {
-        // Bound here rather than in the task so a taken port fails the start at once.
-        let readiness = self.connections.readiness();
-        let listener = tokio::net::TcpListener::bind(health)
+    pub async fn run(self, health: SocketAddr) -> Result<(), ServiceError> {
+        // Bound before anything runs, so a taken port fails the start at once.
+        let listener = TcpListener::bind(health)
             .await
             .map_err(|source| ServiceError::Health {
                 addr: health,
                 source,
             })?;
-        let addr = listener.local_addr().unwrap_or(health);
+        self.run_with_listener(listener).await
+    }
+
+    /// [`Service::run`] with the health endpoints on an already bound `listener` (tests bind
+    /// port 0 and read the address).
+    pub async fn run_with_listener(mut self, listener: TcpListener) -> Result<(), ServiceError> {
+        let readiness = self.connections.readiness();
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServiceError::Health {
+                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                source,
+            })?;
         let shutdown = self.shutdown.clone();
         self.tasks.spawn(async move {
             tracing::info!(%addr, "health endpoints listening");
-            axum_serve(listener, readiness, shutdown)
+            axum::serve(listener, hub_telemetry::health_router(readiness))
+                .with_graceful_shutdown(shutdown.cancelled_owned())
                 .await
                 .map_err(|source| ServiceError::Health { addr, source })
         });
@@ -108,15 +121,4 @@ impl Service {
         }
         first_error.map_or(Ok(()), Err)
     }
-}
-
-/// The health router on an already bound listener, until `shutdown`.
-async fn axum_serve(
-    listener: tokio::net::TcpListener,
-    readiness: hub_telemetry::Readiness,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    axum::serve(listener, hub_telemetry::health_router(readiness))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
 }
