@@ -10,15 +10,20 @@ use hub_store::{ObjectId, ObjectStore};
 /// Failure code of a source that does not exist (or dangles, or is a taglink).
 pub const SOURCE_NOT_FOUND: &str = "source_not_found";
 
-/// `repo/name` as the original hub's messages spell a source: with `.flist` unless the name
-/// already has a flist extension.
-pub fn label(source: &FlistRef) -> String {
+/// The entry name a source addresses: `.flist` is appended unless the name already has a flist
+/// extension (hub-api 7.11; the gateway normally did it already).
+pub fn entry_name(source: &FlistRef) -> String {
     let name = &source.name;
     if name.ends_with(".flist") || name.ends_with(".fl") {
-        format!("{}/{name}", source.repository)
+        name.clone()
     } else {
-        format!("{}/{name}.flist", source.repository)
+        format!("{name}.flist")
     }
+}
+
+/// `repo/name.flist` as the original hub's messages spell a source.
+pub fn label(source: &FlistRef) -> String {
+    format!("{}/{}", source.repository, entry_name(source))
 }
 
 /// The flist `source` names, following symlinks and crosslinks.
@@ -29,7 +34,7 @@ pub async fn resolve(pool: &PgPool, source: &FlistRef) -> Result<Target, JobErro
             format!("{} does not exists", label(source)),
         )
     };
-    match entries::lookup(pool, &source.repository, &source.name).await {
+    match entries::lookup(pool, &source.repository, &entry_name(source)).await {
         Ok(found) => found.target.ok_or_else(not_found),
         Err(DbError::NotFound(_)) => Err(not_found()),
         Err(err) => Err(err.into()),

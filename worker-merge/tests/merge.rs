@@ -1,0 +1,412 @@
+//! Merge jobs end to end through the real job runtime: sources resolved through the hub's
+//! entries, merged, published.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hub_config::PublishConfig;
+use hub_db::PgPool;
+use hub_flist::{Flist, Format};
+use hub_jobs::{
+    FlistFile, Job, JobClient, JobEnvelope, JobState, JobsConfig, Queue, Staging, Submission,
+    store_flist,
+};
+use hub_proto::v1::job_envelope::Payload;
+use hub_proto::v1::{FlistFormat, FlistRef, MergeJob, MergeMode};
+use hub_store::{ObjectId, ObjectStore, SharedStore};
+use hub_testkit::NatsTest;
+use hub_worker_convert::output::{self, PublishSettings};
+use hub_worker_convert::{Connections, Service};
+use hub_worker_merge::{MergeHandler, MergeSettings};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+type AnyResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+struct TestHub {
+    nats: NatsTest,
+    pool: PgPool,
+    client: JobClient,
+    _store_dir: tempfile::TempDir,
+    store: SharedStore,
+    objects: ObjectStore,
+    publish: PublishSettings,
+    shutdown: CancellationToken,
+    service: tokio::task::JoinHandle<Result<(), hub_worker_convert::ServiceError>>,
+}
+
+impl TestHub {
+    async fn start(pool: PgPool) -> AnyResult<Self> {
+        hub_testkit::init_logging();
+        let nats = NatsTest::connect().await?;
+        let jobs = JobsConfig {
+            progress_interval: Duration::from_millis(50),
+            fetch_expiry: Duration::from_secs(1),
+            retry_backoff: Duration::from_millis(100),
+            ..JobsConfig::default()
+        };
+        let queue = Queue::new(nats.client().clone(), nats.prefix(), &jobs).await?;
+        let staging =
+            Staging::open_bucket(queue.jetstream(), queue.names(), jobs.staging_ttl).await?;
+        let client = JobClient::new(pool.clone(), queue.clone(), Some(staging.clone()));
+        let store_dir = tempfile::tempdir()?;
+        let store = hub_store::open(&format!("dir://{}", store_dir.path().display())).await?;
+        let publish = PublishSettings::new(&PublishConfig {
+            backend_host: "hub.test".into(),
+            ..PublishConfig::default()
+        })?;
+        let handler = MergeHandler::new(
+            SharedStore::clone(&store),
+            publish.clone(),
+            MergeSettings::default(),
+        );
+        let connections = Connections {
+            pool: pool.clone(),
+            queue,
+            staging,
+            store: SharedStore::clone(&store),
+        };
+        let shutdown = CancellationToken::new();
+        let mut service = Service::new(connections, shutdown.clone());
+        service.add_worker(handler).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let service = tokio::spawn(service.run_with_listener(listener));
+        Ok(Self {
+            nats,
+            pool,
+            client,
+            objects: ObjectStore::new(SharedStore::clone(&store)),
+            _store_dir: store_dir,
+            store,
+            publish,
+            shutdown,
+            service,
+        })
+    }
+
+    async fn stop(self) -> TestResult {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(20), self.service).await???;
+        self.nats.cleanup().await?;
+        Ok(())
+    }
+
+    /// Convert `files` (path, content; a `None` content is a directory) and publish the
+    /// result as `repo/name` with metadata `origin = name`, as a finished upload would be.
+    async fn seed(&self, repo: &str, name: &str, files: &[(&str, Option<&str>)]) -> TestResult {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, content) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_mode(0o644);
+            match content {
+                Some(content) => {
+                    header.set_size(content.len() as u64);
+                    builder.append_data(&mut header, path, content.as_bytes())?;
+                }
+                None => {
+                    header.set_entry_type(tar::EntryType::Directory);
+                    header.set_mode(0o755);
+                    header.set_size(0);
+                    builder.append_data(&mut header, path, &b""[..])?;
+                }
+            }
+        }
+        let archive = builder.into_inner()?;
+        let conversion = hub_convert::convert_archive(
+            std::io::Cursor::new(archive),
+            SharedStore::clone(&self.store),
+            &hub_convert::ConvertOptions::new(Format::Flist),
+            Arc::new(hub_convert::NoProgress),
+        )
+        .await?;
+        let mut flist = conversion.flist;
+        flist.meta.values.insert("origin".into(), name.into());
+        self.publish.apply(&mut flist, &self.store.routes());
+        let encoded = output::encode(flist).await?;
+        let file = FlistFile {
+            bytes: encoded.bytes,
+            format: output::db_format(encoded.format),
+            stats: encoded.stats.to_json(),
+            metadata: encoded.metadata,
+            dump: Some(encoded.dump),
+            source: None,
+            source_key: None,
+        };
+        let row = store_flist(&self.pool, &self.objects, file, repo).await?;
+        let mut tx = self.pool.begin().await?;
+        hub_db::entries::publish_flist(&mut tx, repo, name, row.id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn merge(
+        &self,
+        target: &str,
+        sources: &[&str],
+        mode: MergeMode,
+        format: FlistFormat,
+    ) -> AnyResult<Job> {
+        let id = Uuid::new_v4();
+        let sources = sources
+            .iter()
+            .map(|source| {
+                let (repository, name) = source.split_once('/').unwrap_or(("", source));
+                FlistRef {
+                    repository: repository.into(),
+                    name: name.into(),
+                }
+            })
+            .collect();
+        let envelope = JobEnvelope {
+            job_id: id.to_string(),
+            owner: "carol".into(),
+            repository: "carol".into(),
+            target_name: target.into(),
+            format: format as i32,
+            payload: Some(Payload::Merge(MergeJob {
+                sources,
+                mode: mode as i32,
+            })),
+        };
+        self.client
+            .submit(Submission {
+                envelope,
+                idempotency_key: None,
+            })
+            .await?;
+        hub_testkit::wait_until(Duration::from_secs(60), "the merge job", || async {
+            let job = hub_db::jobs::get(&self.pool, id).await?;
+            Ok::<_, hub_db::DbError>(job.state.is_terminal().then_some(job))
+        })
+        .await
+    }
+
+    /// The flist published as `carol/<name>`, if any.
+    async fn published(&self, name: &str) -> AnyResult<Option<(hub_db::flists::Flist, Flist)>> {
+        let lookup = match hub_db::entries::lookup(&self.pool, "carol", name).await {
+            Ok(lookup) => lookup,
+            Err(hub_db::DbError::NotFound(_)) => return Ok(None),
+            Err(err) => return Err(err.into()),
+        };
+        let row = lookup.target.ok_or("dangling")?.flist;
+        let id: ObjectId = row.content_hash.parse()?;
+        let bytes = self.objects.get(&id).await?.ok_or("not stored")?;
+        Ok(Some((row, hub_flist::read_bytes(&bytes)?)))
+    }
+
+    /// The content of every regular file of `flist`, by path, read back from the store.
+    async fn contents(&self, flist: &Flist) -> AnyResult<Vec<(String, String)>> {
+        let out = tempfile::tempdir()?;
+        hub_convert::unpack(
+            flist,
+            SharedStore::clone(&self.store),
+            out.path(),
+            &hub_convert::UnpackOptions::default(),
+        )
+        .await?;
+        let mut files = Vec::new();
+        let mut stack = vec![out.path().to_owned()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir)? {
+                let path = entry?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    let rel = path
+                        .strip_prefix(out.path())?
+                        .to_string_lossy()
+                        .into_owned();
+                    files.push((rel, std::fs::read_to_string(&path)?));
+                }
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(path, content)| ((*path).to_owned(), (*content).to_owned()))
+        .collect()
+}
+
+async fn seed_two(hub: &TestHub) -> TestResult {
+    hub.seed(
+        "alice",
+        "a.flist",
+        &[
+            ("etc", None),
+            ("etc/a", Some("A")),
+            ("common", Some("from a")),
+            ("gone", Some("old")),
+        ],
+    )
+    .await?;
+    hub.seed(
+        "bob",
+        "b.flist",
+        &[
+            ("etc", None),
+            ("etc/b", Some("B")),
+            ("common", Some("from b")),
+            (".wh.gone", Some("")),
+        ],
+    )
+    .await
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn union_keeps_the_first_source_per_path(pool: PgPool) -> TestResult {
+    let hub = TestHub::start(pool).await?;
+    seed_two(&hub).await?;
+    let job = hub
+        .merge(
+            "both.flist",
+            &["alice/a.flist", "bob/b"],
+            MergeMode::Union,
+            FlistFormat::Unspecified,
+        )
+        .await?;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let (row, flist) = hub.published("both.flist").await?.ok_or("not published")?;
+    assert_eq!(flist.format, Format::Flist, "the first source's format");
+    assert_eq!(
+        hub.contents(&flist).await?,
+        pairs(&[
+            (".wh.gone", ""),
+            ("common", "from a"),
+            ("etc/a", "A"),
+            ("etc/b", "B"),
+            ("gone", "old"),
+        ])
+    );
+    // Metadata from the first source, backend the hub's public one.
+    assert_eq!(
+        flist.meta.values.get("origin").map(String::as_str),
+        Some("a.flist")
+    );
+    assert_eq!(
+        flist.meta.backend()?.map(|b| b.host),
+        Some("hub.test".into())
+    );
+    // The stored dump and statistics describe the merged tree.
+    let stats = flist.tree.stats();
+    let result = job.result.ok_or("no result")?;
+    assert_eq!(result["name"], "both.flist");
+    assert_eq!(result["stats"]["regular"], stats.regular);
+    assert_eq!(
+        result["sources"],
+        serde_json::json!(["alice/a.flist", "bob/b.flist"])
+    );
+    assert_eq!(result["mode"], "union");
+    let dump = hub_db::flists::dump(&hub.pool, row.id)
+        .await?
+        .ok_or("no dump")?;
+    let served = hub_worker_convert::output::contents_dump(&flist.tree)?.1;
+    assert_eq!(dump, served);
+    hub.stop().await
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn overlay_lets_later_sources_replace_and_delete(pool: PgPool) -> TestResult {
+    let hub = TestHub::start(pool).await?;
+    seed_two(&hub).await?;
+    let job = hub
+        .merge(
+            "over.fl",
+            &["alice/a.flist", "bob/b.flist"],
+            MergeMode::Overlay,
+            FlistFormat::Fl,
+        )
+        .await?;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let (row, flist) = hub.published("over.fl").await?.ok_or("not published")?;
+    assert_eq!(
+        (flist.format, row.format),
+        (Format::Fl, hub_db::flists::FlistFormat::Fl)
+    );
+    assert_eq!(
+        hub.contents(&flist).await?,
+        pairs(&[("common", "from b"), ("etc/a", "A"), ("etc/b", "B")])
+    );
+    // A `.fl` names the store by routes, not by a backend.
+    assert!(!flist.meta.values.contains_key("backend"));
+    assert_eq!(flist.meta.routes.len(), 1);
+    hub.stop().await
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn a_missing_source_fails_with_the_original_message(pool: PgPool) -> TestResult {
+    let hub = TestHub::start(pool).await?;
+    seed_two(&hub).await?;
+    for (sources, label) in [
+        (["alice/a.flist", "alice/nope"], "alice/nope.flist"),
+        (["alice/a.flist", "nobody/a.flist"], "nobody/a.flist"),
+    ] {
+        let job = hub
+            .merge(
+                "never.flist",
+                &sources,
+                MergeMode::Union,
+                FlistFormat::Unspecified,
+            )
+            .await?;
+        assert_eq!(job.state, JobState::Failed);
+        assert_eq!(job.attempt, 1, "not retried");
+        let error = job.error.ok_or("no error")?;
+        assert_eq!(error.code, "source_not_found");
+        assert_eq!(error.message, format!("{label} does not exists"));
+    }
+    assert!(hub.published("never.flist").await?.is_none());
+    hub.stop().await
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn symlinked_sources_are_followed(pool: PgPool) -> TestResult {
+    let hub = TestHub::start(pool).await?;
+    seed_two(&hub).await?;
+    // carol/latest → alice/a (crosslink), carol/current → carol/latest (local link).
+    hub_db::entries::link(&hub.pool, "carol", "latest.flist", "alice", "a.flist").await?;
+    hub_db::entries::link(&hub.pool, "carol", "current.flist", "carol", "latest.flist").await?;
+    let job = hub
+        .merge(
+            "linked.flist",
+            &["carol/current.flist", "bob/b.flist"],
+            MergeMode::Union,
+            FlistFormat::Unspecified,
+        )
+        .await?;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let (_, flist) = hub
+        .published("linked.flist")
+        .await?
+        .ok_or("not published")?;
+    let contents = hub.contents(&flist).await?;
+    assert!(
+        contents.contains(&("common".into(), "from a".into())),
+        "{contents:?}"
+    );
+    assert!(
+        contents.contains(&("etc/b".into(), "B".into())),
+        "{contents:?}"
+    );
+
+    // A link whose target was deleted dangles: the source does not exist.
+    hub_db::entries::remove(&hub.pool, "alice", "a.flist").await?;
+    let job = hub
+        .merge(
+            "dangling.flist",
+            &["carol/current.flist"],
+            MergeMode::Union,
+            FlistFormat::Unspecified,
+        )
+        .await?;
+    assert_eq!(
+        job.error.map(|e| e.code).as_deref(),
+        Some("source_not_found")
+    );
+    hub.stop().await
+}
