@@ -183,7 +183,9 @@ async fn receive(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     if let Some(length) = announced {
-        limits::check_upload_size(state, length)?;
+        // The body also holds the multipart framing and the metadata fields.
+        let framing = (MAX_METADATA_FIELDS * MAX_METADATA_VALUE) as u64 + 64 * 1024;
+        limits::check_upload_size(state, length.saturating_sub(framing))?;
     }
     let mut multipart = multipart.map_err(|_| ApiError::bad_request("no file found"))?;
     let original_name = match route {
