@@ -1,0 +1,347 @@
+//! The docker job: resolve the image, reuse an earlier conversion of the same content or
+//! convert it, store the flist and hand the publication to the runtime.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use hub_db::flists;
+use hub_flist::Format;
+use hub_jobs::{
+    ClaimedJob, JobContext, JobError, JobHandler, JobKind, JobOutput, Publication, store_flist,
+};
+use hub_oci::{
+    Credentials, CredentialsKey, Engine, ImageOptions, ImageRef, OciError, Platform, Registry,
+    RegistryOptions, ResolvedImage, convert_resolved, open_credentials,
+};
+use hub_proto::v1::job_envelope::Payload;
+use hub_proto::v1::{DockerJob, FlistFormat as ProtoFormat, ImageEngine};
+use hub_store::{ObjectStore, SharedStore};
+
+use crate::config::{DockerSettings, EngineMode};
+use crate::output::{PublishTarget, docker_info, flist_file};
+use crate::progress::{JobProgress, phase};
+
+/// Converts container images (JobKind::Docker).
+pub struct DockerHandler {
+    store: SharedStore,
+    objects: ObjectStore,
+    settings: DockerSettings,
+    publish: PublishTarget,
+    key: Option<CredentialsKey>,
+    default_platform: Platform,
+    registry: RegistryOptions,
+    /// Connected at start in engine mode, else on the first job that asks for it.
+    engine: tokio::sync::OnceCell<Engine>,
+}
+
+impl std::fmt::Debug for DockerHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DockerHandler")
+            .field("engine", &self.settings.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DockerHandler {
+    /// A handler storing blocks and flists in `store`.
+    pub fn new(
+        store: SharedStore,
+        settings: DockerSettings,
+        publish: PublishTarget,
+    ) -> Result<Self, hub_config::ConfigError> {
+        let key = settings.key()?;
+        let default_platform = settings.platform()?;
+        Ok(Self {
+            objects: ObjectStore::new(Arc::clone(&store)),
+            store,
+            registry: settings.registry_options(),
+            settings,
+            publish,
+            key,
+            default_platform,
+            engine: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// Uses `engine` for engine-mode jobs (connected by the caller, e.g. for readiness).
+    pub fn with_engine(self, engine: Engine) -> Self {
+        let _ = self.engine.set(engine);
+        self
+    }
+
+    async fn engine(&self) -> Result<&Engine, OciError> {
+        self.engine
+            .get_or_try_init(|| async { Engine::connect(&self.settings.engine_options()).await })
+            .await
+    }
+
+    fn credentials(&self, job: &DockerJob) -> Result<Option<Credentials>, JobError> {
+        if job.sealed_credentials.is_empty() {
+            return Ok(None);
+        }
+        let key = self.key.as_ref().ok_or_else(|| {
+            JobError::invalid_as(
+                "invalid_credentials",
+                "this hub cannot use registry credentials (docker.credentials_key is not set)",
+            )
+        })?;
+        open_credentials(key, &job.sealed_credentials)
+            .map(Some)
+            .map_err(|e| JobError::invalid_as("invalid_credentials", e.to_string()))
+    }
+
+    fn format(&self, job: &ClaimedJob) -> Format {
+        match ProtoFormat::try_from(job.envelope.format) {
+            Ok(ProtoFormat::Fl) => Format::Fl,
+            Ok(ProtoFormat::Flist) => Format::Flist,
+            _ => self.publish.default_format,
+        }
+    }
+
+    fn uses_engine(&self, docker: &DockerJob) -> bool {
+        // Proto3 cannot tell "registry" from "unset": a job asking for the registry gets the
+        // configured default, one asking for the engine gets the engine.
+        docker.engine == ImageEngine::DockerEngine as i32
+            || self.settings.engine == EngineMode::DockerEngine
+    }
+
+    async fn convert(&self, job: &ClaimedJob, ctx: &JobContext) -> Result<JobOutput, JobError> {
+        let Some(Payload::Docker(docker)) = &job.envelope.payload else {
+            return Err(JobError::invalid_as("invalid_payload", "not a docker job"));
+        };
+        ctx.progress(0, phase::RESOLVING, "Initializing docker converter");
+        let image = ImageRef::parse(&docker.image).map_err(job_error)?;
+        let platform = if docker.platform.trim().is_empty() {
+            self.default_platform.clone()
+        } else {
+            Platform::parse_or_default(&docker.platform).map_err(job_error)?
+        };
+        let credentials = self.credentials(docker)?;
+        let format = self.format(job);
+        let options = ImageOptions {
+            convert: self.settings.convert_options(format),
+            startup_toml: self.settings.startup_toml,
+            metadata: self.publish.metadata(format),
+        };
+        ctx.progress(
+            10,
+            phase::RESOLVING,
+            format!("Pulling docker image: {}", image.display_name()),
+        );
+        tracing::info!(job = %job.job.id, image = %image, %platform, ?format, "docker conversion");
+        if self.uses_engine(docker) {
+            self.via_engine(job, ctx, &image, &platform, credentials.as_ref(), &options)
+                .await
+        } else {
+            self.via_registry(job, ctx, &image, &platform, credentials.as_ref(), &options)
+                .await
+        }
+    }
+
+    async fn via_registry(
+        &self,
+        job: &ClaimedJob,
+        ctx: &JobContext,
+        image: &ImageRef,
+        platform: &Platform,
+        credentials: Option<&Credentials>,
+        options: &ImageOptions,
+    ) -> Result<JobOutput, JobError> {
+        let registry = Registry::new(credentials, &self.registry);
+        let resolved = cancellable(ctx, registry.resolve(image, platform)).await?;
+        let key = resolved.source_key(options);
+        if let Some(output) = self.reuse(job, ctx, &key).await? {
+            return Ok(output);
+        }
+        let progress = Arc::new(JobProgress::new(ctx.clone(), false));
+        let conversion = cancellable(
+            ctx,
+            convert_resolved(
+                &registry,
+                &resolved,
+                Arc::clone(&self.store),
+                options,
+                progress,
+            ),
+        )
+        .await?;
+        self.publish(job, ctx, conversion.flist, source(&resolved), key)
+            .await
+    }
+
+    async fn via_engine(
+        &self,
+        job: &ClaimedJob,
+        ctx: &JobContext,
+        image: &ImageRef,
+        platform: &Platform,
+        credentials: Option<&Credentials>,
+        options: &ImageOptions,
+    ) -> Result<JobOutput, JobError> {
+        let engine = self.engine().await.map_err(job_error)?;
+        let pulled = cancellable(ctx, engine.pull(image, platform, credentials)).await?;
+        let key = pulled.source_key(options);
+        let source = serde_json::json!({
+            "image": image.given(), "reference": image.normalized(), "engine": "docker_engine",
+            "image_id": pulled.id, "platform": pulled.platform.to_string(),
+        });
+        let built = match self.reuse(job, ctx, &key).await {
+            Ok(Some(output)) => Ok(Built::Reused(output)),
+            Ok(None) => {
+                let progress = Arc::new(JobProgress::new(ctx.clone(), true));
+                let store = Arc::clone(&self.store);
+                cancellable(ctx, engine.convert(&pulled, store, options, progress))
+                    .await
+                    .map(Built::Converted)
+            }
+            Err(e) => Err(e),
+        };
+        if self.settings.remove_images {
+            ctx.progress(99, phase::STORING, "Cleaning up docker image");
+        }
+        // Released whatever happened, so that the image can be cleaned up.
+        engine.release(pulled).await;
+        match built? {
+            Built::Reused(output) => Ok(output),
+            Built::Converted(conversion) => {
+                self.publish(job, ctx, conversion.flist, source, key).await
+            }
+        }
+    }
+
+    /// An flist built earlier from the same content with the same options, published under
+    /// this job's name without pulling any layer.
+    async fn reuse(
+        &self,
+        job: &ClaimedJob,
+        ctx: &JobContext,
+        key: &str,
+    ) -> Result<Option<JobOutput>, JobError> {
+        let Some(existing) = flists::by_source_key(ctx.pool(), key).await? else {
+            return Ok(None);
+        };
+        tracing::info!(job = %job.job.id, flist = existing.id, key, "reusing an earlier conversion");
+        ctx.progress(100, phase::DONE, "Image ready !");
+        let result = serde_json::json!({
+            "name": job.job.target_name, "flist_id": existing.id, "md5": existing.md5,
+            "source_key": key, "reused": true, "files": files(&existing.stats),
+        });
+        Ok(Some(
+            JobOutput::publishing(Publication::for_job(job, &existing), result)
+                .with_info(docker_info(&job.job.target_name, &existing.stats)),
+        ))
+    }
+
+    async fn publish(
+        &self,
+        job: &ClaimedJob,
+        ctx: &JobContext,
+        flist: hub_flist::Flist,
+        source: serde_json::Value,
+        key: String,
+    ) -> Result<JobOutput, JobError> {
+        ctx.progress(95, phase::WRITING, "Writing flist");
+        let (file, _) =
+            tokio::task::spawn_blocking(move || flist_file(&flist, source, key.clone()))
+                .await
+                .map_err(|e| JobError::internal(e.to_string()))?
+                .map_err(|e| JobError::internal(format!("writing the flist: {e}")))?;
+        let key = file.source_key.clone().unwrap_or_default();
+        let stored = store_flist(ctx.pool(), &self.objects, file, &job.job.owner).await?;
+        ctx.progress(100, phase::DONE, "Image ready !");
+        let result = serde_json::json!({
+            "name": job.job.target_name, "flist_id": stored.id, "md5": stored.md5,
+            "source_key": key, "reused": false, "files": files(&stored.stats),
+        });
+        Ok(
+            JobOutput::publishing(Publication::for_job(job, &stored), result)
+                .with_info(docker_info(&job.job.target_name, &stored.stats)),
+        )
+    }
+}
+
+impl JobHandler for DockerHandler {
+    const KIND: JobKind = JobKind::Docker;
+
+    fn run(
+        &self,
+        job: &ClaimedJob,
+        ctx: &JobContext,
+    ) -> impl Future<Output = Result<JobOutput, JobError>> + Send {
+        self.convert(job, ctx)
+    }
+}
+
+/// What an engine-mode job produced before the image is released.
+enum Built {
+    Reused(JobOutput),
+    Converted(hub_convert::Conversion),
+}
+
+/// zflist's result shape (hub-api 7.9/7.12 `files`).
+fn files(stats: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"success": true, "error": null, "response": stats, "status": 0})
+}
+
+/// What the flist was built from, recorded with its row.
+fn source(resolved: &ResolvedImage) -> serde_json::Value {
+    serde_json::json!({
+        "image": resolved.image.given(), "reference": resolved.image.normalized(),
+        "engine": "registry", "manifest_digest": resolved.manifest_digest,
+        "index_digest": resolved.index_digest, "config_digest": resolved.config_digest,
+        "platform": resolved.platform.to_string(),
+    })
+}
+
+/// The runtime's decision for an image error: retry what may pass later, fail the rest with
+/// the code the gateway maps (`image_not_found`, `pull_failed`, hub-convert's codes).
+pub fn job_error(error: OciError) -> JobError {
+    if error.is_transient() {
+        JobError::transient(error.to_string())
+    } else if error.is_internal() {
+        JobError::internal(error.to_string())
+    } else {
+        JobError::invalid_as(error.code(), error.to_string())
+    }
+}
+
+/// Runs `work` until it finishes or the job is told to stop.
+async fn cancellable<T>(
+    ctx: &JobContext,
+    work: impl Future<Output = Result<T, OciError>>,
+) -> Result<T, JobError> {
+    tokio::select! {
+        result = work => result.map_err(job_error),
+        () = ctx.cancelled().cancelled() => Err(JobError::Cancelled),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_errors_map_to_the_runtime_decision() {
+        let missing = job_error(OciError::NotFound {
+            image: "x".into(),
+            detail: "manifest unknown".into(),
+        });
+        assert_eq!(missing.code(), "image_not_found");
+        let down = job_error(OciError::Unreachable {
+            registry: "r".into(),
+            detail: "refused".into(),
+        });
+        assert!(matches!(down, JobError::Transient(_)));
+        let bad = job_error(OciError::DigestMismatch {
+            digest: "d".into(),
+            detail: "x".into(),
+        });
+        assert_eq!(bad.code(), "pull_failed");
+        let convert = job_error(OciError::Convert(hub_convert::ConvertError::UnknownFormat));
+        assert_eq!(convert.code(), "unknown_format");
+        assert!(matches!(
+            job_error(OciError::Internal("x".into())),
+            JobError::Internal(_)
+        ));
+    }
+}
