@@ -6,6 +6,7 @@ pub mod compat;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod grpc;
 pub mod layers;
 pub mod limits;
 pub mod pyjson;

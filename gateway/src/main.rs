@@ -93,19 +93,30 @@ async fn mint_token(
 
 async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
     let listen = config.gateway.listen;
+    let grpc_listen = config.gateway.grpc_listen;
     let shutdown = hub_telemetry::shutdown_token();
     let state = AppState::connect(config)
         .await
         .context("starting the gateway")?;
-    let app = hub_gateway::app(state);
+    let app = hub_gateway::app(state.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
-    tracing::info!(%listen, "gateway listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .context("serving HTTP")?;
+    let grpc_listener = hub_gateway::grpc::bind(grpc_listen).await?;
+    tracing::info!(%listen, %grpc_listen, "gateway listening");
+    // Both servers stop on the same signal and finish the requests in flight.
+    let http = async {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await
+            .context("serving HTTP")
+    };
+    let grpc = async {
+        hub_gateway::grpc::serve(state, grpc_listener, shutdown.clone())
+            .await
+            .context("serving gRPC")
+    };
+    tokio::try_join!(http, grpc)?;
     tracing::info!("gateway stopped");
     Ok(())
 }

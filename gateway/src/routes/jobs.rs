@@ -25,7 +25,7 @@ use axum::{Json, http::HeaderMap};
 use futures::StreamExt;
 use hub_auth::Identity;
 use hub_db::events::EventKind;
-use hub_db::jobs::{self, Job, JobCursor, JobFilter, JobKind, JobState};
+use hub_db::jobs::{self, Job, JobCursor, JobFilter};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -274,14 +274,4 @@ async fn create(
     }
     .await;
     submit::answer_submitted(&state, submitted, Reply::Async).await
-}
-
-/// Parse a kind or state list entry (used by the gRPC service too).
-pub fn parse_kind(text: &str) -> Option<JobKind> {
-    text.parse().ok()
-}
-
-/// Parse a state (used by the gRPC service too).
-pub fn parse_state(text: &str) -> Option<JobState> {
-    text.parse().ok()
 }

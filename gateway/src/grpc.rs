@@ -1,0 +1,401 @@
+//! The gRPC service (`hub.v1.HubService`, `proto/hub/v1/service.proto`) on its own port
+//! (`gateway.grpc_listen`): job submission (docker, merge), get, list, watch and cancel.
+//!
+//! Calls are authenticated like HTTP requests, with the same guard and bearer tokens (metadata
+//! `authorization`, optional `active-user`), counted against the same rate limit, and follow
+//! the same access rules and validation (they share the HTTP routes' code). Errors carry the
+//! HTTP API's message with the matching gRPC code.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use axum::http::{HeaderValue, StatusCode};
+use futures::{Stream, StreamExt};
+use hub_auth::Identity;
+use hub_db::events::JobEvent as DbEvent;
+use hub_db::jobs::{self as db_jobs, Job as DbJob, JobCursor, JobFilter};
+use hub_proto::v1::hub_service_server::{HubService, HubServiceServer};
+use hub_proto::v1::{
+    CancelJobRequest, FlistFormat, GetJobRequest, Job, JobEvent, JobFailure, JobKind, JobState,
+    ListJobsRequest, ListJobsResponse, MergeMode, SubmitJobRequest, WatchJobRequest,
+    submit_job_request,
+};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use crate::error::ApiError;
+use crate::routes::jobs::visible_job;
+use crate::routes::submit_docker::{DockerRequest, queue_docker};
+use crate::routes::submit_merge;
+use crate::state::AppState;
+
+/// Page size of `ListJobs` without `limit`, and the largest one.
+const DEFAULT_PAGE: u32 = 20;
+const MAX_PAGE: u32 = 100;
+
+/// The gRPC server could not start or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GrpcError {
+    /// The listen address could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The transport failed.
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serve the gRPC API on `listener` until `shutdown` fires; calls in flight finish first.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), GrpcError> {
+    tonic::transport::Server::builder()
+        .add_service(HubServiceServer::new(GrpcService { state }))
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener),
+            shutdown.cancelled_owned(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Bind `addr` for [`serve`].
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, GrpcError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| GrpcError::Bind { addr, source })
+}
+
+/// The service: a thin adapter over the HTTP routes' submission and job code.
+#[derive(Clone)]
+pub struct GrpcService {
+    state: AppState,
+}
+
+impl GrpcService {
+    /// The caller of `request`, through the HTTP API's guard and rate limit.
+    async fn caller<T>(&self, request: &Request<T>) -> Result<Identity, Status> {
+        let metadata = request.metadata();
+        let authorization = metadata
+            .get("authorization")
+            .and_then(|value| HeaderValue::from_bytes(value.as_bytes()).ok());
+        let active_user = metadata
+            .get("active-user")
+            .and_then(|value| value.to_str().ok());
+        let identity = self
+            .state
+            .auth
+            .authenticate(authorization.as_ref(), active_user)
+            .await
+            .map_err(|error| status(ApiError::from(error)))?;
+        crate::limits::check_request_rate(&self.state, &identity)
+            .await
+            .map_err(status)?;
+        Ok(identity)
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<JobEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl HubService for GrpcService {
+    async fn submit_job(
+        &self,
+        request: Request<SubmitJobRequest>,
+    ) -> Result<Response<Job>, Status> {
+        let identity = self.caller(&request).await?;
+        let request = request.into_inner();
+        let state = &self.state;
+        let key = Some(request.idempotency_key).filter(|key| !key.trim().is_empty());
+        let format = match FlistFormat::try_from(request.format) {
+            Ok(FlistFormat::Flist) => Some("flist"),
+            Ok(FlistFormat::Fl) => Some("fl"),
+            Ok(FlistFormat::Unspecified) => None,
+            Err(_) => return Err(Status::invalid_argument("unknown format")),
+        };
+        let submitted = match request.job {
+            Some(submit_job_request::Job::Docker(docker)) => {
+                let mut fields = std::collections::HashMap::from([
+                    ("image".to_owned(), docker.image),
+                    ("platform".to_owned(), docker.platform),
+                    ("username".to_owned(), docker.username),
+                    ("password".to_owned(), docker.password),
+                ]);
+                fields.extend(format.map(|format| ("format".to_owned(), format.to_owned())));
+                let docker = DockerRequest::from_fields(fields).map_err(status)?;
+                queue_docker(state, &identity, docker, key).await
+            }
+            Some(submit_job_request::Job::Merge(merge)) => {
+                let sources = merge
+                    .sources
+                    .into_iter()
+                    .map(|source| format!("{}/{}", source.repository, source.name))
+                    .collect();
+                let mode = match MergeMode::try_from(merge.mode) {
+                    Ok(MergeMode::Union) => "union",
+                    Ok(MergeMode::Overlay) => "overlay",
+                    Err(_) => return Err(Status::invalid_argument("unknown merge mode")),
+                };
+                let merge = submit_merge::validate(state, sources, &merge.target, Some(mode))
+                    .await
+                    .map_err(status)?;
+                submit_merge::queue_merge(state, &identity, merge, format, key).await
+            }
+            None => return Err(Status::invalid_argument("no job given")),
+        };
+        let submitted = submitted.map_err(status)?;
+        Ok(Response::new(job(submitted.job())))
+    }
+
+    async fn get_job(&self, request: Request<GetJobRequest>) -> Result<Response<Job>, Status> {
+        let identity = self.caller(&request).await?;
+        let found = visible_job(&self.state, &identity, &request.get_ref().id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(job(&found)))
+    }
+
+    async fn list_jobs(
+        &self,
+        request: Request<ListJobsRequest>,
+    ) -> Result<Response<ListJobsResponse>, Status> {
+        let identity = self.caller(&request).await?;
+        let request = request.into_inner();
+        let mut filter = JobFilter {
+            states: request
+                .states
+                .iter()
+                .map(|state| db_state(*state))
+                .collect::<Result<_, _>>()?,
+            kinds: request
+                .kinds
+                .iter()
+                .map(|kind| db_kind(*kind))
+                .collect::<Result<_, _>>()?,
+            ..JobFilter::default()
+        };
+        if request.repository.is_empty() {
+            filter.owner = Some(identity.username.clone());
+        } else if identity.accounts.contains(&request.repository) {
+            filter.repository = Some(request.repository);
+        } else {
+            return Err(Status::permission_denied(format!(
+                "you may not act as `{}`",
+                request.repository
+            )));
+        }
+        let cursor = Some(request.cursor.as_str())
+            .filter(|cursor| !cursor.is_empty())
+            .map(str::parse::<JobCursor>)
+            .transpose()
+            .map_err(|_| Status::invalid_argument("invalid cursor"))?;
+        let limit = match request.limit {
+            0 => DEFAULT_PAGE,
+            limit => limit.min(MAX_PAGE),
+        };
+        let page = db_jobs::list(&self.state.pool, &filter, cursor, limit)
+            .await
+            .map_err(|error| status(error.into()))?;
+        Ok(Response::new(ListJobsResponse {
+            jobs: page.jobs.iter().map(job).collect(),
+            next_cursor: page
+                .next
+                .map(|cursor| cursor.to_string())
+                .unwrap_or_default(),
+        }))
+    }
+
+    type WatchJobStream = EventStream;
+
+    async fn watch_job(
+        &self,
+        request: Request<WatchJobRequest>,
+    ) -> Result<Response<Self::WatchJobStream>, Status> {
+        let identity = self.caller(&request).await?;
+        let request = request.into_inner();
+        let found = visible_job(&self.state, &identity, &request.id)
+            .await
+            .map_err(status)?;
+        let events = self
+            .state
+            .events
+            .follow(found.id, request.after_seq.max(0))
+            .map(|item| {
+                item.map(|event| job_event(&event))
+                    .map_err(|error| status(error.into()))
+            });
+        Ok(Response::new(Box::pin(events)))
+    }
+
+    async fn cancel_job(
+        &self,
+        request: Request<CancelJobRequest>,
+    ) -> Result<Response<Job>, Status> {
+        let identity = self.caller(&request).await?;
+        let found = visible_job(&self.state, &identity, &request.get_ref().id)
+            .await
+            .map_err(status)?;
+        let reason = format!("cancelled by {}", identity.username);
+        let cancelled = self
+            .state
+            .jobs
+            .cancel(found.id, &reason)
+            .await
+            .map_err(|error| status(error.into()))?;
+        Ok(Response::new(job(&cancelled.job)))
+    }
+}
+
+/// The gRPC status of an API error: the same message, the matching code.
+fn status(error: ApiError) -> Status {
+    let message = error.message().to_owned();
+    match error.status() {
+        StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => {
+            Status::invalid_argument(message)
+        }
+        StatusCode::UNAUTHORIZED => Status::unauthenticated(message),
+        StatusCode::FORBIDDEN => Status::permission_denied(message),
+        StatusCode::NOT_FOUND => Status::not_found(message),
+        StatusCode::CONFLICT => Status::failed_precondition(message),
+        StatusCode::TOO_MANY_REQUESTS => Status::resource_exhausted(message),
+        StatusCode::SERVICE_UNAVAILABLE => Status::unavailable(message),
+        StatusCode::NOT_IMPLEMENTED => Status::unimplemented(message),
+        _ => Status::internal(message),
+    }
+}
+
+fn job(job: &DbJob) -> Job {
+    Job {
+        id: job.id.to_string(),
+        kind: proto_kind(job.kind) as i32,
+        state: proto_state(job.state) as i32,
+        progress: i32::from(job.progress),
+        phase: job.phase.clone().unwrap_or_default(),
+        message: job.message.clone().unwrap_or_default(),
+        attempt: job.attempt,
+        max_attempts: job.max_attempts,
+        owner: job.owner.clone(),
+        repository: job.repository.clone(),
+        name: job.target_name.clone(),
+        result_json: job
+            .result
+            .as_ref()
+            .map(serde_json::Value::to_string)
+            .unwrap_or_default(),
+        error: job.error.as_ref().map(|failure| JobFailure {
+            code: failure.code.clone(),
+            message: failure.message.clone(),
+        }),
+        created_at_ms: job.created_at.timestamp_millis(),
+        started_at_ms: job.started_at.map_or(0, |at| at.timestamp_millis()),
+        finished_at_ms: job.finished_at.map_or(0, |at| at.timestamp_millis()),
+    }
+}
+
+fn job_event(event: &DbEvent) -> JobEvent {
+    JobEvent {
+        seq: event.seq,
+        kind: event.kind.as_str().to_owned(),
+        state: event.state.map_or(JobState::Unspecified, proto_state) as i32,
+        message: event.message.clone().unwrap_or_default(),
+        progress: event.progress.map_or(0, i32::from),
+        phase: event.phase.clone().unwrap_or_default(),
+        data_json: event.data.to_string(),
+        at_ms: event.at.timestamp_millis(),
+    }
+}
+
+fn proto_kind(kind: db_jobs::JobKind) -> JobKind {
+    match kind {
+        db_jobs::JobKind::Convert => JobKind::Convert,
+        db_jobs::JobKind::Docker => JobKind::Docker,
+        db_jobs::JobKind::Merge => JobKind::Merge,
+        db_jobs::JobKind::Verify => JobKind::Verify,
+    }
+}
+
+fn proto_state(state: db_jobs::JobState) -> JobState {
+    match state {
+        db_jobs::JobState::Queued => JobState::Queued,
+        db_jobs::JobState::Running => JobState::Running,
+        db_jobs::JobState::Succeeded => JobState::Succeeded,
+        db_jobs::JobState::Failed => JobState::Failed,
+        db_jobs::JobState::Cancelled => JobState::Cancelled,
+    }
+}
+
+fn db_kind(kind: i32) -> Result<db_jobs::JobKind, Status> {
+    match JobKind::try_from(kind) {
+        Ok(JobKind::Convert) => Ok(db_jobs::JobKind::Convert),
+        Ok(JobKind::Docker) => Ok(db_jobs::JobKind::Docker),
+        Ok(JobKind::Merge) => Ok(db_jobs::JobKind::Merge),
+        Ok(JobKind::Verify) => Ok(db_jobs::JobKind::Verify),
+        Ok(JobKind::Unspecified) | Err(_) => Err(Status::invalid_argument("invalid job kind")),
+    }
+}
+
+fn db_state(state: i32) -> Result<db_jobs::JobState, Status> {
+    match JobState::try_from(state) {
+        Ok(JobState::Queued) => Ok(db_jobs::JobState::Queued),
+        Ok(JobState::Running) => Ok(db_jobs::JobState::Running),
+        Ok(JobState::Succeeded) => Ok(db_jobs::JobState::Succeeded),
+        Ok(JobState::Failed) => Ok(db_jobs::JobState::Failed),
+        Ok(JobState::Cancelled) => Ok(db_jobs::JobState::Cancelled),
+        Ok(JobState::Unspecified) | Err(_) => Err(Status::invalid_argument("invalid job state")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_errors_keep_their_message_and_map_to_grpc_codes() {
+        let cases = [
+            (
+                ApiError::bad_request("no source found"),
+                tonic::Code::InvalidArgument,
+            ),
+            (
+                ApiError::not_found("job id not found"),
+                tonic::Code::NotFound,
+            ),
+            (
+                ApiError::conflict("job already finished"),
+                tonic::Code::FailedPrecondition,
+            ),
+            (
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded"),
+                tonic::Code::ResourceExhausted,
+            ),
+            (
+                ApiError::new(StatusCode::UNAUTHORIZED, "token revoked"),
+                tonic::Code::Unauthenticated,
+            ),
+        ];
+        for (error, code) in cases {
+            let message = error.message().to_owned();
+            let status = status(error);
+            assert_eq!(status.code(), code);
+            assert_eq!(status.message(), message);
+        }
+    }
+
+    #[test]
+    fn kinds_and_states_round_trip() {
+        for kind in db_jobs::JobKind::ALL {
+            assert_eq!(db_kind(proto_kind(kind) as i32).ok(), Some(kind));
+        }
+        for state in db_jobs::JobState::ALL {
+            assert_eq!(db_state(proto_state(state) as i32).ok(), Some(state));
+        }
+        assert!(db_kind(0).is_err());
+        assert!(db_state(42).is_err());
+    }
+}
