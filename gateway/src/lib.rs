@@ -9,6 +9,7 @@ pub mod extract;
 pub mod grpc;
 pub mod layers;
 pub mod limits;
+pub mod openapi;
 pub mod pyjson;
 pub mod routes;
 pub mod state;
@@ -32,6 +33,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::submit::router())
         .merge(routes::blocks::router())
         .merge(routes::tokens::router())
+        .merge(openapi::router())
         .merge(routes::web::router())
         .with_state(state)
         .merge(health_router(readiness));
