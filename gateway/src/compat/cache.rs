@@ -80,6 +80,42 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Concurrent calls for the same key share one execution: the first caller runs it, the
+/// others wait for its result. A failure is returned to the caller that ran it; waiters then
+/// run their own attempt.
+pub struct SingleFlight<K, V> {
+    inflight: Mutex<HashMap<K, Arc<OnceCell<V>>>>,
+}
+
+impl<K: Hash + Eq + Clone, V: Clone> Default for SingleFlight<K, V> {
+    fn default() -> Self {
+        Self {
+            inflight: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, V: Clone> SingleFlight<K, V> {
+    /// The result of `run` for `key`, shared with every concurrent caller for the same key.
+    pub async fn run<F, Fut, E>(&self, key: &K, run: F) -> Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let cell = lock(&self.inflight).entry(key.clone()).or_default().clone();
+        let result = cell.get_or_try_init(run).await.cloned();
+        // Whoever finishes first retires the cell, so that later calls run afresh.
+        let mut inflight = lock(&self.inflight);
+        if inflight
+            .get(key)
+            .is_some_and(|current| Arc::ptr_eq(current, &cell))
+        {
+            inflight.remove(key);
+        }
+        result
+    }
+}
+
 /// Why a flist file could not be produced.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -94,7 +130,7 @@ pub enum FetchError {
 /// Whole flist files by content hash, in front of [`ObjectStore::get`].
 pub struct FlistCache {
     files: Mutex<ByteLru<ObjectId, Bytes>>,
-    inflight: Mutex<HashMap<ObjectId, Arc<OnceCell<Bytes>>>>,
+    fetches: SingleFlight<ObjectId, Bytes>,
 }
 
 impl FlistCache {
@@ -102,7 +138,7 @@ impl FlistCache {
     pub fn new(budget: usize) -> Self {
         Self {
             files: Mutex::new(ByteLru::new(budget)),
-            inflight: Mutex::new(HashMap::new()),
+            fetches: SingleFlight::default(),
         }
     }
 
@@ -111,25 +147,13 @@ impl FlistCache {
         if let Some(bytes) = lock(&self.files).get(&id) {
             return Ok(bytes.clone());
         }
-        let cell = lock(&self.inflight).entry(id).or_default().clone();
-        let fetched = cell
-            .get_or_try_init(|| async {
+        self.fetches
+            .run(&id, || async {
                 let bytes = fetch(objects, id).await?.ok_or(FetchError::Missing(id))?;
                 lock(&self.files).put(id, bytes.clone(), bytes.len());
-                Ok::<_, FetchError>(bytes)
+                Ok(bytes)
             })
             .await
-            .cloned();
-        // Whoever finishes first retires the shared cell; later callers hit the LRU (or fetch
-        // again if the file was too large to keep).
-        let mut inflight = lock(&self.inflight);
-        if inflight
-            .get(&id)
-            .is_some_and(|current| Arc::ptr_eq(current, &cell))
-        {
-            inflight.remove(&id);
-        }
-        fetched
     }
 
     /// Bytes held in memory.
@@ -202,6 +226,34 @@ mod tests {
         lru.put(10, "huge", 101);
         assert_eq!(lru.get(&10), None);
         assert_eq!(lru.len(), 8);
+    }
+
+    #[tokio::test]
+    async fn single_flight_shares_one_run() {
+        let flight = SingleFlight::<&str, u32>::default();
+        let runs = std::sync::atomic::AtomicU32::new(0);
+        let (gate_tx, gate_rx) = tokio::sync::watch::channel(false);
+        let call = || async {
+            let mut gate = gate_rx.clone();
+            flight
+                .run(&"k", || async {
+                    runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    // Hold the run open until every caller joined.
+                    let _ = gate.wait_for(|open| *open).await;
+                    Ok::<_, ()>(7)
+                })
+                .await
+        };
+        let waiters = futures::future::join_all((0..10).map(|_| call()));
+        let opener = async {
+            tokio::task::yield_now().await;
+            let _ = gate_tx.send(true);
+        };
+        let (results, ()) = tokio::join!(waiters, opener);
+        assert!(results.iter().all(|r| *r == Ok(7)));
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // Finished runs are retired: the next call runs again.
+        assert_eq!(flight.run(&"k", || async { Ok::<_, ()>(8) }).await, Ok(8));
     }
 
     #[test]

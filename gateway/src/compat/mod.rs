@@ -13,7 +13,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::config::GatewayConfig;
-use cache::{FlistCache, VersionedCache};
+use cache::{FlistCache, SingleFlight, VersionedCache};
 
 /// Memory for cached listings (per repository and global).
 const LISTING_CACHE_BYTES: usize = 64 * 1024 * 1024;
@@ -36,6 +36,11 @@ pub struct Compat {
     pub listings: VersionedCache<DateTime<Utc>>,
     /// `/api/flist` and `/api/fileslist`, versioned by [`GlobalVersion`].
     pub global: VersionedCache<GlobalVersion>,
+    /// Repository versions being read: a burst of listing requests for one repository costs
+    /// one query, not one each.
+    pub repository_versions: SingleFlight<String, Option<DateTime<Utc>>>,
+    /// The global version being read.
+    pub global_versions: SingleFlight<(), GlobalVersion>,
     /// Signs the website's session cookie.
     pub session_key: crate::web::session::SessionKey,
     /// Client for the login service (user public keys).
@@ -52,6 +57,8 @@ impl Compat {
             dumps: VersionedCache::new(DUMP_CACHE_BYTES, Duration::MAX),
             listings: VersionedCache::new(LISTING_CACHE_BYTES, settings.listing_cache_ttl),
             global: VersionedCache::new(LISTING_CACHE_BYTES, settings.listing_cache_ttl),
+            repository_versions: SingleFlight::default(),
+            global_versions: SingleFlight::default(),
             session_key: crate::web::session::SessionKey::from_config(config),
             http: reqwest::Client::builder()
                 .timeout(LOGIN_SERVICE_TIMEOUT)

@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use hub_db::entries::{self, EntryKind, Lookup};
 use hub_db::{DbError, repositories, tags};
 use serde::Serialize;
@@ -40,12 +41,33 @@ const SOURCE_NOT_FOUND: &str = "source not found";
 /// Number of repositories and their latest change: every write advances some repository's
 /// `updated_at`, so this changes with every entry or tag change anywhere.
 async fn global_version(state: &AppState) -> ApiResult<GlobalVersion> {
-    let version =
-        sqlx::query_as::<_, GlobalVersion>("SELECT count(*), max(updated_at) FROM repositories")
-            .fetch_one(&state.pool)
-            .await
-            .map_err(DbError::from)?;
-    Ok(version)
+    state
+        .compat
+        .global_versions
+        .run(&(), || async {
+            sqlx::query_as::<_, GlobalVersion>("SELECT count(*), max(updated_at) FROM repositories")
+                .fetch_one(&state.pool)
+                .await
+                .map_err(|err| ApiError::from(DbError::from(err)))
+        })
+        .await
+}
+
+/// `updated_at` of repository `repo` (its listing's version), 404 `user not found` when it does
+/// not exist. Concurrent requests share one query.
+async fn repository_version(state: &AppState, repo: &str) -> ApiResult<DateTime<Utc>> {
+    state
+        .compat
+        .repository_versions
+        .run(&repo.to_owned(), || async {
+            Ok::<_, ApiError>(
+                repositories::get(&state.pool, repo)
+                    .await?
+                    .map(|repository| repository.updated_at),
+            )
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found(USER_NOT_FOUND))
 }
 
 /// Serve the global listing `key` from the cache, or build it with `build`.
@@ -124,10 +146,7 @@ async fn repository_listing(
     Path(repo): Path<String>,
 ) -> ApiResult<Response> {
     let repo = readable(&repo, USER_NOT_FOUND)?;
-    let repository = repositories::get(&state.pool, repo)
-        .await?
-        .ok_or_else(|| ApiError::not_found(USER_NOT_FOUND))?;
-    let version = repository.updated_at;
+    let version = repository_version(&state, repo).await?;
     if let Some(body) = state.compat.listings.get(repo, &version) {
         return Ok(json_bytes(body));
     }
@@ -146,12 +165,9 @@ async fn tag_listing(
 ) -> ApiResult<Response> {
     let repo = readable(&repo, USER_NOT_FOUND)?;
     let tag = readable(&tag, "tag not found")?;
-    let repository = repositories::get(&state.pool, repo)
-        .await?
-        .ok_or_else(|| ApiError::not_found(USER_NOT_FOUND))?;
+    let version = repository_version(&state, repo).await?;
     // Repository names never contain NUL (checked above), so the key is unambiguous.
     let key = format!("{repo}\0tags\0{tag}");
-    let version = repository.updated_at;
     if let Some(body) = state.compat.listings.get(&key, &version) {
         return Ok(json_bytes(body));
     }

@@ -417,8 +417,10 @@ fn acting_as(user: &WebUser) -> String {
 pub async fn upload_form(user: WebUser) -> Response {
     let body = format!(
         "<h1>Upload a .tar.gz</h1>{}<form method=\"post\" action=\"/upload\" \
-         enctype=\"multipart/form-data\"><p><input type=\"file\" name=\"file\" accept=\".tar.gz,.tgz\"></p>\
-         <p><button class=\"btn btn-primary\">Upload</button></p></form>",
+         enctype=\"multipart/form-data\" data-upload><p><input type=\"file\" name=\"file\" \
+         accept=\".tar.gz,.tgz\"></p><p><button class=\"btn btn-primary\">Upload</button></p></form>\
+         <p><progress id=\"progress\" max=\"100\" value=\"0\"></progress> <span id=\"status\"></span></p>\
+         <div id=\"result\"></div>",
         acting_as(&user)
     );
     page(StatusCode::OK, "Upload", &user.visitor.nav(), &body)
