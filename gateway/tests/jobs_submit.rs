@@ -372,7 +372,7 @@ async fn upload_flist_verifies_then_replies_with_the_contents_dump(pool: PgPool)
 
     for (file, status, message) in [
         (
-            "fail-missing_block.flist",
+            "fail-missing_chunks.flist",
             422,
             "unauthorized upload, contents is not fully present on backend",
         ),

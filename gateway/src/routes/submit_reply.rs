@@ -231,7 +231,8 @@ pub fn failure(job: &Job) -> ApiError {
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("flist creation failed: {detail}"),
         ),
-        JobKind::Verify if code == "missing_block" => ApiError::new(
+        // worker-convert's `missing_chunks`; `missing_block` is hub-convert's own code.
+        JobKind::Verify if code == "missing_chunks" || code == "missing_block" => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unauthorized upload, contents is not fully present on backend",
         ),
@@ -242,6 +243,8 @@ pub fn failure(job: &Job) -> ApiError {
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("flist creation failed: {detail}"),
         ),
+        // A source removed between the gateway's check and the merge (or a dangling link).
+        JobKind::Merge if code == "source_not_found" => ApiError::not_found(detail.to_owned()),
         JobKind::Merge => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("merge failed: {detail}"),
@@ -278,6 +281,8 @@ fn static_code(code: &str) -> &'static str {
         "upload_missing",
         "invalid_flist",
         "missing_block",
+        "missing_chunks",
+        "source_not_found",
         "corrupt_block",
         hub_oci::IMAGE_NOT_FOUND,
         hub_oci::INVALID_IMAGE,
@@ -347,7 +352,7 @@ mod tests {
             (500, "flist creation failed: disk full".into())
         );
         assert_eq!(
-            mapped(JobKind::Verify, "missing_block", "3 files"),
+            mapped(JobKind::Verify, "missing_chunks", "3 files"),
             (
                 422,
                 "unauthorized upload, contents is not fully present on backend".into()
@@ -356,6 +361,14 @@ mod tests {
         assert_eq!(
             mapped(JobKind::Verify, "invalid_flist", "not sqlite"),
             (400, "invalid flist".into())
+        );
+        assert_eq!(
+            mapped(
+                JobKind::Merge,
+                "source_not_found",
+                "tf/x.flist does not exists"
+            ),
+            (404, "tf/x.flist does not exists".into())
         );
         assert_eq!(
             mapped(JobKind::Merge, "internal", "boom"),
