@@ -37,6 +37,8 @@ pub struct Inner {
     pub redis: redis::aio::ConnectionManager,
     /// Caches and clients of the original hub's routes and the website.
     pub compat: crate::compat::Compat,
+    /// Finished jobs served from memory (the job API's polls).
+    pub finished_jobs: crate::routes::jobs::FinishedJobs,
 }
 
 impl AppState {
@@ -118,6 +120,7 @@ impl AppState {
             auth,
             redis,
             compat,
+            finished_jobs: crate::routes::jobs::FinishedJobs::new(),
         }))
     }
 }

@@ -10,6 +10,7 @@
 //!   random bits) handed only to the submitter, and the stream shows progress messages only.
 
 mod events;
+mod finished;
 pub mod legacy;
 mod listen;
 pub mod view;
@@ -29,6 +30,7 @@ use hub_db::jobs::{self, Job, JobCursor, JobFilter};
 use serde::Deserialize;
 use uuid::Uuid;
 
+pub use self::finished::FinishedJobs;
 use self::view::{JobPageView, JobView};
 use super::submit::{self, Reply};
 use super::submit_docker::{self, DockerRequest};
@@ -50,10 +52,18 @@ pub fn router() -> Router<AppState> {
         .route("/listen/{jobid}", get(listen::listen))
 }
 
-/// The job `id` if `identity` may see it, else `404 job id not found`.
+/// The job `id` if `identity` may see it, else `404 job id not found`. Finished jobs come from
+/// [`FinishedJobs`] when they can.
 pub async fn visible_job(state: &AppState, identity: &Identity, id: &str) -> ApiResult<Job> {
     let id = parse_id(id)?;
-    let job = jobs::get(&state.pool, id).await?;
+    let job = match state.finished_jobs.get(id) {
+        Some(job) => Job::clone(&job),
+        None => {
+            let job = jobs::get(&state.pool, id).await?;
+            state.finished_jobs.remember(&job);
+            job
+        }
+    };
     if may_see(identity, &job) {
         Ok(job)
     } else {
