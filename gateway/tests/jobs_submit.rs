@@ -683,3 +683,89 @@ async fn submission_routes_require_authentication(pool: PgPool) {
     workers.stop().await;
     hub.stop().await;
 }
+
+/// Resident memory of this process, from `/proc/self/status`.
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn large_uploads_stream_into_staging_without_being_buffered(pool: PgPool) {
+    use sha2::Digest as _;
+    const SIZE: usize = 256 << 20;
+    const CHUNK: usize = 256 << 10;
+    let hub = jobs_support::start(pool, |_| {}).await;
+    let workers = Workers::start(&hub).await;
+
+    // The body is generated while it is sent: neither side may hold it whole.
+    let boundary_head = Form::new().file("file", "big.tar.gz", b"").body();
+    let split = boundary_head
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("part headers")
+        + 4;
+    let (head, tail) = boundary_head.split_at(split);
+    let digest = std::sync::Arc::new(std::sync::Mutex::new(sha2::Sha256::new()));
+    let hashing = std::sync::Arc::clone(&digest);
+    let base: Vec<u8> = (0..CHUNK).map(|j| (j * 7 % 251) as u8).collect();
+    let chunks = (0..SIZE / CHUNK).map(move |i| {
+        // Each chunk differs, so a mix-up of chunks changes the digest.
+        let mut chunk = base.clone();
+        chunk[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        hashing.lock().expect("hasher").update(&chunk);
+        Ok::<_, std::io::Error>(chunk)
+    });
+    let body = futures::stream::iter(
+        std::iter::once(Ok(head.to_vec()))
+            .chain(chunks)
+            .chain(std::iter::once(Ok(tail.to_vec()))),
+    );
+
+    let baseline = resident_bytes();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(baseline));
+    let sampling = {
+        let peak = std::sync::Arc::clone(&peak);
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(resident_bytes(), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let response = hub
+        .http
+        .post(hub.url("/api/flist/me/upload"))
+        .header("Content-Type", Form::content_type())
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .expect("upload");
+    sampling.abort();
+    assert_eq!(response.status(), 200);
+    let job = job_of(&location(&response));
+    let (size, seen) = workers
+        .seen_job(&job)
+        .and_then(|seen| seen.upload)
+        .expect("staged upload");
+    assert_eq!(size, SIZE);
+    let expected: [u8; 32] = digest.lock().expect("hasher").clone().finalize().into();
+    assert_eq!(seen, expected, "the staged bytes are the uploaded bytes");
+    let growth = peak
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .saturating_sub(baseline);
+    println!(
+        "resident memory grew by {} MiB for a 256 MiB upload",
+        growth >> 20
+    );
+    assert!(growth < 96 << 20, "grew by {growth} bytes");
+    workers.stop().await;
+    hub.stop().await;
+}
