@@ -1,0 +1,253 @@
+//! Docker conversions end to end through the gateway with the REAL docker worker, against the
+//! local test registries (`./hub test` starts them and exports `HUB_TEST_REGISTRY`,
+//! `HUB_TEST_AUTH_REGISTRY`, `HUB_TEST_AUTH_REGISTRY_USER`/`_PASS`). Skipped when the variables
+//! are unset; a loud failure when set but unreachable.
+
+mod common;
+mod e2e_support;
+mod jobs_support;
+
+use std::io::Write;
+
+use common::TestHub;
+use hub_worker_docker::{DockerHandler, DockerSettings, PublishTarget};
+use jobs_support::{Form, json, post_form};
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference, RegistryOperation};
+use sha2::Digest;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+/// The credentials key shared by the test gateway and its docker worker.
+const KEY: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+
+/// A service address from the environment: `None` when unset, a panic when unreachable.
+fn service(var: &str) -> Option<String> {
+    let value = std::env::var(var).ok().filter(|value| !value.is_empty())?;
+    assert!(
+        std::net::TcpStream::connect(&value).is_ok(),
+        "{var}={value} is set but nothing answers there"
+    );
+    Some(value)
+}
+
+fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// Push a two-layer image `repo:1` (a file, then a whiteout of another and a new file).
+async fn push_image(registry: &str, repo: &str, auth: &RegistryAuth) {
+    let layer = |entries: &[(&str, &[u8])]| {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (path, data) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_mode(0o644);
+            header.set_size(data.len() as u64);
+            header.set_entry_type(tar::EntryType::Regular);
+            tar.append_data(&mut header, path, *data)
+                .expect("tar entry");
+        }
+        let raw = tar.into_inner().expect("tar");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&raw).expect("gzip");
+        gz.finish().expect("gzip end")
+    };
+    let layers = [
+        layer(&[("etc/motd", b"hello\n"), ("old", b"old")]),
+        layer(&[(".wh.old", b""), ("app/run", b"#!/bin/sh\necho hi\n")]),
+    ];
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Entrypoint": ["/app/run"], "Env": ["MODE=test"]},
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:00", "sha256:01"]},
+    }))
+    .expect("config");
+    let client = Client::new(ClientConfig {
+        protocol: ClientProtocol::Http,
+        ..ClientConfig::default()
+    });
+    for blob in layers.iter().chain([&config]) {
+        let reference = Reference::with_digest(registry.into(), repo.into(), digest(blob));
+        client
+            .auth(&reference, auth, RegistryOperation::Push)
+            .await
+            .expect("auth");
+        client
+            .push_blob(&reference, blob.clone(), &digest(blob))
+            .await
+            .expect("push blob");
+    }
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": digest(&config), "size": config.len()},
+        "layers": layers.iter().map(|l| serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": digest(l), "size": l.len()})).collect::<Vec<_>>(),
+    }))
+    .expect("manifest");
+    let tag = Reference::with_tag(registry.into(), repo.into(), "1".into());
+    client
+        .auth(&tag, auth, RegistryOperation::Push)
+        .await
+        .expect("auth");
+    client
+        .push_manifest_raw(
+            &tag,
+            manifest,
+            http::HeaderValue::from_static("application/vnd.oci.image.manifest.v1+json"),
+        )
+        .await
+        .expect("push manifest");
+}
+
+/// The real docker worker on `hub`'s queue and store.
+async fn docker_worker(
+    hub: &TestHub,
+    insecure: Vec<String>,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let settings = DockerSettings {
+        insecure_registries: insecure,
+        credentials_key: Some(KEY.into()),
+        ..DockerSettings::default()
+    };
+    let publish = PublishTarget::new(&hub.config.publish).expect("publish target");
+    let handler = DockerHandler::new(hub.state.store.clone(), settings, publish).expect("handler");
+    e2e_support::spawn_worker(hub, handler, shutdown).await
+}
+
+fn unique(prefix: &str) -> String {
+    format!("hubgw/{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn images_convert_through_the_gateway(pool: PgPool) {
+    let Some(registry) = service("HUB_TEST_REGISTRY") else {
+        return;
+    };
+    let repo = unique("app");
+    push_image(&registry, &repo, &RegistryAuth::Anonymous).await;
+    let hub = jobs_support::start(pool, |config| {
+        config.gateway.credentials_key = Some(KEY.into());
+    })
+    .await;
+    let shutdown = CancellationToken::new();
+    let worker = docker_worker(&hub, vec![registry.clone()], &shutdown).await;
+
+    let image = format!("{registry}/{repo}:1");
+    let form = Form::new().text("image", &image);
+    let response = post_form(&hub, "/api/flist/me/docker", form, &[]).await;
+    assert_eq!(response.status(), 200);
+    let body = json(response).await;
+    let name = format!("{}.flist", image.replace([':', '/'], "-"));
+    assert_eq!(body["payload"]["name"], name.as_str());
+    assert_eq!(body["payload"]["files"]["success"], true);
+    assert!(body["payload"]["files"]["response"]["regular"].as_u64() >= Some(2));
+
+    // The published flist holds the merged layers (the whiteout removed `old`).
+    let bytes = hub
+        .http
+        .get(hub.url(&format!("/Administrator/{name}")))
+        .send()
+        .await
+        .expect("download")
+        .bytes()
+        .await
+        .expect("bytes");
+    let flist = hub_flist::read_bytes(&bytes).expect("flist");
+    let out = tempfile::tempdir().expect("tempdir");
+    hub_convert::unpack(
+        &flist,
+        hub.state.store.clone(),
+        out.path(),
+        &hub_convert::UnpackOptions::default(),
+    )
+    .await
+    .expect("unpack");
+    assert_eq!(
+        std::fs::read(out.path().join("etc/motd")).expect("motd"),
+        b"hello\n"
+    );
+    assert!(out.path().join("app/run").exists());
+    assert!(!out.path().join("old").exists());
+
+    // The original's docker result frame on /listen.
+    let job = body["payload"]["job"].as_str().expect("job");
+    let frames = hub
+        .http
+        .get(hub.url(&format!("/listen/{job}")))
+        .send()
+        .await
+        .expect("listen")
+        .text()
+        .await
+        .expect("frames");
+    let last = frames
+        .split("\n\n")
+        .filter(|frame| frame.starts_with("data: "))
+        .last()
+        .expect("a frame");
+    assert!(
+        last.starts_with(&format!(
+            "data: {{\"status\": \"info\", \"info\": {{\"status\": \"success\", \"file\": \"{name}\""
+        )),
+        "{last}"
+    );
+    assert!(frames.contains("Pulling docker image"), "{frames}");
+
+    let missing = Form::new().text("image", &format!("{registry}/{}:1", unique("none")));
+    let response = post_form(&hub, "/api/flist/me/docker", missing, &[]).await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(json(response).await["message"], "docker image not found");
+    shutdown.cancel();
+    let _ = worker.await;
+    hub.stop().await;
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn private_images_with_sealed_credentials(pool: PgPool) {
+    let (Some(registry), Some(private)) = (
+        service("HUB_TEST_REGISTRY"),
+        service("HUB_TEST_AUTH_REGISTRY"),
+    ) else {
+        return;
+    };
+    let user = std::env::var("HUB_TEST_AUTH_REGISTRY_USER").expect("user");
+    let pass = std::env::var("HUB_TEST_AUTH_REGISTRY_PASS").expect("password");
+    let repo = unique("private");
+    push_image(
+        &private,
+        &repo,
+        &RegistryAuth::Basic(user.clone(), pass.clone()),
+    )
+    .await;
+    let hub = jobs_support::start(pool, |config| {
+        config.gateway.credentials_key = Some(KEY.into());
+    })
+    .await;
+    let shutdown = CancellationToken::new();
+    let worker = docker_worker(&hub, vec![registry, private.clone()], &shutdown).await;
+    let image = format!("{private}/{repo}:1");
+    let submit = |password: &str| {
+        Form::new()
+            .text("image", &image)
+            .text("username", &user)
+            .text("password", password)
+    };
+    let wrong = post_form(
+        &hub,
+        "/api/flist/me/docker",
+        submit("not-the-password"),
+        &[],
+    )
+    .await;
+    assert_eq!(wrong.status(), 502);
+    assert_eq!(json(wrong).await["message"], "could not pull this image");
+    let right = post_form(&hub, "/api/flist/me/docker", submit(&pass), &[]).await;
+    assert_eq!(right.status(), 200);
+    shutdown.cancel();
+    let _ = worker.await;
+    hub.stop().await;
+}
