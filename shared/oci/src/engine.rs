@@ -190,26 +190,19 @@ impl Engine {
     ) -> Result<Conversion, OciError> {
         let tracker = Arc::new(Tracker::new(progress, 1, 0));
         tracker.phase(ImagePhase::Creating);
-        let container = self.create_container(image).await?;
-        let converted = self
-            .export_into(&container, &image.run, store, options, &tracker)
-            .await;
+        let container = ContainerGuard {
+            docker: self.docker.clone(),
+            id: Some(self.create_container(image).await?),
+        };
+        let converted = match container.id.as_deref() {
+            Some(id) => {
+                self.export_into(id, &image.run, store, options, &tracker)
+                    .await
+            }
+            None => Err(OciError::Internal("container id missing".into())),
+        };
         tracker.phase(ImagePhase::CleaningUp);
-        let removed = self
-            .docker
-            .remove_container(
-                &container,
-                Some(
-                    RemoveContainerOptionsBuilder::default()
-                        .force(true)
-                        .v(true)
-                        .build(),
-                ),
-            )
-            .await;
-        if let Err(e) = removed {
-            tracing::warn!(%container, error = %e, "could not remove the temporary container");
-        }
+        container.remove().await;
         converted
     }
 
@@ -308,6 +301,42 @@ impl Drop for EngineImage {
         if !self.released {
             tracing::warn!(image = %self.image, "engine image dropped without release: lease leaked");
         }
+    }
+}
+
+/// The temporary container: removed explicitly once exported, or from `Drop` when the
+/// conversion is abandoned (cancelled job), so no container outlives its conversion.
+struct ContainerGuard {
+    docker: Docker,
+    id: Option<String>,
+}
+
+impl ContainerGuard {
+    async fn remove(mut self) {
+        if let Some(id) = self.id.take() {
+            remove_container(&self.docker, &id).await;
+        }
+    }
+}
+
+impl Drop for ContainerGuard {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let docker = self.docker.clone();
+            runtime.spawn(async move { remove_container(&docker, &id).await });
+        }
+    }
+}
+
+async fn remove_container(docker: &Docker, id: &str) {
+    let options = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
+    if let Err(e) = docker.remove_container(id, Some(options)).await {
+        tracing::warn!(container = %id, error = %e, "could not remove the temporary container");
     }
 }
 
