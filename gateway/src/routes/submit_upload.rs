@@ -139,6 +139,9 @@ fn web_identity(state: &AppState, user: &WebUser) -> Identity {
     let username = session
         .user()
         .map_or_else(|| user.user.clone(), str::to_owned);
+    // A web session is the hub's own login (ThreeFold Connect or a local account), the same
+    // trust as a hub token; the method only matters to the token routes, which the web form
+    // never reaches.
     let method = if state.auth.is_enabled() {
         AuthMethod::HubToken
     } else {
