@@ -28,9 +28,10 @@ fn files(root: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// The zflist/rfs sample stores, kept in the repository with hub-flist's test data.
 fn testdata(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/testdata/real-tools")
+        .join("../flist/tests/data/real-tools")
         .join(name)
 }
 
