@@ -11,8 +11,16 @@ pub fn job_error(err: ConvertError) -> JobError {
         return JobError::transient(err.to_string());
     }
     match &err {
+        // The gateway answers `invalid archive: <message>` (hub-api 14): the detail alone,
+        // after the entry it concerns, reads best there and in the job API.
+        ConvertError::InvalidArchive { entry, detail } => {
+            let message = match entry {
+                Some(entry) => format!("{entry:?}: {detail}"),
+                None => detail.clone(),
+            };
+            JobError::invalid_as(err.code(), message)
+        }
         ConvertError::UnknownFormat
-        | ConvertError::InvalidArchive { .. }
         | ConvertError::UnsafePath { .. }
         | ConvertError::LimitExceeded { .. }
         | ConvertError::DeviceNotAllowed { .. }

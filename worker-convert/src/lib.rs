@@ -16,7 +16,7 @@ pub mod service;
 mod upload;
 mod verify;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use tokio_util::sync::CancellationToken;
 
@@ -29,7 +29,7 @@ pub use verify::{INVALID_FLIST, MISSING_CHUNKS, MISSING_CHUNKS_MESSAGE, VerifyHa
 
 /// Where `/healthz` and `/readyz` listen unless `health_listen` says otherwise.
 pub const DEFAULT_HEALTH_LISTEN: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8081);
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8081);
 
 /// Name of the process (logs, NATS client name).
 pub const SERVICE_NAME: &str = "hub-worker-convert";

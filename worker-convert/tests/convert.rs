@@ -190,6 +190,8 @@ async fn a_corrupt_archive_fails_and_publishes_nothing(pool: PgPool) -> TestResu
     assert_eq!(error.code, "invalid_archive", "{}", error.message);
     assert_eq!(job.attempt, 1, "input errors are not retried");
     assert!(hub.published("broken.flist").await?.is_none());
+    // A failed job's upload is deleted too (nothing retries it).
+    assert!(hub.staging.open(&id.to_string()).await.is_err());
 
     let garbage = hub
         .convert(
