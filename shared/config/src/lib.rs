@@ -103,6 +103,8 @@ fn config_file(explicit_file: Option<&Path>) -> Result<Option<PathBuf>, ConfigEr
 }
 
 #[cfg(test)]
+// figment's `Jail` closures must return its large `figment::Error`.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use serde::Deserialize;
