@@ -77,6 +77,9 @@ pub struct GatewaySettings {
     /// bounds how late a change of a crosslinked target shows up.
     #[serde(with = "humantime_serde")]
     pub listing_cache_ttl: Duration,
+    /// Debug mode (`debug` of the original): every web page shows a staging banner, so a test
+    /// instance is never mistaken for the production hub.
+    pub debug: bool,
 }
 
 impl Default for GatewaySettings {
@@ -91,6 +94,7 @@ impl Default for GatewaySettings {
             session_secret: None,
             flist_cache_bytes: 256 * 1024 * 1024,
             listing_cache_ttl: Duration::from_secs(2),
+            debug: false,
         }
     }
 }

@@ -297,6 +297,21 @@ pub const OPERATIONS: &[Operation] = &[
     op("get", "/upload-flist", "web", "Homemade flist form").auth(Auth::Session).ok(200, HTML, "Html"),
     op("get", "/merge", "web", "Merge form").auth(Auth::Session).ok(200, HTML, "Html"),
     op("get", "/docker-convert", "web", "Docker conversion form").auth(Auth::Session).ok(200, HTML, "Html"),
+    op("post", "/upload-flist", "web", "Homemade flist form: waits for the job; the success page, or the form with `Oops: <error>`")
+        .auth(Auth::Session)
+        .body(MULTIPART, "UploadForm")
+        .ok(200, HTML, "Html")
+        .errors(&[400, 413, 422, 429, 504]),
+    op("post", "/merge", "web", "Merge form (`flists[]` in order, `name`): waits for the job; the success page, or the form with the error")
+        .auth(Auth::Session)
+        .body("application/x-www-form-urlencoded", "Object")
+        .ok(200, HTML, "Html")
+        .errors(&[400, 404, 429, 500, 504]),
+    op("post", "/docker-convert", "web", "Docker form (`docker-input`): the job's progress page, following `/listen/{jobid}`")
+        .auth(Auth::Session)
+        .body("application/x-www-form-urlencoded", "Object")
+        .ok(200, HTML, "Html")
+        .errors(&[400, 429]),
     op("get", "/readonly", "web", "Read-only notice").ok(200, HTML, "Html"),
     op("get", "/login", "web", "ThreeFold Connect login (302)").ok(302, "", ""),
     op("get", "/login-method", "web", "Login choices").ok(200, HTML, "Html"),

@@ -134,7 +134,7 @@ pub async fn web_upload(
 }
 
 /// The website's user as a job submitter: the session's user acting as the selected account.
-fn web_identity(state: &AppState, user: &WebUser) -> Identity {
+pub fn web_identity(state: &AppState, user: &WebUser) -> Identity {
     let session = &user.visitor.session;
     let username = session
         .user()
@@ -157,6 +157,18 @@ fn web_identity(state: &AppState, user: &WebUser) -> Identity {
         username,
         method,
     }
+}
+
+/// Stage the homemade flist of the website's `POST /upload-flist` form and queue its verify job
+/// as `identity`; the page then waits for the job itself (spec 10).
+pub async fn receive_homemade(
+    state: &AppState,
+    identity: &Identity,
+    headers: &HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Submitted> {
+    let query = FormatQuery::default();
+    receive(state, identity, Route::Flist, query, headers, multipart).await
 }
 
 async fn respond(state: &AppState, received: ApiResult<Submitted>, reply: Reply) -> Response {

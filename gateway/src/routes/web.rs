@@ -1,11 +1,13 @@
-//! Web sign-in (ThreeFold Connect, local accounts) and the website's pages (hub-api section 10).
-//! The handlers live in [`crate::web`]; `/{repo}/{name}.md` is served by the downloads router.
+//! Web sign-in (ThreeFold Connect, local accounts) and the website's pages and forms (hub-api
+//! section 10). The handlers live in [`crate::web`]; `/{repo}/{name}.md` is served by the
+//! downloads router, and `POST /upload` (JSON for the page's script) by the submission router.
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use crate::state::AppState;
-use crate::web::{assets, login, pages};
+use crate::web::{assets, forms, login, pages};
 
 /// Routes of this module. `/{repo}` and `/{repo}/tags/{tag}` are pages; the static names of
 /// spec 3.4 win over them.
@@ -13,10 +15,20 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::home))
         .route("/search", get(pages::search))
-        .route("/upload", get(pages::upload_form))
-        .route("/upload-flist", get(pages::upload_flist_form))
-        .route("/merge", get(pages::merge_form))
-        .route("/docker-convert", get(pages::docker_form))
+        .route("/upload", get(forms::upload_form))
+        .route(
+            "/upload-flist",
+            // The upload limit is enforced while streaming into staging
+            // (`limits.upload_max_bytes`), not by axum's 2 MB default.
+            get(forms::upload_flist_form)
+                .post(forms::upload_flist)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/merge", get(forms::merge_form).post(forms::merge))
+        .route(
+            "/docker-convert",
+            get(forms::docker_form).post(forms::docker_convert),
+        )
         .route("/readonly", get(pages::readonly))
         .route("/login", get(login::login))
         .route("/login-method", get(login::login_method))

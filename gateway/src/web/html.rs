@@ -59,6 +59,8 @@ pub struct Nav<'a> {
     pub accounts: &'a [String],
     /// Whether login links are shown (authentication enabled).
     pub login: bool,
+    /// Debug mode: show the staging banner.
+    pub staging: bool,
 }
 
 /// A complete page: navigation bar, `body` (already-escaped HTML) and footer.
@@ -104,9 +106,16 @@ pub fn page(status: StatusCode, title: &str, nav: &Nav<'_>, body: &str) -> Respo
         ),
         None => {}
     }
+    html.push_str("</ul></nav>");
+    if nav.staging {
+        html.push_str(
+            "<div class=\"staging\" id=\"staging\">Staging instance: for tests only. Flists \
+             published here may disappear at any time.</div>",
+        );
+    }
     let _ = writeln!(
         html,
-        "</ul></nav><main>{body}</main><footer>&copy; {} &bull; ThreeFold Tech</footer>\
+        "<main>{body}</main><footer>&copy; {} &bull; ThreeFold Tech</footer>\
          </body></html>",
         Utc::now().year()
     );
@@ -135,6 +144,42 @@ mod tests {
         assert_eq!(href(&["tf-zos", "zos:v3.flist"]), "/tf-zos/zos:v3.flist");
         assert_eq!(href(&["a b", "x\"/y"]), "/a%20b/x%22%2Fy");
         assert_eq!(href(&["<s>"]), "/%3Cs%3E");
+    }
+
+    async fn html_of(nav: &Nav<'_>) -> String {
+        let response = page(StatusCode::OK, "<t>", nav, "<p>body</p>");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[tokio::test]
+    async fn the_layout_has_the_navbar_footer_and_banner_in_debug_mode() {
+        let accounts = vec!["alice".to_owned(), "<org>".to_owned()];
+        let nav = Nav {
+            user: Some("alice"),
+            accounts: &accounts,
+            login: true,
+            staging: true,
+        };
+        let html = html_of(&nav).await;
+        assert!(html.contains("<title>&lt;t&gt; - Zero-OS Hub</title>"));
+        assert!(html.contains("id=\"staging\""));
+        assert!(html.contains("data-active-user=\"&lt;org&gt;\""));
+        assert!(html.contains("href=\"/logout\""));
+        assert!(html.contains(&format!(
+            "&copy; {} &bull; ThreeFold Tech",
+            Utc::now().year()
+        )));
+        let anonymous = html_of(&Nav {
+            login: true,
+            ..Nav::default()
+        })
+        .await;
+        assert!(!anonymous.contains("id=\"staging\""));
+        assert!(anonymous.contains("Login with ThreeFold Connect"));
+        assert!(anonymous.contains("Generate API Token"));
     }
 
     #[test]

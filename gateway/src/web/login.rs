@@ -262,6 +262,7 @@ pub async fn callback_token(
 pub async fn logout(State(state): State<AppState>) -> Response {
     let nav = Nav {
         login: state.auth.is_enabled(),
+        staging: state.config.gateway.debug,
         ..Nav::default()
     };
     let mut response = pages::render_home(&state, &nav).await;

@@ -2,9 +2,12 @@
 //! every user-controlled value escaped, self-hosted assets, a signed session cookie.
 
 pub mod assets;
+pub mod forms;
 pub mod html;
 pub mod login;
+mod outcome;
 pub mod pages;
+pub mod preview;
 pub mod session;
 
 use axum::extract::FromRequestParts;
@@ -24,6 +27,8 @@ pub struct Visitor {
     pub login: bool,
     /// Authentication disabled: everyone is `Administrator` (4.7).
     administrator: Vec<String>,
+    /// Debug mode: pages carry the staging banner.
+    staging: bool,
 }
 
 impl Visitor {
@@ -38,6 +43,7 @@ impl Visitor {
             } else {
                 vec![hub_auth::ADMINISTRATOR.to_owned()]
             },
+            staging: state.config.gateway.debug,
         }
     }
 
@@ -48,11 +54,13 @@ impl Visitor {
                 user: Some(admin),
                 accounts: &self.administrator,
                 login: false,
+                staging: self.staging,
             },
             None => Nav {
                 user: self.session.user(),
                 accounts: &self.session.accounts,
                 login: self.login,
+                staging: self.staging,
             },
         }
     }

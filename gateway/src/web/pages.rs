@@ -6,29 +6,27 @@ use std::fmt::Write as _;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use hub_auth::names::RESERVED_REPOSITORY_NAMES;
 use hub_db::entries::{self, ListedEntry, ListedKind};
 use hub_db::{DbError, repositories, tags};
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::html::{Nav, date, escape, href, page};
-use super::{Visitor, WebUser, found};
-use crate::compat::dump::contents_dump;
-use crate::compat::names::flist_name;
+use super::{Visitor, found};
 use crate::compat::shapes::{size_string, unix};
 use crate::compat::urls::public_base;
-use crate::routes::public::{MetadataJson, MetadataValue, is_official, public_metadata};
+use crate::routes::public::is_official;
 use crate::state::AppState;
 
-/// Most paths listed by a preview page; a larger flist's list is cut with a note.
-const MAX_PREVIEW_PATHS: usize = 20_000;
+pub use super::preview::preview;
+
 /// Shortest search text (as the original page).
 const MIN_SEARCH_LEN: usize = 3;
 /// Most search results shown.
 const MAX_SEARCH_RESULTS: usize = 1_000;
 
 /// A page for a failure that is not the visitor's: logged, with a generic message.
-fn failure(nav: &Nav<'_>, err: impl std::fmt::Display) -> Response {
+pub(super) fn failure(nav: &Nav<'_>, err: impl std::fmt::Display) -> Response {
     tracing::error!(error = %err, "web page failed");
     page(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -38,13 +36,20 @@ fn failure(nav: &Nav<'_>, err: impl std::fmt::Display) -> Response {
     )
 }
 
-fn missing(nav: &Nav<'_>, what: &str) -> Response {
+/// The 404 page for `what` (an unknown repository, tag or flist).
+pub(super) fn missing(nav: &Nav<'_>, what: &str) -> Response {
     page(
         StatusCode::NOT_FOUND,
         "Not found",
         nav,
         &format!("<h1>Not found</h1><p>{}</p>", escape(what)),
     )
+}
+
+/// Names that cannot be repository pages (spec 3.4): the site's own routes take them. `me` is
+/// only reserved in the API, so an old repository of that name keeps its page.
+pub(super) fn is_reserved_page(repo: &str) -> bool {
+    repo != "me" && RESERVED_REPOSITORY_NAMES.contains(&repo)
 }
 
 /// `GET /`: official repositories, then contributors.
@@ -61,9 +66,9 @@ pub async fn render_home(state: &AppState, nav: &Nav<'_>) -> Response {
     let (official, contributors): (Vec<_>, Vec<_>) = repositories
         .iter()
         .partition(|repository| is_official(state, &repository.name));
-    let table = |title: &str, rows: &[&repositories::Repository]| {
+    let table = |title: &str, id: &str, rows: &[&repositories::Repository]| {
         let mut html = format!(
-            "<h2>{title}</h2><table><thead><tr><th>Repository</th><th>Updated</th></tr>\
+            "<h2>{title}</h2><table id=\"{id}\"><thead><tr><th>Repository</th><th>Updated</th></tr>\
              </thead><tbody>"
         );
         for repository in rows {
@@ -80,8 +85,8 @@ pub async fn render_home(state: &AppState, nav: &Nav<'_>) -> Response {
     };
     let body = format!(
         "<h1>Zero-OS Hub</h1>{}{}",
-        table("Official Repositories", &official),
-        table("Contributors", &contributors)
+        table("Official Repositories", "official", &official),
+        table("Contributors", "contributors", &contributors)
     );
     page(StatusCode::OK, "Repositories", nav, &body)
 }
@@ -109,7 +114,7 @@ pub async fn repository(
     Path(repo): Path<String>,
 ) -> Response {
     let nav = visitor.nav();
-    if repo.contains('\0') {
+    if repo.contains('\0') || is_reserved_page(&repo) {
         return missing(&nav, "No such repository.");
     }
     let listed = match entries::listing(&state.pool, &repo).await {
@@ -178,7 +183,7 @@ pub async fn tag(
     Path((repo, tag)): Path<(String, String)>,
 ) -> Response {
     let nav = visitor.nav();
-    if repo.contains('\0') || tag.contains('\0') {
+    if repo.contains('\0') || tag.contains('\0') || is_reserved_page(&repo) {
         return missing(&nav, "No such tag.");
     }
     let listed = match tags::listing(&state.pool, &repo, &tag).await {
@@ -213,265 +218,29 @@ pub async fn tag(
     page(StatusCode::OK, &tag, &nav, &body)
 }
 
-/// `zdb://host:port[/namespace]` of a backend object.
-fn backend_text(backend: &Value) -> String {
-    let host = backend
-        .get("host")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let port = backend
-        .get("port")
-        .map(Value::to_string)
-        .unwrap_or_default();
-    match backend.get("namespace").and_then(Value::as_str) {
-        Some(namespace) => format!("zdb://{host}:{port}/{namespace}"),
-        None => format!("zdb://{host}:{port}"),
-    }
-}
-
-fn metadata_html(metadata: &MetadataJson<'_>) -> String {
-    let mut html = String::from("<h2>Metadata</h2><table><tbody>");
-    for (key, value) in &metadata.0 {
-        let (label, text) = match value {
-            MetadataValue::Forced(forced) => (
-                "Backend (default)".to_owned(),
-                serde_json::to_value(forced)
-                    .map(|backend| escape(&backend_text(&backend)))
-                    .unwrap_or_default(),
-            ),
-            MetadataValue::Stored(value) if key == "backend" => {
-                ("Backend".to_owned(), escape(&backend_text(value)))
-            }
-            MetadataValue::Stored(value) if key == "readme" => {
-                let readme = value
-                    .get("readme")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| value.to_string());
-                (
-                    "Readme".to_owned(),
-                    format!("<pre>{}</pre>", escape(&readme)),
-                )
-            }
-            MetadataValue::Stored(Value::String(text)) => (escape(key), escape(text)),
-            MetadataValue::Stored(value) => (
-                escape(key),
-                format!("<pre>{}</pre>", escape(&value.to_string())),
-            ),
-        };
-        let _ = write!(html, "<tr><th>{label}</th><td>{text}</td></tr>");
-    }
-    html.push_str("</tbody></table>");
-    html
-}
-
-/// The dump's counts and paths as HTML.
-fn contents_html(dump: &[u8]) -> String {
-    #[derive(Deserialize)]
-    struct Item {
-        path: String,
-    }
-    #[derive(Deserialize)]
-    struct Dump {
-        content: Vec<Item>,
-        regular: u64,
-        symlink: u64,
-        directory: u64,
-        special: u64,
-    }
-    let Ok(dump) = serde_json::from_slice::<Dump>(dump) else {
-        return "<p class=\"muted\">The contents could not be read.</p>".to_owned();
-    };
-    let mut html = format!(
-        "<details><summary>Show the contents</summary><p>{} directories, {} regular files, \
-         {} symlinks and {} special files.</p><pre>",
-        dump.directory, dump.regular, dump.symlink, dump.special
-    );
-    for item in dump.content.iter().take(MAX_PREVIEW_PATHS) {
-        html.push_str(&escape(&item.path));
-        html.push('\n');
-    }
-    if dump.content.len() > MAX_PREVIEW_PATHS {
-        let _ = write!(
-            html,
-            "… and {} more",
-            dump.content.len() - MAX_PREVIEW_PATHS
-        );
-    }
-    html.push_str("</pre></details>");
-    html
-}
-
-/// `GET /{repo}/{name}.md`: the preview page of a flist.
-pub async fn preview(state: &AppState, headers: &HeaderMap, repo: &str, name: &str) -> Response {
-    let visitor = Visitor::of(state, headers);
-    let nav = visitor.nav();
-    let name = flist_name(name).into_owned();
-    let target = match entries::lookup(&state.pool, repo, &name).await {
-        Ok(found) => found.target,
-        Err(DbError::NotFound(_)) => None,
-        Err(err) => return failure(&nav, err),
-    };
-    let Some(target) = target else {
-        return missing(&nav, "No such flist.");
-    };
-    let publish = &state.config.publish;
-    let metadata = public_metadata(
-        &target.flist.metadata,
-        &publish.backend_host,
-        publish.backend_port,
-        &publish.backend_namespace,
-    );
-    let contents = match contents_dump(state, &target).await {
-        Ok(dump) => contents_html(&dump),
-        Err(err) => {
-            tracing::warn!(error = %err, "preview without contents");
-            "<p class=\"muted\">The contents are not available.</p>".to_owned()
-        }
-    };
-    let source = format!(
-        "{}{}",
-        public_base(&state.config, headers),
-        href(&[repo, &name])
-    );
-    let body = format!(
-        "<h1>{}</h1><p class=\"muted\">uploaded by <a href=\"{}\">{}</a></p>\
-         <h2>Source</h2><p><code id=\"source\">{source}</code> \
-         <button class=\"btn\" data-copy=\"source\">Copy</button></p>\
-         <h2>MD5</h2><p><code id=\"md5\">{}</code> \
-         <button class=\"btn\" data-copy=\"md5\">Copy</button></p>{}{contents}",
-        escape(&name),
-        href(&[repo]),
-        escape(repo),
-        escape(&target.flist.md5),
-        metadata_html(&metadata),
-    );
-    page(StatusCode::OK, &name, &nav, &body)
-}
-
 /// `?q=` of the search page.
 #[derive(Deserialize)]
 pub struct SearchQuery {
     q: Option<String>,
 }
 
-/// `GET /search`: case-insensitive substring search over repository, name and size (at least
-/// three characters), rendered on the server.
-pub async fn search(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    Query(query): Query<SearchQuery>,
-) -> Response {
-    let nav = visitor.nav();
+/// `GET /search`: the search box. The page's script loads `/api/fileslist` once and filters it
+/// in the browser (case-insensitive substring of repository, name or size, at least three
+/// characters), as the original page did: typing costs the hub nothing.
+pub async fn search(visitor: Visitor, Query(query): Query<SearchQuery>) -> Response {
     let text = query.q.unwrap_or_default();
-    let mut body = format!(
-        "<h1>Search</h1><form method=\"get\" action=\"/search\"><p>\
-         <input type=\"text\" name=\"q\" value=\"{}\" placeholder=\"at least {MIN_SEARCH_LEN} characters\" autofocus> \
-         <button class=\"btn btn-primary\">Search</button></p></form>",
+    let body = format!(
+        "<h1>Search</h1><p><input type=\"search\" id=\"search\" value=\"{}\" \
+         data-min=\"{MIN_SEARCH_LEN}\" data-max=\"{MAX_SEARCH_RESULTS}\" \
+         placeholder=\"at least {MIN_SEARCH_LEN} characters\" autocomplete=\"off\" autofocus></p>\
+         <p id=\"search-status\" class=\"muted\"></p>\
+         <table id=\"search-results\" hidden><thead><tr><th>Repository</th><th>Name</th>\
+         <th>Size</th><th>Updated</th></tr></thead><tbody></tbody></table>\
+         <noscript><p>The search runs in the browser: enable JavaScript, or browse the \
+         repositories from the <a href=\"/\">home page</a>.</p></noscript>",
         escape(&text)
     );
-    let needle = text.trim().to_lowercase();
-    if needle.chars().count() >= MIN_SEARCH_LEN {
-        let listed = match entries::listing_all(&state.pool).await {
-            Ok(listed) => listed,
-            Err(err) => return failure(&nav, err),
-        };
-        body.push_str(
-            "<table><thead><tr><th>Repository</th><th>Name</th><th>Size</th><th>Updated</th></tr>\
-             </thead><tbody>",
-        );
-        let matches = listed.iter().filter(|(repo, entry)| {
-            entry.kind != ListedKind::Tag && {
-                let size = entry.size.map(size_string).unwrap_or_default();
-                [repo.as_str(), entry.name.as_str(), size.as_str()]
-                    .iter()
-                    .any(|field| field.to_lowercase().contains(&needle))
-            }
-        });
-        for (repo, entry) in matches.take(MAX_SEARCH_RESULTS) {
-            let _ = write!(
-                body,
-                "<tr><td><a href=\"{}\">{}</a></td><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td></tr>",
-                href(&[repo]),
-                escape(repo),
-                href(&[repo, &format!("{}.md", entry.name)]),
-                escape(&entry.name),
-                entry.size.map(size_string).unwrap_or_default(),
-                date(unix(entry.updated))
-            );
-        }
-        body.push_str("</tbody></table>");
-    }
-    page(StatusCode::OK, "Search", &nav, &body)
-}
-
-fn acting_as(user: &WebUser) -> String {
-    format!(
-        "<p class=\"muted\">Publishing to <a href=\"{}\">{}</a>.</p>",
-        href(&[&user.user]),
-        escape(&user.user)
-    )
-}
-
-/// `GET /upload` (protected): the archive upload form.
-pub async fn upload_form(user: WebUser) -> Response {
-    let body = format!(
-        "<h1>Upload a .tar.gz</h1>{}<form method=\"post\" action=\"/upload\" \
-         enctype=\"multipart/form-data\" data-upload><p><input type=\"file\" name=\"file\" \
-         accept=\".tar.gz,.tgz\"></p><p><button class=\"btn btn-primary\">Upload</button></p></form>\
-         <p><progress id=\"progress\" max=\"100\" value=\"0\"></progress> <span id=\"status\"></span></p>\
-         <div id=\"result\"></div>",
-        acting_as(&user)
-    );
-    page(StatusCode::OK, "Upload", &user.visitor.nav(), &body)
-}
-
-/// `GET /upload-flist` (protected): the homemade flist form.
-pub async fn upload_flist_form(user: WebUser) -> Response {
-    let body = format!(
-        "<h1>Upload a homemade flist</h1>{}<p>Every chunk the flist references must already be \
-         in the hub's backend.</p><form method=\"post\" action=\"/upload-flist\" \
-         enctype=\"multipart/form-data\"><p><input type=\"file\" name=\"file\" accept=\".flist\"></p>\
-         <p><button class=\"btn btn-primary\">Upload</button></p></form>",
-        acting_as(&user)
-    );
-    page(StatusCode::OK, "Homemade", &user.visitor.nav(), &body)
-}
-
-/// `GET /merge` (protected): the merge form, with every flist of the hub to choose from.
-pub async fn merge_form(State(state): State<AppState>, user: WebUser) -> Response {
-    let nav = user.visitor.nav();
-    let names = match entries::all_names(&state.pool).await {
-        Ok(names) => names,
-        Err(err) => return failure(&nav, err),
-    };
-    let mut options = String::new();
-    for name in names
-        .iter()
-        .filter(|name| name.ends_with(".flist") || name.ends_with(".fl"))
-    {
-        let _ = write!(options, "<option value=\"{0}\">{0}</option>", escape(name));
-    }
-    let body = format!(
-        "<h1>Customize: merge flists</h1>{}<form method=\"post\" action=\"/merge\">\
-         <p>Based on <select name=\"flists[]\">{options}</select></p>\
-         <p>Merge with <select name=\"flists[]\">{options}</select></p>\
-         <p>Build name <input type=\"text\" name=\"name\" placeholder=\"my-custom-image\"></p>\
-         <p><button class=\"btn btn-primary\">Merge</button></p></form>",
-        acting_as(&user)
-    );
-    page(StatusCode::OK, "Customize", &nav, &body)
-}
-
-/// `GET /docker-convert` (protected): the Docker image form.
-pub async fn docker_form(user: WebUser) -> Response {
-    let body = format!(
-        "<h1>Convert a Docker image</h1>{}<form method=\"post\" action=\"/docker-convert\">\
-         <p>Docker Image Name <input type=\"text\" name=\"docker-input\" placeholder=\"ubuntu:16.04\"></p>\
-         <p><button class=\"btn btn-primary\">Convert</button></p></form>",
-        acting_as(&user)
-    );
-    page(StatusCode::OK, "Docker", &user.visitor.nav(), &body)
+    page(StatusCode::OK, "Search", &visitor.nav(), &body)
 }
 
 /// `GET /readonly`: the notice in read-only mode, the home page otherwise (4.8).
@@ -532,6 +301,23 @@ mod tests {
     }
 
     #[test]
+    fn reserved_names_are_not_repository_pages() {
+        for name in [
+            "static",
+            "listen",
+            "api",
+            "login-iyo",
+            "_iyo_callback",
+            "search",
+        ] {
+            assert!(is_reserved_page(name), "{name}");
+        }
+        // `me` is only reserved in the API.
+        assert!(!is_reserved_page("me"));
+        assert!(!is_reserved_page("tf-official"));
+    }
+
+    #[test]
     fn pointer_links() {
         assert_eq!(
             target_link("me", &pointer(ListedKind::Symlink, "x.flist")).as_deref(),
@@ -545,20 +331,5 @@ mod tests {
             target_link("me", &pointer(ListedKind::Taglink, "z/tags/v3")).as_deref(),
             Some("/z/tags/v3")
         );
-    }
-
-    #[test]
-    fn contents_are_counted_and_escaped() {
-        let dump = br#"{"content": [{"size": 1, "path": "/<b>"}], "regular": 1, "symlink": 0, "directory": 0, "special": 0, "failure": 0, "fullsize": 1}"#;
-        let html = contents_html(dump);
-        assert!(html.contains("0 directories, 1 regular files, 0 symlinks and 0 special files."));
-        assert!(html.contains("/&lt;b&gt;"));
-        assert!(!html.contains("<b>"));
-    }
-
-    #[test]
-    fn backends_render_as_zdb_urls() {
-        let backend = serde_json::json!({"host": "h", "port": 9900, "namespace": "ns"});
-        assert_eq!(backend_text(&backend), "zdb://h:9900/ns");
     }
 }
