@@ -275,3 +275,39 @@ async fn reserved_names_are_never_repository_pages(pool: PgPool) {
     }
     hub.stop().await;
 }
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn form_posts_are_behind_the_protected_guard(pool: PgPool) {
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let post = |hub: &TestHub, path: &str| {
+        no_redirects
+            .post(hub.url(path))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("docker-input=alpine&flists%5B%5D=a%2Fb&name=x")
+            .send()
+    };
+    // Read-only mirror: every form goes to the notice (4.8).
+    let hub = TestHub::start_with(pool.clone(), |config| config.auth.readonly = true).await;
+    for path in ["/upload-flist", "/merge", "/docker-convert"] {
+        let response = post(&hub, path).await.expect("post");
+        assert_eq!(response.status(), 302, "{path}");
+        assert_eq!(response.headers()["location"], "/readonly", "{path}");
+    }
+    hub.stop().await;
+    // Authentication on, no session: to the sign-in choices (4.9), and no job was queued.
+    let hub = TestHub::start_with(pool, jobs_support::with_auth).await;
+    for path in ["/upload-flist", "/merge", "/docker-convert"] {
+        let response = post(&hub, path).await.expect("post");
+        assert_eq!(response.status(), 302, "{path}");
+        assert_eq!(response.headers()["location"], "/login-method", "{path}");
+    }
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs")
+        .fetch_one(&hub.state.pool)
+        .await
+        .expect("count");
+    assert_eq!(queued, 0);
+    hub.stop().await;
+}
