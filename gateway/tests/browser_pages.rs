@@ -6,6 +6,8 @@
 //! * the upload page: a `.tar.gz` chosen in the file input is sent, and the progress reaches
 //!   the summary through `/listen/<jobid>`;
 //! * the preview page shows a flist's metadata and contents;
+//! * the docker form leads to the job's progress page, which reaches its summary (a scripted
+//!   docker worker: the real one needs a registry, covered by `e2e_docker.rs`);
 //! * an XSS probe: names and metadata holding markup are shown as text, never run.
 //!
 //! `./hub test` starts chromedriver and exports `WEBDRIVER_URL`. Without it the tests are
@@ -488,5 +490,65 @@ async fn markup_in_names_and_metadata_is_text_never_code(pool: PgPool) {
         clean("search").await;
     })
     .await;
+    hub.stop().await;
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn docker_form_leads_to_a_progress_page_that_follows_the_job(pool: PgPool) {
+    let hub = jobs_support::start(pool, |_| {}).await;
+    let workers = jobs_support::Workers::start(&hub).await;
+    in_browser(&hub.base, |client, base| async move {
+        open(&client, &base, "/docker-convert").await;
+        client
+            .find(Locator::Css("input[name=docker-input]"))
+            .await
+            .expect("image input")
+            .send_keys("alpine:3")
+            .await
+            .expect("type");
+        client
+            .find(Locator::Css("form button"))
+            .await
+            .expect("convert button")
+            .click()
+            .await
+            .expect("submit");
+        let id = client
+            .wait()
+            .at_most(PAGE_WAIT)
+            .for_element(Locator::Id("jobid"))
+            .await
+            .expect("the progress page")
+            .text()
+            .await
+            .expect("job id");
+        assert!(uuid::Uuid::try_parse(&id).is_ok(), "{id}");
+        until(
+            &client,
+            JOB_WAIT,
+            "the conversion summary",
+            "return document.querySelector('#result #summary') !== null \
+             || document.querySelector('#result.alert-danger') !== null;",
+        )
+        .await;
+        let summary = rows(&client, "#summary tr").await;
+        let expected = jobs_support::stats();
+        assert_eq!(summary[0], ["Filename", "alpine-3.flist"], "{summary:?}");
+        assert_eq!(
+            summary[1],
+            ["Files".to_owned(), expected["regular"].to_string()]
+        );
+        assert_eq!(summary[2][1], expected["directory"].to_string());
+        let status = client
+            .find(Locator::Id("status"))
+            .await
+            .expect("status line")
+            .text()
+            .await
+            .expect("text");
+        assert_eq!(status, "Done");
+    })
+    .await;
+    workers.stop().await;
     hub.stop().await;
 }
