@@ -29,6 +29,7 @@ pub use dir::DirStore;
 pub use error::StoreError;
 pub use object::{ObjectId, ObjectStore};
 pub use router::Router;
+pub use spec::parse_routes;
 pub use zdb::{ZdbOptions, ZdbStore, ZdbUrl};
 
 /// Largest value a store accepts: 0-db refuses anything above 8 MiB and closes the connection.

@@ -1,10 +1,10 @@
 //! Parsing of store specs: `[<start hex>-<end hex>=]<url>` entries separated by commas or
-//! whitespace, as the rfs CLI takes them.
+//! whitespace, as the rfs CLI takes them, and of `.fl` route rows written the same way.
 
 use std::path::PathBuf;
 
-use crate::StoreError;
 use crate::zdb::ZdbUrl;
+use crate::{Route, StoreError};
 
 /// A parsed store URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,19 +15,20 @@ pub(crate) enum StoreUrl {
     Zdb(ZdbUrl),
 }
 
+/// First and last id[0] covered, inclusive.
+type IdRange = (u8, u8);
+
 /// One entry of a spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SpecEntry {
     /// The id[0] range when one was written.
-    pub range: Option<(u8, u8)>,
+    pub range: Option<IdRange>,
     pub url: StoreUrl,
 }
 
 /// Parses a whole spec; at least one entry is required.
 pub(crate) fn parse_spec(spec: &str) -> Result<Vec<SpecEntry>, StoreError> {
-    let entries = spec
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|token| !token.is_empty())
+    let entries = tokens(spec)
         .map(parse_entry)
         .collect::<Result<Vec<_>, _>>()?;
     if entries.is_empty() {
@@ -36,27 +37,56 @@ pub(crate) fn parse_spec(spec: &str) -> Result<Vec<SpecEntry>, StoreError> {
     Ok(entries)
 }
 
+/// Parses `.fl` route rows written like a spec (`[<start hex>-<end hex>=]<url>` entries
+/// separated by commas or whitespace); an entry without a range covers every id.
+///
+/// Unlike a store spec, any scheme is accepted (`s3://`, `http://`, …: the readers of the
+/// flist open these URLs, not this hub), and each URL loses its password: route tables are
+/// published and read without credentials (rfs strips passwords too). An empty spec gives
+/// no rows; the caller decides whether that is an error.
+pub fn parse_routes(spec: &str) -> Result<Vec<Route>, StoreError> {
+    tokens(spec).map(parse_route).collect()
+}
+
+/// The entries of a spec.
+fn tokens(spec: &str) -> impl Iterator<Item = &str> {
+    spec.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|token| !token.is_empty())
+}
+
 fn parse_entry(token: &str) -> Result<SpecEntry, StoreError> {
-    // A range prefix ends at the first `=` before the scheme separator; a `=` later on belongs
-    // to the URL (e.g. `?pool=4`).
-    let scheme_end = token.find("://").unwrap_or(token.len());
-    let (range, url) = match token.get(..scheme_end).and_then(|head| head.find('=')) {
-        Some(eq) => {
-            let (prefix, rest) = token.split_at(eq);
-            (
-                Some(parse_range(token, prefix)?),
-                rest.get(1..).unwrap_or_default(),
-            )
-        }
-        None => (None, token),
-    };
+    let (range, url) = split_range(token)?;
     Ok(SpecEntry {
         range,
         url: parse_url(url)?,
     })
 }
 
-fn parse_range(token: &str, prefix: &str) -> Result<(u8, u8), StoreError> {
+fn parse_route(token: &str) -> Result<Route, StoreError> {
+    let (range, url) = split_range(token)?;
+    let (start, end) = range.unwrap_or((u8::MIN, u8::MAX));
+    let url = match url.split_once("://") {
+        Some(("zdb", _)) => ZdbUrl::parse(url)?.public_url(),
+        Some((scheme, _)) if !scheme.is_empty() => without_password(url),
+        _ => return Err(invalid(url, "expected <scheme>://…")),
+    };
+    Ok(Route { start, end, url })
+}
+
+/// An entry's range (when one is written) and its URL.
+fn split_range(token: &str) -> Result<(Option<IdRange>, &str), StoreError> {
+    // A range prefix ends at the first `=` before the scheme separator; a `=` later on belongs
+    // to the URL (e.g. `?pool=4`).
+    let scheme_end = token.find("://").unwrap_or(token.len());
+    let Some(eq) = token.get(..scheme_end).and_then(|head| head.find('=')) else {
+        return Ok((None, token));
+    };
+    let (prefix, rest) = token.split_at(eq);
+    let range = parse_range(token, prefix)?;
+    Ok((Some(range), rest.get(1..).unwrap_or_default()))
+}
+
+fn parse_range(token: &str, prefix: &str) -> Result<IdRange, StoreError> {
     let bad = || {
         invalid(
             token,
@@ -115,14 +145,14 @@ fn parse_dir(url: &str, path: &str) -> Result<PathBuf, StoreError> {
 
 pub(crate) fn invalid(url: &str, reason: &str) -> StoreError {
     StoreError::InvalidUrl {
-        url: redact(url),
+        // A URL that failed to parse must not leak its password into a message or a log.
+        url: without_password(url),
         reason: reason.to_owned(),
     }
 }
 
-/// Removes a password from `scheme://user:password@…` text that failed to parse, so it never
-/// reaches an error message or a log.
-fn redact(url: &str) -> String {
+/// `scheme://user:password@…` without `:password` (the user stays).
+fn without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -208,6 +238,51 @@ mod tests {
             assert!(
                 matches!(parse_spec(spec), Err(StoreError::InvalidUrl { .. })),
                 "{spec:?} should be rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn routes_take_any_scheme_and_lose_passwords() -> Result<(), StoreError> {
+        let routes = parse_routes(
+            "00-7f=zdb://user:secret@h:9900/ns,80-ff=s3s://key:secret@s3:443/b?region=x \
+             dir:///blocks",
+        )?;
+        let rows: Vec<(u8, u8, &str)> = routes
+            .iter()
+            .map(|r| (r.start, r.end, r.url.as_str()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (0x00, 0x7f, "zdb://user@h:9900/ns"),
+                (0x80, 0xff, "s3s://key@s3:443/b?region=x"),
+                (0x00, 0xff, "dir:///blocks"),
+            ]
+        );
+        assert_eq!(
+            parse_routes("zdb://:pw@a.example/pub")?[0].url,
+            "zdb://a.example:9900/pub"
+        );
+        assert!(parse_routes(" , ")?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn bad_routes() {
+        for spec in [
+            "7f-00=dir:///a",
+            "zz-ff=dir:///a",
+            "00ff=dir:///a",
+            "00=zdb://h",
+            "/plain/path",
+            "://nothing",
+            "zdb://u:secret@h:notaport",
+        ] {
+            let error = parse_routes(spec);
+            assert!(
+                matches!(&error, Err(StoreError::InvalidUrl { url, .. }) if !url.contains("secret")),
+                "{spec:?}: {error:?}"
             );
         }
     }
