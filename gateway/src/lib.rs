@@ -16,7 +16,8 @@ pub mod state;
 pub mod web;
 
 use axum::Router;
-use hub_telemetry::{Probe, Readiness, health_router};
+use hub_jobs::probes;
+use hub_telemetry::{Readiness, health_router};
 
 pub use config::GatewayConfig;
 pub use state::{AppState, StartupError};
@@ -42,31 +43,8 @@ pub fn app(state: AppState) -> Router {
 
 /// `/readyz` probes: the gateway is ready when PostgreSQL, NATS and the chunk store answer.
 pub fn readiness(state: &AppState) -> Readiness {
-    let pool = state.pool.clone();
-    let nats = state.jobs.queue().client().clone();
-    let store = state.store.clone();
     Readiness::new()
-        .with(Probe::new("postgres", move || {
-            let pool = pool.clone();
-            Box::pin(async move {
-                sqlx::query("SELECT 1")
-                    .execute(&pool)
-                    .await
-                    .map(drop)
-                    .map_err(|e| e.to_string())
-            })
-        }))
-        .with(Probe::new("nats", move || {
-            let state = nats.connection_state();
-            Box::pin(async move {
-                match state {
-                    async_nats::connection::State::Connected => Ok(()),
-                    other => Err(format!("{other:?}")),
-                }
-            })
-        }))
-        .with(Probe::new("store", move || {
-            let store = store.clone();
-            Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
-        }))
+        .with(probes::postgres(state.pool.clone()))
+        .with(probes::nats(state.jobs.queue().client().clone()))
+        .with(probes::store(state.store.clone()))
 }

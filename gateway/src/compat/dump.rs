@@ -6,9 +6,7 @@
 
 use bytes::Bytes;
 use hub_db::entries::Target;
-use hub_flist::DumpEntry;
 use hub_store::ObjectId;
-use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -53,32 +51,11 @@ pub async fn contents_dump(state: &AppState, target: &Target) -> ApiResult<Bytes
     Ok(body)
 }
 
-#[derive(Serialize)]
-struct DumpJson {
-    content: Vec<DumpEntry>,
-    regular: u64,
-    symlink: u64,
-    directory: u64,
-    special: u64,
-    failure: u64,
-    fullsize: u64,
-}
-
-/// Read the flist and serialise its dump as the original did (CPU work: blocking context).
+/// Read the flist and serialise its dump as the workers store it (CPU work: blocking context).
 pub fn compute_dump(file: &[u8]) -> ApiResult<Bytes> {
     let flist = hub_flist::read_bytes(file)
         .map_err(|err| ApiError::internal(format!("stored flist cannot be read: {err}")))?;
-    let stats = flist.tree.stats();
-    let body = DumpJson {
-        content: flist.tree.dump(),
-        regular: stats.regular,
-        symlink: stats.symlink,
-        directory: stats.directory,
-        special: stats.special,
-        failure: 0,
-        fullsize: stats.fullsize,
-    };
-    crate::pyjson::to_vec(&body)
-        .map(Bytes::from)
+    hub_jobs::contents_dump(&flist.tree)
+        .map(|(_, body)| Bytes::from(body))
         .map_err(ApiError::internal)
 }

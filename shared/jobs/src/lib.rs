@@ -6,6 +6,8 @@
 //!   for the synchronous legacy routes).
 //! * Each worker binary implements [`JobHandler`] for its [`JobKind`] and runs
 //!   [`Worker::run`]; one process (any) also runs the [`Janitor`].
+//! * Both report their connections through the same [`probes`], and agree on what is served
+//!   about a published flist through [`Stats`] and [`contents_dump`].
 //!
 //! Job state lives in PostgreSQL (`hub_db::jobs`); NATS carries work (`<prefix>.jobs.<kind>` on
 //! the work-queue stream `<prefix>_jobs`), live events (`<prefix>.events.<job id>`) and
@@ -15,11 +17,13 @@
 
 mod client;
 mod config;
+mod contents;
 mod envelope;
 mod error;
 mod events;
 mod janitor;
 mod names;
+pub mod probes;
 mod publish;
 mod queue;
 mod staging;
@@ -27,6 +31,7 @@ mod worker;
 
 pub use client::{JobClient, Submission};
 pub use config::JobsConfig;
+pub use contents::{Stats, contents_dump};
 pub use envelope::{decode_envelope, envelope_job_id, envelope_kind, staged_object};
 pub use error::JobsError;
 pub use events::{EventBus, EventPublisher, JobEventStream};

@@ -6,45 +6,11 @@
 
 use hub_db::events::{EventKind, JobEvent};
 use hub_db::jobs::JobKind;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// The statistics of a flist (spec 6, "Stats"), keys in the original's order.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Stats {
-    /// Regular files.
-    pub regular: u64,
-    /// Symbolic links.
-    pub symlink: u64,
-    /// Directories (the root excluded).
-    pub directory: u64,
-    /// Devices, fifos, sockets.
-    pub special: u64,
-    /// Files that could not be processed (or, for a homemade flist, files missing chunks).
-    pub failure: u64,
-    /// Sum of regular-file sizes.
-    pub fullsize: u64,
-}
-
-impl Stats {
-    /// The statistics inside a job result or event payload: its `stats`, `files.response` or
-    /// `flist` member, or the value itself; zeros when none of them holds statistics.
-    pub fn found_in(value: &serde_json::Value) -> Self {
-        let candidates = [
-            value.get("stats"),
-            value.get("files").and_then(|files| files.get("response")),
-            value.get("flist"),
-            value.get("response"),
-            Some(value),
-        ];
-        candidates
-            .into_iter()
-            .flatten()
-            .filter(|candidate| candidate.get("regular").is_some())
-            .find_map(|candidate| Self::deserialize(candidate).ok())
-            .unwrap_or_default()
-    }
-}
+/// The statistics of a flist (spec 6, "Stats"), as the workers store them;
+/// [`Stats::found_in`] reads them from any job result.
+pub use hub_jobs::Stats;
 
 /// zflist's JSON result, the `files` member of upload replies (spec 7.9).
 #[derive(Debug, Clone, Serialize)]
@@ -236,14 +202,5 @@ mod tests {
                  \"flist\": {STATS}, \"timing\": {{}}}}}}"
             )
         );
-    }
-
-    #[test]
-    fn stats_are_found_wherever_they_are() {
-        let bare = json!({"regular": 5});
-        assert_eq!(Stats::found_in(&bare).regular, 5);
-        let nested = json!({"files": {"response": {"regular": 6}}});
-        assert_eq!(Stats::found_in(&nested).regular, 6);
-        assert_eq!(Stats::found_in(&json!({"other": 1})), Stats::default());
     }
 }
