@@ -5,7 +5,7 @@ use hub_convert::{ConvertOptions, Limits};
 use hub_flist::Format;
 use serde::{Deserialize, Serialize};
 
-use crate::service::WorkerConfig;
+use hub_worker::WorkerConfig;
 
 /// The configuration of `hub-worker-convert`.
 pub type ConvertWorkerConfig = WorkerConfig<ConvertTables>;

@@ -9,13 +9,11 @@ use hub_jobs::{ClaimedJob, JobContext, JobError, JobHandler, JobKind, JobOutput,
 use hub_proto::v1::ConvertJob;
 use hub_proto::v1::job_envelope::Payload;
 use hub_store::{ObjectStore, SharedStore};
+use hub_worker::{PublishSettings, READY, convert_failure, output, requested_format};
 use serde_json::{Map, Value, json};
 
 use crate::config::ConvertSettings;
-use crate::envelope::requested_format;
-use crate::errors::job_error;
-use crate::output::{self, PublishSettings};
-use crate::progress::{BuildProgress, READY, phases};
+use crate::progress::{BuildProgress, phases};
 use crate::upload::{Fed, PIPE_CAPACITY, feed, staged_size};
 
 /// Metadata keys an upload cannot set: the hub writes them itself (hub-api 7.9).
@@ -102,7 +100,7 @@ impl ConvertHandler {
                 )));
             }
         }
-        converted.map_err(job_error)
+        converted.map_err(convert_failure)
     }
 }
 
@@ -123,7 +121,7 @@ impl JobHandler for ConvertHandler {
             "file": request.original_name,
             "input_bytes": stats.input_bytes,
         });
-        let stored = output::store(ctx.pool(), &self.objects, job, encoded, source).await?;
+        let stored = output::store(ctx.pool(), &self.objects, job, encoded, source, None).await?;
         ctx.progress(100, phases::DONE, READY);
         let mut extra = Map::new();
         extra.insert("blocks_written".into(), Value::from(stats.blocks_written));

@@ -2,29 +2,25 @@
 //! and checks homemade flists before publishing them unchanged ([`VerifyHandler`]).
 //!
 //! The handlers are library code so that other processes (tests, an all-in-one binary) can run
-//! them in-process. [`service`] holds the wiring every worker binary shares: configuration,
-//! connections, health endpoints, the janitor and graceful shutdown; [`output`] the last steps
-//! of every job that publishes a flist.
+//! them in-process. The process wiring and the publishing steps are shared with the other
+//! workers ([`hub_worker`]); this crate holds the handlers and the `[convert]` and `[verify]`
+//! tables.
 
 pub mod config;
 mod convert;
-mod envelope;
-pub mod errors;
-pub mod output;
 pub mod progress;
-pub mod service;
 mod upload;
 mod verify;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use hub_worker::{Connections, Service, ServiceError};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{ConvertSettings, ConvertTables, ConvertWorkerConfig, VerifySettings};
 pub use convert::{ConvertHandler, PROTECTED_METADATA};
-pub use envelope::requested_format;
-pub use output::PublishSettings;
-pub use service::{Connections, Service, ServiceError, WorkerConfig};
+/// What [`ConvertHandler::new`] takes to point flists at the hub's public store.
+pub use hub_worker::PublishSettings;
 pub use verify::{INVALID_FLIST, MISSING_CHUNKS, MISSING_CHUNKS_MESSAGE, VerifyHandler};
 
 /// Where `/healthz` and `/readyz` listen unless `health_listen` says otherwise.

@@ -1,10 +1,8 @@
 //! `hub-worker-convert`: converts uploaded archives into flists and verifies uploaded flists.
 
-use std::path::PathBuf;
-
-use anyhow::Context;
 use clap::Parser;
-use hub_worker_convert::{ConvertWorkerConfig, SERVICE_NAME};
+use hub_worker::WorkerArgs;
+use hub_worker_convert::SERVICE_NAME;
 
 #[derive(Parser)]
 #[command(
@@ -12,21 +10,14 @@ use hub_worker_convert::{ConvertWorkerConfig, SERVICE_NAME};
     about = "Zero-OS hub worker: archive conversions and flist verification"
 )]
 struct Cli {
-    /// Configuration file (default: $HUB_CONFIG, else ./hub.toml when present).
-    #[arg(long)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    args: WorkerArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let config: ConvertWorkerConfig =
-        hub_config::load(cli.config.as_deref()).context("loading the configuration")?;
-    let _telemetry = hub_telemetry::init(
-        SERVICE_NAME,
-        &config.common.log,
-        config.common.otlp_endpoint.as_deref(),
-    )?;
+    let (config, _telemetry) = hub_worker::start(SERVICE_NAME, &cli.args)?;
     hub_worker_convert::run(config, hub_telemetry::shutdown_token()).await?;
     Ok(())
 }

@@ -9,20 +9,16 @@ use hub_jobs::JobContext;
 
 /// Phase names recorded with the job's progress.
 pub mod phases {
+    // Writing and recording the flist, and the end: named alike by every worker.
+    pub use hub_worker::progress::{DONE, PUBLISHING};
+
     /// Reading the archive and storing its blocks.
     pub const BUILDING: &str = "building";
     /// The archive is read; the last blocks are being stored.
     pub const STORING: &str = "storing";
-    /// Writing and recording the flist.
-    pub const PUBLISHING: &str = "publishing";
     /// Checking a homemade flist's chunks.
     pub const VERIFYING: &str = "verifying";
-    /// Everything done; the runtime publishes the result.
-    pub const DONE: &str = "done";
 }
-
-/// The last message of a successful build.
-pub const READY: &str = "Image ready !";
 
 /// Percent reached when the archive is fully read (the rest is storing and publishing).
 const READ_DONE: u64 = 95;

@@ -7,14 +7,12 @@ use hub_flist::{Flist, ReadOptions};
 use hub_jobs::{ClaimedJob, JobContext, JobError, JobHandler, JobKind, JobOutput};
 use hub_proto::v1::job_envelope::Payload;
 use hub_store::{ObjectStore, SharedStore};
+use hub_worker::{READY, convert_failure, output, requested_format};
 use serde_json::{Map, Value, json};
 use tokio::io::AsyncReadExt;
 
 use crate::config::VerifySettings;
-use crate::envelope::requested_format;
-use crate::errors::job_error;
-use crate::output;
-use crate::progress::{READY, phases};
+use crate::progress::phases;
 
 /// Failure code of a homemade flist whose chunks are not all in the store.
 pub const MISSING_CHUNKS: &str = "missing_chunks";
@@ -118,7 +116,7 @@ impl JobHandler for VerifyHandler {
         // Whatever backend the flist declares, its chunks must be in this hub's store.
         let checked = hub_convert::verify(&flist, SharedStore::clone(&self.store), &options);
         let report = tokio::select! {
-            report = checked => report.map_err(job_error)?,
+            report = checked => report.map_err(convert_failure)?,
             () = ctx.cancelled().cancelled() => return Err(JobError::Cancelled),
         };
         if !report.is_ok() {
@@ -130,7 +128,7 @@ impl JobHandler for VerifyHandler {
         ctx.progress(95, phases::PUBLISHING, "Storing the flist");
         let encoded = output::describe(flist, bytes).await?;
         let source = json!({"kind": "upload-flist", "checked_blocks": report.blocks_checked});
-        let stored = output::store(ctx.pool(), &self.objects, job, encoded, source).await?;
+        let stored = output::store(ctx.pool(), &self.objects, job, encoded, source, None).await?;
         ctx.progress(100, phases::DONE, READY);
         let mut extra = Map::new();
         extra.insert("blocks_checked".into(), Value::from(report.blocks_checked));

@@ -1,54 +1,28 @@
-//! Configuration of `hub-worker-docker`: the shared keys, `[publish]`, `[jobs]` and its own
-//! `[docker]` table, read from the same `hub.toml` as the gateway.
+//! The worker's own table: `[docker]`, read from the same `hub.toml` as the gateway next to
+//! the keys every worker shares ([`WorkerConfig`]).
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use hub_config::{CommonConfig, ConfigError, PublishConfig, Validate};
+use hub_config::{ConfigError, Validate};
 use hub_convert::{ConvertOptions, Limits};
 use hub_flist::Format;
-use hub_jobs::JobsConfig;
 use hub_oci::{CredentialsKey, EngineOptions, Platform, RegistryOptions};
+use hub_worker::WorkerConfig;
 use serde::{Deserialize, Serialize};
 
-/// Health endpoints of this worker unless `health_listen` / `HUB_HEALTH_LISTEN` says otherwise.
-pub const DEFAULT_HEALTH_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
-    std::net::Ipv4Addr::LOCALHOST,
-    8083,
-));
+/// The configuration of `hub-worker-docker`.
+pub type DockerWorkerConfig = WorkerConfig<DockerTables>;
 
-/// Everything the docker worker reads at start.
+/// The tables only this worker reads.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
-pub struct WorkerDockerConfig {
-    /// Database, NATS, store and logging.
-    #[serde(flatten)]
-    pub common: CommonConfig,
-    /// How built flists refer to the chunk store.
-    pub publish: PublishConfig,
-    /// Queue and worker runtime settings.
-    pub jobs: JobsConfig,
-    /// Address of `/healthz` and `/readyz` (`HUB_HEALTH_LISTEN`).
-    pub health_listen: Option<SocketAddr>,
-    /// The `[docker]` table.
+pub struct DockerTables {
+    /// `[docker]`.
     pub docker: DockerSettings,
 }
 
-impl WorkerDockerConfig {
-    /// The health address: the configured one, else [`DEFAULT_HEALTH_LISTEN`].
-    pub fn health_addr(&self) -> SocketAddr {
-        self.health_listen.unwrap_or(DEFAULT_HEALTH_LISTEN)
-    }
-}
-
-impl Validate for WorkerDockerConfig {
+impl Validate for DockerTables {
     fn validate(&self) -> Result<(), ConfigError> {
-        self.common.validate()?;
-        self.publish.validate()?;
-        crate::output::PublishTarget::new(&self.publish)?;
-        self.jobs
-            .validate()
-            .map_err(|e| ConfigError::invalid("jobs", e.to_string()))?;
         self.docker.validate()
     }
 }
@@ -194,10 +168,11 @@ impl Validate for DockerSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::DEFAULT_HEALTH_LISTEN;
 
     // figment's `Jail` closure signature fixes the (large) error type.
     #[allow(clippy::result_large_err)]
-    fn load(toml: &str) -> Result<WorkerDockerConfig, String> {
+    fn load(toml: &str) -> Result<DockerWorkerConfig, String> {
         let mut result = Err("not run".to_owned());
         figment::Jail::expect_with(|jail| {
             jail.create_file("hub.toml", toml)?;
@@ -218,7 +193,7 @@ mod tests {
              default_platform = \"linux/arm64\"\ncredentials_key = \"{}\"\n",
             "ab".repeat(32)
         ))?;
-        let docker = &config.docker;
+        let docker = &config.worker.docker;
         assert_eq!(docker.engine, EngineMode::DockerEngine);
         assert!(docker.remove_images, "HUB_DOCKER__REMOVE_IMAGES");
         assert!(!docker.startup_toml);
@@ -228,16 +203,19 @@ mod tests {
             Some("linux/arm64")
         );
         assert!(matches!(docker.key(), Ok(Some(_))));
-        assert_eq!(config.health_addr().port(), 9083);
+        assert_eq!(config.health_addr(DEFAULT_HEALTH_LISTEN).port(), 9083);
         Ok(())
     }
 
     #[test]
     fn defaults_and_bad_values() {
-        let defaults = WorkerDockerConfig::default();
-        assert_eq!(defaults.health_addr(), DEFAULT_HEALTH_LISTEN);
-        assert_eq!(defaults.docker.engine, EngineMode::Registry);
-        assert!(defaults.docker.startup_toml && !defaults.docker.remove_images);
+        let defaults = DockerWorkerConfig::default();
+        assert_eq!(
+            defaults.health_addr(DEFAULT_HEALTH_LISTEN),
+            DEFAULT_HEALTH_LISTEN
+        );
+        assert_eq!(defaults.worker.docker.engine, EngineMode::Registry);
+        assert!(defaults.worker.docker.startup_toml && !defaults.worker.docker.remove_images);
         assert!(defaults.validate().is_ok());
         for (toml, key) in [
             (

@@ -5,28 +5,27 @@ use std::future::Future;
 use std::sync::Arc;
 
 use hub_db::flists;
-use hub_flist::Format;
-use hub_jobs::{
-    ClaimedJob, JobContext, JobError, JobHandler, JobKind, JobOutput, Publication, store_flist,
-};
+use hub_flist::{Flist, Metadata};
+use hub_jobs::{ClaimedJob, JobContext, JobError, JobHandler, JobKind, JobOutput};
 use hub_oci::{
     Credentials, CredentialsKey, Engine, ImageOptions, ImageRef, OciError, Platform, Registry,
     RegistryOptions, ResolvedImage, convert_resolved, open_credentials,
 };
 use hub_proto::v1::job_envelope::Payload;
-use hub_proto::v1::{DockerJob, FlistFormat as ProtoFormat, ImageEngine};
+use hub_proto::v1::{DockerJob, ImageEngine};
 use hub_store::{ObjectStore, SharedStore};
+use hub_worker::{PublishSettings, READY, output, requested_format};
 
 use crate::config::{DockerSettings, EngineMode};
-use crate::output::{PublishTarget, docker_info, flist_file};
 use crate::progress::{JobProgress, phase};
+use crate::result::published;
 
 /// Converts container images (JobKind::Docker).
 pub struct DockerHandler {
     store: SharedStore,
     objects: ObjectStore,
     settings: DockerSettings,
-    publish: PublishTarget,
+    publish: PublishSettings,
     key: Option<CredentialsKey>,
     default_platform: Platform,
     registry: RegistryOptions,
@@ -43,11 +42,11 @@ impl std::fmt::Debug for DockerHandler {
 }
 
 impl DockerHandler {
-    /// A handler storing blocks and flists in `store`.
+    /// A handler storing blocks and flists in `store` and publishing with `publish`.
     pub fn new(
         store: SharedStore,
         settings: DockerSettings,
-        publish: PublishTarget,
+        publish: PublishSettings,
     ) -> Result<Self, hub_config::ConfigError> {
         let key = settings.key()?;
         let default_platform = settings.platform()?;
@@ -90,14 +89,6 @@ impl DockerHandler {
             .map_err(|e| JobError::invalid_as("invalid_credentials", e.to_string()))
     }
 
-    fn format(&self, job: &ClaimedJob) -> Format {
-        match ProtoFormat::try_from(job.envelope.format) {
-            Ok(ProtoFormat::Fl) => Format::Fl,
-            Ok(ProtoFormat::Flist) => Format::Flist,
-            _ => self.publish.default_format,
-        }
-    }
-
     fn uses_engine(&self, docker: &DockerJob) -> bool {
         // Proto3 cannot tell "registry" from "unset": a job asking for the registry gets the
         // configured default, one asking for the engine gets the engine.
@@ -117,11 +108,12 @@ impl DockerHandler {
             Platform::parse_or_default(&docker.platform).map_err(job_error)?
         };
         let credentials = self.credentials(docker)?;
-        let format = self.format(job);
+        let format = requested_format(&job.envelope).unwrap_or(self.publish.default_format);
         let options = ImageOptions {
             convert: self.settings.convert_options(format),
             startup_toml: self.settings.startup_toml,
-            metadata: self.publish.metadata(format),
+            // The public backend or routes are set when publishing, as for every worker.
+            metadata: Metadata::default(),
         };
         ctx.progress(
             10,
@@ -221,42 +213,32 @@ impl DockerHandler {
             return Ok(None);
         };
         tracing::info!(job = %job.job.id, flist = existing.id, key, "reusing an earlier conversion");
-        ctx.progress(100, phase::DONE, "Image ready !");
-        let result = serde_json::json!({
-            "name": job.job.target_name, "flist_id": existing.id, "md5": existing.md5,
-            "source_key": key, "reused": true, "files": files(&existing.stats),
-        });
-        Ok(Some(
-            JobOutput::publishing(Publication::for_job(job, &existing), result)
-                .with_info(docker_info(&job.job.target_name, &existing.stats)),
-        ))
+        ctx.progress(100, phase::DONE, READY);
+        Ok(Some(published(job, &existing, key, true)))
     }
 
     async fn publish(
         &self,
         job: &ClaimedJob,
         ctx: &JobContext,
-        flist: hub_flist::Flist,
+        mut flist: Flist,
         source: serde_json::Value,
         key: String,
     ) -> Result<JobOutput, JobError> {
         ctx.progress(95, phase::WRITING, "Writing flist");
-        let (file, _) =
-            tokio::task::spawn_blocking(move || flist_file(&flist, source, key.clone()))
-                .await
-                .map_err(|e| JobError::internal(e.to_string()))?
-                .map_err(|e| JobError::internal(format!("writing the flist: {e}")))?;
-        let key = file.source_key.clone().unwrap_or_default();
-        let stored = store_flist(ctx.pool(), &self.objects, file, &job.job.owner).await?;
-        ctx.progress(100, phase::DONE, "Image ready !");
-        let result = serde_json::json!({
-            "name": job.job.target_name, "flist_id": stored.id, "md5": stored.md5,
-            "source_key": key, "reused": false, "files": files(&stored.stats),
-        });
-        Ok(
-            JobOutput::publishing(Publication::for_job(job, &stored), result)
-                .with_info(docker_info(&job.job.target_name, &stored.stats)),
+        self.publish.apply(&mut flist, &self.store.routes());
+        let encoded = output::encode(flist).await?;
+        let stored = output::store(
+            ctx.pool(),
+            &self.objects,
+            job,
+            encoded,
+            source,
+            Some(key.clone()),
         )
+        .await?;
+        ctx.progress(100, phase::DONE, READY);
+        Ok(published(job, &stored.row, &key, false))
     }
 }
 
@@ -276,11 +258,6 @@ impl JobHandler for DockerHandler {
 enum Built {
     Reused(JobOutput),
     Converted(hub_convert::Conversion),
-}
-
-/// zflist's result shape (hub-api 7.9/7.12 `files`).
-fn files(stats: &serde_json::Value) -> serde_json::Value {
-    serde_json::json!({"success": true, "error": null, "response": stats, "status": 0})
 }
 
 /// What the flist was built from, recorded with its row.

@@ -1,10 +1,8 @@
 //! `hub-worker-docker`: converts container images into flists.
 
-use std::path::PathBuf;
-
-use anyhow::Context;
 use clap::Parser;
-use hub_worker_docker::WorkerDockerConfig;
+use hub_worker::WorkerArgs;
+use hub_worker_docker::SERVICE_NAME;
 
 #[derive(Parser)]
 #[command(
@@ -12,22 +10,14 @@ use hub_worker_docker::WorkerDockerConfig;
     about = "Zero-OS hub worker converting container images into flists"
 )]
 struct Cli {
-    /// Configuration file (default: $HUB_CONFIG, else ./hub.toml when present).
-    #[arg(long)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    args: WorkerArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let config: WorkerDockerConfig =
-        hub_config::load(cli.config.as_deref()).context("loading the configuration")?;
-    let _telemetry = hub_telemetry::init(
-        "hub-worker-docker",
-        &config.common.log,
-        config.common.otlp_endpoint.as_deref(),
-    )?;
-    hub_worker_docker::run(config, hub_telemetry::shutdown_token())
-        .await
-        .context("running the docker worker")
+    let (config, _telemetry) = hub_worker::start(SERVICE_NAME, &cli.args)?;
+    hub_worker_docker::run(config, hub_telemetry::shutdown_token()).await?;
+    Ok(())
 }

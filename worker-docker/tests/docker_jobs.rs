@@ -11,7 +11,8 @@ use hub_oci::{Credentials, CredentialsKey, seal_credentials};
 use hub_proto::v1::DockerJob;
 use hub_proto::v1::job_envelope::Payload;
 use hub_testkit::NatsTest;
-use hub_worker_docker::{DockerHandler, DockerSettings, PublishTarget};
+use hub_worker::PublishSettings;
+use hub_worker_docker::{DockerHandler, DockerSettings};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
@@ -126,7 +127,7 @@ impl Hub {
             credentials_key: Some(hex_encode(&KEY)),
             ..DockerSettings::default()
         };
-        let publish = PublishTarget::new(&PublishConfig::default())?;
+        let publish = PublishSettings::new(&PublishConfig::default())?;
         let handler = DockerHandler::new(store, settings, publish)?;
         let worker = Worker::new(queue, pool.clone(), staging, handler).await?;
         let shutdown = CancellationToken::new();
@@ -227,11 +228,16 @@ async fn converts_publishes_and_reuses(pool: PgPool) -> TestResult {
     );
     let entry = hub_db::entries::lookup(&hub.pool, "alice", "app-1.flist").await?;
     let flist = entry.target.ok_or("not published")?.flist;
+    // The row keeps the raw text of each value; the API parses it when serving (hub-api 6.9).
+    let value = |key: &str| -> Result<serde_json::Value, BoxError> {
+        let raw = flist.metadata[key].as_str().ok_or("not a raw string")?;
+        Ok(serde_json::from_str(raw)?)
+    };
     assert_eq!(
-        flist.metadata["entrypoint"],
+        value("entrypoint")?,
         serde_json::json!(["/app/run", "--verbose"])
     );
-    assert_eq!(flist.metadata["backend"]["port"], 9900);
+    assert_eq!(value("backend")?["port"], 9900);
     assert!(
         flist
             .source_key

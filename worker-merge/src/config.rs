@@ -1,7 +1,7 @@
 //! The worker's own table: `[merge]`.
 
 use hub_config::{ConfigError, Validate};
-use hub_worker_convert::WorkerConfig;
+use hub_worker::WorkerConfig;
 use serde::{Deserialize, Serialize};
 
 /// The configuration of `hub-worker-merge`.

@@ -2,8 +2,8 @@
 //!
 //! Sources are resolved through the hub's entries (symlinks and crosslinks followed), read from
 //! the object store, merged with hub-convert (first source wins per path, or overlay), pointed
-//! at the hub's public store and published under the job's target name. The process wiring is
-//! shared with the other workers ([`hub_worker_convert::service`]).
+//! at the hub's public store and published under the job's target name. The process wiring and
+//! the publishing steps are shared with the other workers ([`hub_worker`]).
 
 mod config;
 mod merge;
@@ -11,7 +11,7 @@ pub mod sources;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use hub_worker_convert::{Connections, PublishSettings, Service, ServiceError};
+use hub_worker::{Connections, PublishSettings, Service, ServiceError};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{MergeSettings, MergeTables, MergeWorkerConfig};

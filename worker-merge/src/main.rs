@@ -1,29 +1,20 @@
 //! `hub-worker-merge`: merges flists.
 
-use std::path::PathBuf;
-
-use anyhow::Context;
 use clap::Parser;
-use hub_worker_merge::{MergeWorkerConfig, SERVICE_NAME};
+use hub_worker::WorkerArgs;
+use hub_worker_merge::SERVICE_NAME;
 
 #[derive(Parser)]
 #[command(version, about = "Zero-OS hub worker: flist merges")]
 struct Cli {
-    /// Configuration file (default: $HUB_CONFIG, else ./hub.toml when present).
-    #[arg(long)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    args: WorkerArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let config: MergeWorkerConfig =
-        hub_config::load(cli.config.as_deref()).context("loading the configuration")?;
-    let _telemetry = hub_telemetry::init(
-        SERVICE_NAME,
-        &config.common.log,
-        config.common.otlp_endpoint.as_deref(),
-    )?;
+    let (config, _telemetry) = hub_worker::start(SERVICE_NAME, &cli.args)?;
     hub_worker_merge::run(config, hub_telemetry::shutdown_token()).await?;
     Ok(())
 }

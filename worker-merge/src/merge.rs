@@ -4,10 +4,8 @@ use hub_convert::MergeMode;
 use hub_jobs::{ClaimedJob, JobContext, JobError, JobHandler, JobKind, JobOutput};
 use hub_proto::v1::job_envelope::Payload;
 use hub_store::{ObjectStore, SharedStore};
-use hub_worker_convert::errors::job_error;
-use hub_worker_convert::output::{self, PublishSettings};
-use hub_worker_convert::progress::{READY, phases};
-use hub_worker_convert::requested_format;
+use hub_worker::progress::{DONE, PUBLISHING};
+use hub_worker::{PublishSettings, READY, convert_failure, output, requested_format};
 use serde_json::{Map, Value, json};
 
 use crate::config::MergeSettings;
@@ -87,11 +85,11 @@ impl JobHandler for MergeHandler {
         ctx.progress(50, MERGING, format!("Merging {count} flists"));
         let merging = hub_convert::merge(inputs, mode, format, SharedStore::clone(&self.store));
         let mut merged = tokio::select! {
-            merged = merging => merged.map_err(job_error)?,
+            merged = merging => merged.map_err(convert_failure)?,
             () = ctx.cancelled().cancelled() => return Err(JobError::Cancelled),
         };
         self.publish.apply(&mut merged, &self.store.routes());
-        ctx.progress(90, phases::PUBLISHING, "Writing the flist");
+        ctx.progress(90, PUBLISHING, "Writing the flist");
         let encoded = output::encode(merged).await?;
         let labels: Vec<Value> = request
             .sources
@@ -103,8 +101,8 @@ impl JobHandler for MergeHandler {
             MergeMode::Overlay => "overlay",
         };
         let source = json!({"kind": "merge", "sources": labels, "mode": mode_name});
-        let stored = output::store(ctx.pool(), &self.objects, job, encoded, source).await?;
-        ctx.progress(100, phases::DONE, READY);
+        let stored = output::store(ctx.pool(), &self.objects, job, encoded, source, None).await?;
+        ctx.progress(100, DONE, READY);
         let mut extra = Map::new();
         extra.insert("sources".into(), Value::Array(labels));
         extra.insert("mode".into(), Value::from(mode_name));

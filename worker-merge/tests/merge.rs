@@ -8,15 +8,13 @@ use hub_config::PublishConfig;
 use hub_db::PgPool;
 use hub_flist::{Flist, Format};
 use hub_jobs::{
-    FlistFile, Job, JobClient, JobEnvelope, JobState, JobsConfig, Queue, Staging, Submission,
-    store_flist,
+    Job, JobClient, JobEnvelope, JobState, JobsConfig, Queue, Staging, Submission, store_flist,
 };
 use hub_proto::v1::job_envelope::Payload;
 use hub_proto::v1::{FlistFormat, FlistRef, MergeJob, MergeMode};
 use hub_store::{ObjectId, ObjectStore, SharedStore};
 use hub_testkit::NatsTest;
-use hub_worker_convert::output::{self, PublishSettings};
-use hub_worker_convert::{Connections, Service};
+use hub_worker::{Connections, PublishSettings, Service, ServiceError, output};
 use hub_worker_merge::{MergeHandler, MergeSettings};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -33,7 +31,7 @@ struct TestHub {
     objects: ObjectStore,
     publish: PublishSettings,
     shutdown: CancellationToken,
-    service: tokio::task::JoinHandle<Result<(), hub_worker_convert::ServiceError>>,
+    service: tokio::task::JoinHandle<Result<(), ServiceError>>,
 }
 
 impl TestHub {
@@ -123,16 +121,7 @@ impl TestHub {
         let mut flist = conversion.flist;
         flist.meta.values.insert("origin".into(), name.into());
         self.publish.apply(&mut flist, &self.store.routes());
-        let encoded = output::encode(flist).await?;
-        let file = FlistFile {
-            bytes: encoded.bytes,
-            format: output::db_format(encoded.format),
-            stats: encoded.stats.to_json(),
-            metadata: encoded.metadata,
-            dump: Some(encoded.dump),
-            source: None,
-            source_key: None,
-        };
+        let file = output::encode(flist).await?.into_file(None, None);
         let row = store_flist(&self.pool, &self.objects, file, repo).await?;
         let mut tx = self.pool.begin().await?;
         hub_db::entries::publish_flist(&mut tx, repo, name, row.id).await?;
@@ -305,7 +294,7 @@ async fn union_keeps_the_first_source_per_path(pool: PgPool) -> TestResult {
     let dump = hub_db::flists::dump(&hub.pool, row.id)
         .await?
         .ok_or("no dump")?;
-    let served = hub_worker_convert::output::contents_dump(&flist.tree)?.1;
+    let served = hub_jobs::contents_dump(&flist.tree)?.1;
     assert_eq!(dump, served);
     hub.stop().await
 }

@@ -22,10 +22,8 @@ use hub_proto::v1::job_envelope::Payload;
 use hub_proto::v1::{ConvertJob, FlistFormat, VerifyJob};
 use hub_store::{ObjectId, ObjectStore, SharedStore};
 use hub_testkit::NatsTest;
-use hub_worker_convert::{
-    Connections, ConvertHandler, ConvertSettings, PublishSettings, Service, VerifyHandler,
-    VerifySettings,
-};
+use hub_worker::{Connections, PublishSettings, Service, ServiceError};
+use hub_worker_convert::{ConvertHandler, ConvertSettings, VerifyHandler, VerifySettings};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -71,7 +69,7 @@ pub struct TestHub {
     pub objects: ObjectStore,
     pub health: SocketAddr,
     shutdown: CancellationToken,
-    service: JoinHandle<Result<(), hub_worker_convert::ServiceError>>,
+    service: JoinHandle<Result<(), ServiceError>>,
 }
 
 impl TestHub {

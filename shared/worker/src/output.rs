@@ -1,15 +1,16 @@
-//! Serialising a built flist, precomputing what the hub serves about it, and storing it for
-//! publication.
+//! What every job that publishes a flist does at the end: serialise it off the async
+//! threads, precompute what the hub serves about it (statistics, contents dump, metadata),
+//! store and record it.
 
 use bytes::Bytes;
 use hub_db::PgPool;
 use hub_db::flists::{Flist as FlistRow, FlistFormat};
 use hub_flist::{Flist, Format};
-use hub_jobs::{ClaimedJob, FlistFile, JobError, JobOutput, Publication, store_flist};
+use hub_jobs::{
+    ClaimedJob, FlistFile, JobError, JobOutput, Publication, Stats, contents_dump, store_flist,
+};
 use hub_store::ObjectStore;
 use serde_json::{Map, Value, json};
-
-use super::dump::{Stats, contents_dump};
 
 /// A flist file with what the hub precomputes about it, ready to store.
 #[derive(Debug, Clone)]
@@ -22,8 +23,26 @@ pub struct Encoded {
     pub stats: Stats,
     /// The contents dump as served (hub-api 6.6).
     pub dump: Vec<u8>,
-    /// The metadata table (or `.fl` tag table) as a JSON object of raw strings.
+    /// The metadata table (or `.fl` tag table) as a JSON object of raw strings; the gateway
+    /// parses the values that hold JSON when it serves them (hub-api 6.9).
     pub metadata: Value,
+}
+
+impl Encoded {
+    /// The file to store: these bytes and precomputed values, with `source` (what the flist
+    /// was built from) and `source_key` (the idempotency key of a conversion that later jobs
+    /// may reuse).
+    pub fn into_file(self, source: Option<Value>, source_key: Option<String>) -> FlistFile {
+        FlistFile {
+            bytes: self.bytes,
+            format: db_format(self.format),
+            stats: self.stats.to_json(),
+            metadata: self.metadata,
+            dump: Some(self.dump),
+            source,
+            source_key,
+        }
+    }
 }
 
 /// Serialise `flist` and compute its dump, on a blocking thread (SQLite, compression and a
@@ -83,30 +102,18 @@ pub struct StoredFlist {
 }
 
 /// Store `encoded` in the object store and record its row (both idempotent), noting `source`
-/// (what it was built from). The job's owner is recorded as the creator.
+/// (what it was built from) and, for a conversion later jobs may reuse, its `source_key`. The
+/// job's owner is recorded as the creator.
 pub async fn store(
     pool: &PgPool,
     objects: &ObjectStore,
     job: &ClaimedJob,
     encoded: Encoded,
     source: Value,
+    source_key: Option<String>,
 ) -> Result<StoredFlist, JobError> {
-    let Encoded {
-        bytes,
-        format,
-        stats,
-        dump,
-        metadata,
-    } = encoded;
-    let file = FlistFile {
-        bytes,
-        format: db_format(format),
-        stats: stats.to_json(),
-        metadata,
-        dump: Some(dump),
-        source: Some(source),
-        source_key: None,
-    };
+    let (stats, format) = (encoded.stats, encoded.format);
+    let file = encoded.into_file(Some(source), source_key);
     let row = store_flist(pool, objects, file, &job.job.owner).await?;
     Ok(StoredFlist {
         row,
@@ -149,5 +156,35 @@ pub fn db_format(format: Format) -> FlistFormat {
     match format {
         Format::Flist => FlistFormat::Flist,
         Format::Fl => FlistFormat::Fl,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hub_flist::Attr;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn encoding_writes_the_file_and_describes_it() -> Result<(), Box<dyn std::error::Error>> {
+        let mut flist = Flist::new(Format::Fl);
+        flist.tree.mkdir_all("etc", &Attr::default_dir())?;
+        flist
+            .meta
+            .values
+            .insert("entrypoint".into(), "[\"/bin/sh\"]".into());
+        let encoded = encode(flist).await?;
+        let decoded = hub_flist::read_bytes(&encoded.bytes)?;
+        assert_eq!(decoded.format, Format::Fl);
+        assert_eq!(encoded.stats.directory, 1);
+        // Raw strings: the served view parses them (hub-api 6.9).
+        assert_eq!(encoded.metadata, json!({"entrypoint": "[\"/bin/sh\"]"}));
+        assert_eq!(encoded.dump, contents_dump(&decoded.tree)?.1);
+
+        let file = encoded.into_file(None, Some("key".into()));
+        assert_eq!(file.format, FlistFormat::Fl);
+        assert_eq!(file.stats["directory"], 1);
+        assert_eq!(file.source_key.as_deref(), Some("key"));
+        Ok(())
     }
 }

@@ -1,18 +1,8 @@
-//! The wiring every worker binary shares (configuration, connections, health endpoints,
-//! janitor, graceful shutdown), so that each `main` only names its handlers. `hub-worker-merge`
-//! and `hub-worker-docker` use it too.
-
-mod config;
-mod connect;
-mod run;
+//! Why a worker process could not start or stopped with an error.
 
 use std::net::SocketAddr;
 
 use hub_jobs::{JobKind, JobsError};
-
-pub use config::WorkerConfig;
-pub use connect::Connections;
-pub use run::Service;
 
 /// Why a worker process could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +10,9 @@ pub enum ServiceError {
     /// The configuration does not load or validate.
     #[error(transparent)]
     Config(#[from] hub_config::ConfigError),
+    /// Logging or trace export cannot start.
+    #[error(transparent)]
+    Telemetry(#[from] hub_telemetry::TelemetryError),
     /// PostgreSQL is unreachable.
     #[error("connecting to PostgreSQL: {0}")]
     Database(#[source] hub_db::DbError),

@@ -3,7 +3,6 @@
 
 use hub_config::{ConfigError, PublishConfig};
 use hub_flist::{BACKEND_KEY, Backend, Flist, Format, Route};
-use hub_store::ZdbUrl;
 
 /// `[publish]`, parsed once: what every published flist says about where its chunks are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,14 +28,9 @@ impl PublishSettings {
                 ));
             }
         };
-        let fl_routes = config
-            .fl_routes
-            .iter()
-            .flat_map(|value| value.split(|c: char| c == ',' || c.is_whitespace()))
-            .filter(|token| !token.is_empty())
-            .map(parse_route)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|message| ConfigError::invalid("publish.fl_routes", message))?;
+        // Each value may itself hold several comma- or space-separated routes (rfs syntax).
+        let fl_routes = hub_store::parse_routes(&config.fl_routes.join(","))
+            .map_err(|err| ConfigError::invalid("publish.fl_routes", err.to_string()))?;
         Ok(Self {
             default_format,
             backend: Backend {
@@ -47,7 +41,7 @@ impl PublishSettings {
                 token: None,
                 socket: None,
             },
-            fl_routes,
+            fl_routes: flist_routes(fl_routes),
         })
     }
 
@@ -63,14 +57,7 @@ impl PublishSettings {
             Format::Fl => {
                 flist.meta.values.remove(BACKEND_KEY);
                 flist.meta.routes = if self.fl_routes.is_empty() {
-                    store_routes
-                        .iter()
-                        .map(|route| Route {
-                            start: route.start,
-                            end: route.end,
-                            url: route.url.clone(),
-                        })
-                        .collect()
+                    flist_routes(store_routes.to_vec())
                 } else {
                     self.fl_routes.clone()
                 };
@@ -79,61 +66,16 @@ impl PublishSettings {
     }
 }
 
-/// One `[<start hex>-<end hex>=]<url>` route (rfs syntax), its URL without password.
-fn parse_route(token: &str) -> Result<Route, String> {
-    let scheme_at = token
-        .find("://")
-        .ok_or_else(|| format!("route `{token}`: expected <scheme>://…"))?;
-    // A range ends at a `=` before the scheme separator; a later `=` belongs to the URL.
-    let (range, url) = match token.get(..scheme_at).and_then(|head| head.find('=')) {
-        Some(eq) => (
-            token.get(..eq).unwrap_or_default(),
-            token.get(eq + 1..).unwrap_or_default(),
-        ),
-        None => ("", token),
-    };
-    let (start, end) = if range.is_empty() {
-        (u8::MIN, u8::MAX)
-    } else {
-        let (start, end) = range
-            .split_once('-')
-            .ok_or_else(|| format!("route `{token}`: a range is written like 00-7f"))?;
-        let byte = |text: &str| {
-            u8::from_str_radix(text, 16)
-                .map_err(|_| format!("route `{token}`: `{text}` is not a hex byte"))
-        };
-        (byte(start)?, byte(end)?)
-    };
-    if start > end {
-        return Err(format!("route `{token}`: the range starts after its end"));
-    }
-    Ok(Route {
-        start,
-        end,
-        url: public_url(url).map_err(|reason| format!("route `{token}`: {reason}"))?,
-    })
-}
-
-/// `url` without its password: nodes read published flists without credentials, and a
-/// password written into a public file would leak (rfs strips it too).
-fn public_url(url: &str) -> Result<String, String> {
-    if url.starts_with("zdb://") {
-        return ZdbUrl::parse(url)
-            .map(|parsed| parsed.public_url())
-            .map_err(|err| err.to_string());
-    }
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| "expected <scheme>://…".to_owned())?;
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    Ok(match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            format!("{scheme}://{user}@{host}{tail}")
-        }
-        None => url.to_owned(),
-    })
+/// hub-store's route rows as `.fl` route rows (the same three columns).
+fn flist_routes(routes: Vec<hub_store::Route>) -> Vec<Route> {
+    routes
+        .into_iter()
+        .map(|route| Route {
+            start: route.start,
+            end: route.end,
+            url: route.url,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -159,17 +101,19 @@ mod tests {
             .iter()
             .map(|r| (r.start, r.end, r.url.as_str()))
             .collect();
-        assert_eq!(rows.len(), 3);
-        assert_eq!(rows[0].0..=rows[0].1, 0x00..=0x7f);
-        assert!(!rows[0].2.contains("secret"), "{}", rows[0].2);
-        assert!(rows[0].2.starts_with("zdb://") && rows[0].2.contains("a.example"));
-        assert_eq!(rows[1], (0x80, 0xff, "s3://key@s3.example:9000/b"));
-        assert_eq!((rows[2].0, rows[2].1), (0, 255));
+        assert_eq!(
+            rows,
+            [
+                (0x00, 0x7f, "zdb://a.example:9900/pub"),
+                (0x80, 0xff, "s3://key@s3.example:9000/b"),
+                (0x00, 0xff, "zdb://b.example:9900"),
+            ]
+        );
         Ok(())
     }
 
     #[test]
-    fn bad_routes_are_refused() {
+    fn bad_settings_are_refused_by_key() {
         for bad in ["7f-00=zdb://h", "0-zz=zdb://h", "nothing", "00=zdb://h"] {
             let err = PublishSettings::new(&config(&[bad]));
             assert!(
@@ -177,6 +121,14 @@ mod tests {
                 "{bad}: {err:?}"
             );
         }
+        let format = PublishSettings::new(&PublishConfig {
+            default_format: "tar".into(),
+            ..PublishConfig::default()
+        });
+        assert!(
+            matches!(&format, Err(ConfigError::Invalid { key, .. }) if key == "publish.default_format"),
+            "{format:?}"
+        );
     }
 
     #[test]

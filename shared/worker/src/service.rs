@@ -4,15 +4,18 @@
 use std::net::SocketAddr;
 
 use hub_jobs::{Janitor, JobHandler, Worker};
+use hub_telemetry::{Probe, Readiness};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{Connections, ServiceError};
+use crate::{Connections, ServiceError};
 
-/// A worker process being assembled: add a worker per job kind, then [`Service::run`].
+/// A worker process being assembled: add a worker per job kind (and any probe of the
+/// worker's own dependencies), then [`Service::run`].
 pub struct Service {
     connections: Connections,
+    readiness: Readiness,
     shutdown: CancellationToken,
     tasks: JoinSet<Result<(), ServiceError>>,
 }
@@ -29,10 +32,17 @@ impl Service {
     /// A service over `connections` that stops when `shutdown` fires.
     pub fn new(connections: Connections, shutdown: CancellationToken) -> Self {
         Self {
+            readiness: connections.readiness(),
             connections,
             shutdown,
             tasks: JoinSet::new(),
         }
+    }
+
+    /// Let `/readyz` also check `probe` (a dependency only this worker has, e.g. a Docker
+    /// Engine), next to the connections' probes.
+    pub fn add_probe(&mut self, probe: Probe) {
+        self.readiness = std::mem::take(&mut self.readiness).with(probe);
     }
 
     /// The connections, to build handlers with.
@@ -81,7 +91,7 @@ impl Service {
     /// [`Service::run`] with the health endpoints on an already bound `listener` (tests bind
     /// port 0 and read the address).
     pub async fn run_with_listener(mut self, listener: TcpListener) -> Result<(), ServiceError> {
-        let readiness = self.connections.readiness();
+        let readiness = std::mem::take(&mut self.readiness);
         let addr = listener
             .local_addr()
             .map_err(|source| ServiceError::Health {

@@ -6,7 +6,7 @@ use hub_config::{CommonConfig, ConfigError, PublishConfig, Validate};
 use hub_jobs::JobsConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::output::PublishSettings;
+use crate::PublishSettings;
 
 /// A worker's configuration: the shared connection settings (top-level keys), `[publish]`,
 /// `[jobs]`, `health_listen`, and the worker's own tables `T` (e.g. `[convert]`), flattened so

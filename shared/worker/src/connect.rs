@@ -1,11 +1,11 @@
 //! Connections a worker process opens at start, and the readiness probes over them.
 
 use hub_db::PgPool;
-use hub_jobs::{Queue, Staging};
+use hub_jobs::{Queue, Staging, probes};
 use hub_store::SharedStore;
-use hub_telemetry::{Probe, Readiness};
+use hub_telemetry::Readiness;
 
-use super::{ServiceError, WorkerConfig};
+use crate::{ServiceError, WorkerConfig};
 
 /// The services a worker uses. Cheap to clone (every member is a shared handle).
 #[derive(Debug, Clone)]
@@ -49,32 +49,9 @@ impl Connections {
 
     /// `/readyz`: ready when PostgreSQL answers, NATS is connected and the store answers.
     pub fn readiness(&self) -> Readiness {
-        let pool = self.pool.clone();
-        let nats = self.queue.client().clone();
-        let store = SharedStore::clone(&self.store);
         Readiness::new()
-            .with(Probe::new("postgres", move || {
-                let pool = pool.clone();
-                Box::pin(async move {
-                    sqlx::query("SELECT 1")
-                        .execute(&pool)
-                        .await
-                        .map(drop)
-                        .map_err(|err| err.to_string())
-                })
-            }))
-            .with(Probe::new("nats", move || {
-                let state = nats.connection_state();
-                Box::pin(async move {
-                    match state {
-                        async_nats::connection::State::Connected => Ok(()),
-                        other => Err(format!("{other:?}")),
-                    }
-                })
-            }))
-            .with(Probe::new("store", move || {
-                let store = SharedStore::clone(&store);
-                Box::pin(async move { store.ping().await.map_err(|err| err.to_string()) })
-            }))
+            .with(probes::postgres(self.pool.clone()))
+            .with(probes::nats(self.queue.client().clone()))
+            .with(probes::store(SharedStore::clone(&self.store)))
     }
 }

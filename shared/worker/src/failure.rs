@@ -6,7 +6,7 @@ use hub_jobs::JobError;
 
 /// The job failure for `err`. Input errors keep hub-convert's stable code (`invalid_archive`,
 /// `unsafe_path`, …) and its message, which names the offending entry.
-pub fn job_error(err: ConvertError) -> JobError {
+pub fn convert_failure(err: ConvertError) -> JobError {
     if err.is_transient() {
         return JobError::transient(err.to_string());
     }
@@ -40,32 +40,32 @@ mod tests {
 
     #[test]
     fn input_errors_keep_their_code_and_entry() {
-        let err = job_error(ConvertError::UnsafePath {
+        let err = convert_failure(ConvertError::UnsafePath {
             entry: "../etc/passwd".into(),
             reason: "leaves the root".into(),
         });
         assert_eq!(err.code(), "unsafe_path");
         assert!(err.to_string().contains("../etc/passwd"), "{err}");
-        let limit = job_error(ConvertError::LimitExceeded {
+        let limit = convert_failure(ConvertError::LimitExceeded {
             limit: "max_entries",
             value: 11,
             max: 10,
         });
         assert_eq!(limit.code(), "limit_exceeded");
         assert_eq!(
-            job_error(ConvertError::UnknownFormat).code(),
+            convert_failure(ConvertError::UnknownFormat).code(),
             "unknown_format"
         );
     }
 
     #[test]
     fn store_outages_are_retried_and_the_rest_is_internal() {
-        let down = job_error(ConvertError::Store(StoreError::Unavailable {
+        let down = convert_failure(ConvertError::Store(StoreError::Unavailable {
             url: "zdb://h".into(),
             reason: "refused".into(),
         }));
         assert!(matches!(down, JobError::Transient(_)));
-        let bug = job_error(ConvertError::Internal("worker panicked".into()));
+        let bug = convert_failure(ConvertError::Internal("worker panicked".into()));
         assert!(matches!(bug, JobError::Internal(_)));
     }
 }

@@ -1,0 +1,48 @@
+//! What a finished docker job reports: its result (hub-api 7.12) and the final `info` event of
+//! the original's `/listen` stream (hub-api 9).
+
+use hub_db::flists::Flist as FlistRow;
+use hub_jobs::{ClaimedJob, JobOutput, Publication};
+use serde_json::{Value, json};
+
+/// The output of a job publishing `row` (converted now, or `reused` from an earlier job with
+/// the same `source_key`) under the job's target name.
+pub fn published(job: &ClaimedJob, row: &FlistRow, source_key: &str, reused: bool) -> JobOutput {
+    let name = &job.job.target_name;
+    let result = json!({
+        "name": name, "flist_id": row.id, "md5": row.md5,
+        "source_key": source_key, "reused": reused, "files": files(&row.stats),
+    });
+    JobOutput::publishing(Publication::for_job(job, row), result)
+        .with_info(docker_info(name, &row.stats))
+}
+
+/// The final `info` event of a docker job: what legacy listeners wait for.
+pub fn docker_info(name: &str, stats: &Value) -> Value {
+    json!({"status": "success", "file": name, "flist": stats, "timing": {}})
+}
+
+/// zflist's result shape (hub-api 7.9/7.12 `files`).
+fn files(stats: &Value) -> Value {
+    json!({"success": true, "error": null, "response": stats, "status": 0})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_and_files_carry_the_stats() {
+        let stats = json!({"regular": 1, "symlink": 0, "directory": 2, "special": 0,
+                           "failure": 0, "fullsize": 3});
+        assert_eq!(
+            docker_info("app.flist", &stats),
+            json!({"status": "success", "file": "app.flist", "flist": stats, "timing": {}})
+        );
+        assert_eq!(files(&stats)["response"], stats);
+        assert_eq!(
+            hub_jobs::Stats::found_in(&files(&stats)),
+            hub_jobs::Stats::found_in(&stats)
+        );
+    }
+}
