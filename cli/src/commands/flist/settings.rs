@@ -127,75 +127,21 @@ fn backend_of(routes: &[hub_store::Route]) -> Option<Backend> {
     })
 }
 
-/// Parses route specs (`[<start hex>-<end hex>=]<url>`, comma or space separated).
+/// Parses route specs (`[<start hex>-<end hex>=]<url>`, comma or space separated), their
+/// URLs without passwords (hub-store's route syntax, shared with the hub's `[publish]`).
 pub fn parse_routes(values: &[String]) -> anyhow::Result<Vec<Route>> {
-    let mut routes = Vec::new();
-    for token in values
-        .iter()
-        .flat_map(|v| v.split(|c: char| c == ',' || c.is_whitespace()))
-        .filter(|t| !t.is_empty())
-    {
-        routes.push(parse_route(token)?);
-    }
+    let routes = hub_store::parse_routes(&values.join(","))?;
     if routes.is_empty() {
         bail!("--route needs at least one URL");
     }
-    Ok(routes)
-}
-
-fn parse_route(token: &str) -> anyhow::Result<Route> {
-    // A range prefix ends at a `=` before the scheme separator; later `=` belong to the URL.
-    let scheme_at = token
-        .find("://")
-        .with_context(|| format!("route {token:?}: expected <scheme>://…"))?;
-    let (range, url) = match token.get(..scheme_at).and_then(|head| head.find('=')) {
-        Some(eq) => (
-            token.get(..eq).unwrap_or_default(),
-            token.get(eq + 1..).unwrap_or_default(),
-        ),
-        None => ("", token),
-    };
-    let (start, end) = if range.is_empty() {
-        (0, 255)
-    } else {
-        let (start, end) = range
-            .split_once('-')
-            .with_context(|| format!("route {token:?}: a range is written 00-7f"))?;
-        let byte = |t: &str| {
-            u8::from_str_radix(t, 16)
-                .with_context(|| format!("route {token:?}: {t:?} is not a hex byte"))
-        };
-        (byte(start)?, byte(end)?)
-    };
-    if start > end {
-        bail!("route {token:?}: the range start is after its end");
-    }
-    Ok(Route {
-        start,
-        end,
-        url: public_url(url)?,
-    })
-}
-
-/// The URL without its password, as rfs writes routes (readers must not need credentials).
-fn public_url(url: &str) -> anyhow::Result<String> {
-    if url.starts_with("zdb://") {
-        return ZdbUrl::parse(url)
-            .map(|u| u.public_url())
-            .with_context(|| format!("route URL {url:?}"));
-    }
-    let Some((scheme, rest)) = url.split_once("://") else {
-        bail!("route URL {url:?}: expected <scheme>://…");
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    Ok(match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            format!("{scheme}://{user}@{host}{tail}")
-        }
-        None => url.to_owned(),
-    })
+    Ok(routes
+        .into_iter()
+        .map(|route| Route {
+            start: route.start,
+            end: route.end,
+            url: route.url,
+        })
+        .collect())
 }
 
 #[cfg(test)]
