@@ -152,7 +152,7 @@ impl StoredFlist {
 }
 
 /// hub-db's spelling of a format.
-pub fn db_format(format: Format) -> FlistFormat {
+fn db_format(format: Format) -> FlistFormat {
     match format {
         Format::Flist => FlistFormat::Flist,
         Format::Fl => FlistFormat::Fl,
