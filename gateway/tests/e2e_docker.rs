@@ -10,7 +10,8 @@ mod jobs_support;
 use std::io::Write;
 
 use common::TestHub;
-use hub_worker_docker::{DockerHandler, DockerSettings, PublishTarget};
+use hub_worker::PublishSettings;
+use hub_worker_docker::{DockerHandler, DockerSettings};
 use jobs_support::{Form, json, post_form};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
@@ -113,7 +114,7 @@ async fn docker_worker(
         credentials_key: Some(KEY.into()),
         ..DockerSettings::default()
     };
-    let publish = PublishTarget::new(&hub.config.publish).expect("publish target");
+    let publish = PublishSettings::new(&hub.config.publish).expect("publish target");
     let handler = DockerHandler::new(hub.state.store.clone(), settings, publish).expect("handler");
     e2e_support::spawn_worker(hub, handler, shutdown).await
 }

@@ -17,14 +17,7 @@ use crate::progress::{BuildProgress, phases};
 use crate::upload::{Fed, PIPE_CAPACITY, feed, staged_size};
 
 /// Metadata keys an upload cannot set: the hub writes them itself (hub-api 7.9).
-pub const PROTECTED_METADATA: &[&str] = &[
-    "readme",
-    "backend",
-    "entrypoint",
-    "environ",
-    "port",
-    "volume",
-];
+pub const PROTECTED_METADATA: &[&str] = hub_flist::STRUCTURED_KEYS;
 
 /// Runs [`JobKind::Convert`] jobs.
 #[derive(Debug, Clone)]

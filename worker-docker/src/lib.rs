@@ -26,10 +26,6 @@ pub use handler::{DockerHandler, job_error};
 pub use progress::{JobProgress, describe, human_size, phase};
 pub use result::docker_info;
 
-/// The name [`DockerHandler::new`]'s publish settings had before they were shared by every
-/// worker ([`PublishSettings`]); kept for existing callers.
-pub type PublishTarget = PublishSettings;
-
 /// Where `/healthz` and `/readyz` listen unless `health_listen` says otherwise.
 pub const DEFAULT_HEALTH_LISTEN: SocketAddr =
     SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8083);

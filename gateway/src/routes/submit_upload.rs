@@ -36,14 +36,7 @@ use crate::web::WebUser;
 const ARCHIVE_SUFFIXES: &[&str] = &[".tar.bz2", ".tar.zst", ".tar.gz", ".tar.xz", ".tgz", ".tar"];
 
 /// Metadata keys the original hub silently ignored (spec 7.9): the hub sets them itself.
-const PROTECTED_METADATA: &[&str] = &[
-    "readme",
-    "backend",
-    "entrypoint",
-    "environ",
-    "port",
-    "volume",
-];
+const PROTECTED_METADATA: &[&str] = hub_flist::STRUCTURED_KEYS;
 
 /// Most `metadata-*` fields accepted, and the longest value: metadata is held in memory.
 const MAX_METADATA_FIELDS: usize = 64;

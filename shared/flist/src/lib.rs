@@ -25,7 +25,7 @@ use std::path::Path;
 pub use error::FlistError;
 pub use format::Format;
 pub use hash::{BlockRef, Hash, HashError};
-pub use meta::{BACKEND_KEY, Backend, Metadata, Route};
+pub use meta::{BACKEND_KEY, Backend, Metadata, Route, STRUCTURED_KEYS};
 pub use tree::{Attr, DumpEntry, Node, NodeId, NodeKind, Stats, Tree, TreeError};
 
 /// Default cap on the decompressed size of a `.flist` (2 GiB).

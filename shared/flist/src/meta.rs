@@ -9,6 +9,18 @@ use crate::FlistError;
 /// Key of the `.flist` backend setting (spec A.8).
 pub const BACKEND_KEY: &str = "backend";
 
+/// The settings whose values have a defined JSON shape (spec A.8). Readers parse them strictly
+/// (a malformed `backend` makes rfs v1 refuse the mount), so the hub writes them itself and
+/// never takes them from user-supplied metadata (hub-api 7.9).
+pub const STRUCTURED_KEYS: &[&str] = &[
+    "readme",
+    BACKEND_KEY,
+    "entrypoint",
+    "environ",
+    "port",
+    "volume",
+];
+
 /// A `.fl` route: block ids whose first byte is in `start..=end` live at `url` (spec B.6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {
