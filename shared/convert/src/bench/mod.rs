@@ -114,6 +114,11 @@ pub async fn run(
     let (corpus, tar_gz, tar_gz_bytes) = prepare(&work, opts.size, opts.seed).await?;
     let corpus_dir = work.join("corpus");
     let mut results = Vec::new();
+    // Every step writes into a store of its own, and all of them are removed only once the
+    // run is over: deleting tens of thousands of files makes ext4 slow to create new ones for
+    // minutes afterwards (inode allocation skips recently deleted inodes), which would charge
+    // one step's clean-up to the next step's figures.
+    let mut stores = Vec::new();
     let mut push = |m: Measurement| {
         log(&describe(&m));
         results.push(m);
@@ -124,7 +129,8 @@ pub async fn run(
             format,
             ..opts.convert.clone()
         };
-        let (store_dir, store) = fresh_store(&work, "store-dir").await?;
+        let (store_dir, store) = fresh_store(&work, &format!("store-dir-{format}")).await?;
+        stores.push(store_dir);
         let probe = Probe::start();
         let conv = crate::convert_dir(
             &corpus_dir,
@@ -146,23 +152,24 @@ pub async fn run(
         m.checks_per_s = Some(report.blocks_checked as f64 / m.seconds.max(1e-9));
         push(m);
         drop(conv);
-        remove(&store_dir).await?;
 
-        let (store_dir, store) = fresh_store(&work, "store-targz").await?;
+        let (store_dir, store) = fresh_store(&work, &format!("store-targz-{format}")).await?;
+        stores.push(store_dir);
         let input = tokio::fs::File::open(&tar_gz)
             .await
             .map_err(io("corpus.tar.gz"))?;
         let probe = Probe::start();
         let conv = crate::convert_archive(input, store, &copts, Arc::new(NoProgress)).await?;
         push(probe.conversion("tar.gz", format, &conv.stats));
-        drop(conv);
-        remove(&store_dir).await?;
     }
 
     push(gzip_floor(&tar_gz, corpus.bytes).await?);
 
     for &format in &opts.formats {
         push(merge_step(&work, format, opts.merge_entries).await?);
+    }
+    for store_dir in &stores {
+        remove(store_dir).await?;
     }
 
     Ok(BenchReport {
