@@ -347,6 +347,10 @@ fn fl_database() -> TestResult {
     assert_eq!(count(&conn, "PRAGMA page_size"), 4096);
     let journal: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
     assert_eq!(journal, "delete");
+    // The block table and its index arrive from a second database (the writer's transfer):
+    // every index must hold exactly the rows of its table.
+    let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    assert_eq!(integrity, "ok");
     let ddl: String = conn.query_row(
         "SELECT sql FROM sqlite_master WHERE name = 'inode'",
         [],
