@@ -20,7 +20,8 @@ pub struct Args {
     #[arg(long, default_value = "1GiB", value_parser = parse_size)]
     pub size: u64,
     /// Directory for the scratch data (`<DIR>/hubctl-bench`: corpus, archive, stores). Put it
-    /// on the disk you want to measure; it needs about 3× the corpus size.
+    /// on the disk you want to measure (a tmpfs such as /dev/shm leaves the disk out); it needs
+    /// about 5× the corpus size, since every step's store is kept until the run ends.
     #[arg(long, value_name = "DIR", default_value_os_t = std::env::temp_dir())]
     pub dir: PathBuf,
     /// Keep the scratch data; a later run with the same size and seed reuses the corpus.
