@@ -83,10 +83,7 @@ impl ProcessHub {
         let database: String = sqlx::query_scalar("SELECT current_database()")
             .fetch_one(&pool)
             .await?;
-        let server = hub_testkit::database_url();
-        let base = server
-            .rsplit_once('/')
-            .map_or(server.as_str(), |(base, _)| base);
+        let database_url = hub_testkit::database_url_for(&database);
         let nats = hub_testkit::NatsTest::connect().await?;
         let dir = tempfile::tempdir()?;
         let store = dir.path().join("store");
@@ -95,7 +92,7 @@ impl ProcessHub {
         std::fs::write(
             &config,
             format!(
-                "database_url = \"{base}/{database}\"\nnats_url = \"{}\"\nnats_prefix = \"{}\"\n\
+                "database_url = \"{database_url}\"\nnats_url = \"{}\"\nnats_prefix = \"{}\"\n\
                  store = \"dir://{}\"\npublic_url = \"http://ignored.example\"\n\
                  [publish]\nbackend_host = \"bin.test\"\n[jobs]\nshutdown_grace = \"2s\"\n\
                  ack_wait = \"{}ms\"\n[convert]\nworkers = 1\n[gateway]\nlisten = \"127.0.0.1:1\"\n",

@@ -31,17 +31,14 @@ async fn the_binary_is_healthy_and_stops_on_sigterm(pool: PgPool) -> AnyResult<(
     let database: String = sqlx::query_scalar("SELECT current_database()")
         .fetch_one(&pool)
         .await?;
-    let server = hub_testkit::database_url();
-    let base = server
-        .rsplit_once('/')
-        .map_or(server.as_str(), |(base, _)| base);
+    let database_url = hub_testkit::database_url_for(&database);
     let nats = hub_testkit::NatsTest::connect().await?;
     let dir = tempfile::tempdir()?;
     let config = dir.path().join("hub.toml");
     std::fs::write(
         &config,
         format!(
-            "database_url = \"{base}/{database}\"\nnats_url = \"{}\"\nnats_prefix = \"{}\"\n\
+            "database_url = \"{database_url}\"\nnats_url = \"{}\"\nnats_prefix = \"{}\"\n\
              store = \"dir://{}\"\n[merge]\nmax_sources = 4\n",
             nats.url(),
             nats.prefix(),

@@ -8,6 +8,16 @@ pub fn database_url() -> String {
     )
 }
 
+/// [`database_url`] with its database replaced by `database`: how a process the test starts
+/// (a worker binary) reaches the test's own database.
+pub fn database_url_for(database: &str) -> String {
+    let server = database_url();
+    let base = server
+        .rsplit_once('/')
+        .map_or(server.as_str(), |(base, _)| base);
+    format!("{base}/{database}")
+}
+
 /// `NATS_URL`, default `nats://127.0.0.1:4222`.
 pub fn nats_url() -> String {
     var_or("NATS_URL", "nats://127.0.0.1:4222")

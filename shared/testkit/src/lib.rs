@@ -16,7 +16,7 @@ mod env;
 mod nats;
 mod wait;
 
-pub use env::{database_url, nats_url, redis_url};
+pub use env::{database_url, database_url_for, nats_url, redis_url};
 pub use nats::{NatsTest, test_nats_prefix};
 pub use wait::wait_until;
 
