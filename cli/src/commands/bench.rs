@@ -33,6 +33,9 @@ pub struct Args {
     /// Entries in each of the two flists of the merge step.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub merge_entries: usize,
+    /// Run only the merge step of each format (no corpus, no conversions).
+    #[arg(long)]
+    pub merge_only: bool,
     /// Print the full report as one JSON document instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -45,6 +48,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     opts.size = args.size;
     opts.seed = args.seed;
     opts.merge_entries = args.merge_entries;
+    opts.merge_only = args.merge_only;
     let spinner = progress::spinner(format!("benchmarking in {}", work.display()));
     let log = {
         let spinner = spinner.clone();
@@ -78,21 +82,24 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// The report as text tables: one per format, then the format-independent figures.
 fn render(report: &BenchReport) -> String {
     let mut out = String::new();
-    let c = &report.corpus;
-    // Writing to a String cannot fail.
-    let _ = writeln!(
-        out,
-        "corpus: {} in {} files, {} directories, {} symlinks ({} duplicated, {} incompressible); \
-         tar.gz {}; {} cores",
-        human_bytes(c.bytes),
-        c.files,
-        c.dirs,
-        c.symlinks,
-        human_bytes(c.duplicate_bytes),
-        human_bytes(c.binary_bytes),
-        human_bytes(report.tar_gz_bytes),
-        report.cores,
-    );
+    if let Some(c) = &report.corpus {
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            out,
+            "corpus: {} in {} files, {} directories, {} symlinks ({} duplicated, {} \
+             incompressible); tar.gz {}; {} cores",
+            human_bytes(c.bytes),
+            c.files,
+            c.dirs,
+            c.symlinks,
+            human_bytes(c.duplicate_bytes),
+            human_bytes(c.binary_bytes),
+            human_bytes(report.tar_gz_bytes),
+            report.cores,
+        );
+    } else {
+        let _ = writeln!(out, "merge only; {} cores", report.cores);
+    }
     let mut formats: Vec<&str> = Vec::new();
     for format in report.results.iter().filter_map(|m| m.format.as_deref()) {
         if !formats.contains(&format) {
@@ -132,6 +139,13 @@ fn render(report: &BenchReport) -> String {
                     m.input,
                     human_bytes(m.peak_rss_bytes)
                 );
+                if let Some(p) = m.merge_phases {
+                    let _ = writeln!(
+                        out,
+                        "           read {:.3} s, merge {:.3} s, write {:.3} s",
+                        p.read, p.merge, p.write
+                    );
+                }
             }
         }
     }
@@ -171,7 +185,7 @@ fn conversion_row(m: &Measurement) -> String {
 
 #[cfg(test)]
 mod tests {
-    use hub_convert::bench::CorpusStats;
+    use hub_convert::bench::{CorpusStats, MergePhases};
 
     use super::*;
 
@@ -198,8 +212,13 @@ mod tests {
         verify.checks_per_s = Some(40_000.0);
         let mut merge = step("merge", Some("flist"), 0.5);
         merge.input = 200_200;
+        merge.merge_phases = Some(MergePhases {
+            read: 0.1,
+            merge: 0.15,
+            write: 0.25,
+        });
         let report = BenchReport {
-            corpus: CorpusStats::default(),
+            corpus: Some(CorpusStats::default()),
             tar_gz_bytes: 600 << 20,
             cores: 2,
             results: vec![dir, verify, tgz, step("gzip -dc", None, 5.0), merge],
@@ -215,6 +234,10 @@ mod tests {
         );
         assert!(
             text.contains("merge:   0.500 s for 200200 entries"),
+            "{text}"
+        );
+        assert!(
+            text.contains("read 0.100 s, merge 0.150 s, write 0.250 s"),
             "{text}"
         );
         assert!(

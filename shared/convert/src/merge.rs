@@ -54,8 +54,8 @@ pub async fn merge(
     // Tree surgery is CPU work proportional to the number of entries.
     let mut tree = tokio::task::spawn_blocking(move || {
         let mut tree = first.tree;
-        for other in &rest {
-            merge_into(&mut tree, &other.tree, mode)?;
+        for other in rest {
+            merge_into(&mut tree, other.tree, mode)?;
         }
         Ok::<_, ConvertError>(tree)
     })
@@ -79,8 +79,12 @@ pub async fn merge(
     })
 }
 
-/// Merges `src` into `dst` in place.
-pub(crate) fn merge_into(dst: &mut Tree, src: &Tree, mode: MergeMode) -> Result<(), ConvertError> {
+/// Merges `src` into `dst` in place. Entries taken from `src` are moved, not copied.
+pub(crate) fn merge_into(
+    dst: &mut Tree,
+    mut src: Tree,
+    mode: MergeMode,
+) -> Result<(), ConvertError> {
     let overlay = mode == MergeMode::Overlay;
     if overlay {
         let root = dst.root();
@@ -102,13 +106,14 @@ pub(crate) fn merge_into(dst: &mut Tree, src: &Tree, mode: MergeMode) -> Result<
                 }
             }
         }
-        for (name, sid) in children.iter() {
-            if overlay && name.starts_with(WHITEOUT) {
+        let ids: Vec<NodeId> = children.iter().map(|(_, id)| id).collect();
+        for sid in ids {
+            let snode = src.node(sid);
+            if overlay && snode.name.starts_with(WHITEOUT) {
                 continue;
             }
-            let snode = src.node(sid);
-            match dst.child(d, name) {
-                None => copy_subtree(dst, d, src, sid)?,
+            match dst.child(d, &snode.name) {
+                None => {}
                 Some(did) if dst.node(did).kind.is_dir() && snode.kind.is_dir() => {
                     if overlay {
                         let node = dst.node_mut(did);
@@ -120,13 +125,16 @@ pub(crate) fn merge_into(dst: &mut Tree, src: &Tree, mode: MergeMode) -> Result<
                         }
                     }
                     stack.push((did, sid));
+                    continue;
                 }
-                Some(_) if overlay => {
-                    dst.remove(d, name);
-                    copy_subtree(dst, d, src, sid)?;
-                }
+                // Overlay: the later entry replaces the earlier one (attach removes it).
+                Some(_) if overlay => {}
                 // First wins: whatever the earlier input has at this path stays.
-                Some(_) => {}
+                Some(_) => continue,
+            }
+            if let Some(subtree) = src.detach(sid) {
+                dst.attach(d, subtree)
+                    .map_err(|e| ConvertError::InvalidInput(format!("merge: {e}")))?;
             }
         }
     }
@@ -142,31 +150,6 @@ fn clear_dir(tree: &mut Tree, dir: NodeId) {
     for name in names {
         tree.remove(dir, &name);
     }
-}
-
-/// Copies `src`'s node `sid` and everything below it into directory `parent` of `dst`.
-fn copy_subtree(
-    dst: &mut Tree,
-    parent: NodeId,
-    src: &Tree,
-    sid: NodeId,
-) -> Result<(), ConvertError> {
-    let mut stack = vec![(parent, sid)];
-    while let Some((into, id)) = stack.pop() {
-        let node = src.node(id);
-        let new = dst
-            .insert(
-                into,
-                node.name.clone(),
-                node.attr.clone(),
-                node.kind.clone(),
-            )
-            .map_err(|e| ConvertError::InvalidInput(format!("merge: {e}")))?;
-        if let Some(children) = node.children() {
-            stack.extend(children.iter().map(|(_, child)| (new, child)));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -202,7 +185,7 @@ mod tests {
         file(&mut b, "x/inner", 3); // x is a file in a: b's directory is dropped
         file(&mut b, "d/y", 4);
         file(&mut b, "d/z", 5);
-        assert!(merge_into(&mut a, &b, MergeMode::FirstWins).is_ok());
+        assert!(merge_into(&mut a, b, MergeMode::FirstWins).is_ok());
         assert_eq!(size_at(&a, "x"), Some(1));
         assert_eq!(a.lookup("x/inner"), None);
         assert_eq!(size_at(&a, "d/y"), Some(2));
@@ -220,7 +203,7 @@ mod tests {
         file(&mut b, "o/.wh..wh..opq", 0);
         file(&mut b, "o/new", 4);
         file(&mut b, "keep", 9);
-        assert!(merge_into(&mut a, &b, MergeMode::Overlay).is_ok());
+        assert!(merge_into(&mut a, b, MergeMode::Overlay).is_ok());
         assert_eq!(size_at(&a, "keep"), Some(9));
         assert_eq!(a.lookup("gone"), None);
         assert_eq!(a.lookup(".wh.gone"), None);

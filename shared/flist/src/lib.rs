@@ -26,7 +26,7 @@ pub use error::FlistError;
 pub use format::Format;
 pub use hash::{BlockRef, Hash, HashError};
 pub use meta::{BACKEND_KEY, Backend, Metadata, Route, STRUCTURED_KEYS};
-pub use tree::{Attr, DumpEntry, Node, NodeId, NodeKind, Stats, Tree, TreeError};
+pub use tree::{Attr, DumpEntry, Node, NodeId, NodeKind, Stats, Subtree, Tree, TreeError};
 
 /// Default cap on the decompressed size of a `.flist` (2 GiB).
 pub const DEFAULT_MAX_SIZE: u64 = 2 << 30;

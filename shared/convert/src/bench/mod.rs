@@ -10,6 +10,7 @@ mod probe;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use hub_flist::{Attr, BlockRef, Flist, Format, Hash, NodeKind};
 use hub_store::SharedStore;
@@ -24,8 +25,8 @@ use crate::{ConvertError, ConvertOptions, MergeMode, NoProgress, VerifyOptions};
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
-    /// Scratch directory: corpus, archive and stores go here (reused across runs when the
-    /// size and seed match; stores are removed after each step).
+    /// Scratch directory: corpus, archive and stores go here (the corpus is reused across runs
+    /// when the size and seed match; stores are removed once the conversions are over).
     pub work_dir: PathBuf,
     /// Corpus size in bytes (about; the last file may overshoot).
     pub size: u64,
@@ -37,6 +38,8 @@ pub struct BenchOptions {
     pub convert: ConvertOptions,
     /// Entries in each of the two flists of the merge step.
     pub merge_entries: usize,
+    /// Run only the merge steps (no corpus, no conversions).
+    pub merge_only: bool,
 }
 
 impl BenchOptions {
@@ -49,6 +52,7 @@ impl BenchOptions {
             formats: vec![Format::Fl, Format::Flist],
             convert: ConvertOptions::default(),
             merge_entries: 100_000,
+            merge_only: false,
         }
     }
 }
@@ -78,14 +82,27 @@ pub struct Measurement {
     pub blocks_deduped: u64,
     /// (written + deduplicated) / written: how much deduplication saved.
     pub dedup_ratio: Option<f64>,
+    /// Wall time of each phase, for `merge`.
+    pub merge_phases: Option<MergePhases>,
+}
+
+/// Where a merge step's time went (wall-clock seconds; the two inputs are read in parallel).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct MergePhases {
+    /// Parsing both inputs into trees.
+    pub read: f64,
+    /// Combining the trees.
+    pub merge: f64,
+    /// Serialising the result.
+    pub write: f64,
 }
 
 /// All measurements of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
-    /// The corpus.
-    pub corpus: CorpusStats,
-    /// Size of the corpus as `.tar.gz`.
+    /// The corpus (`None` for a merge-only run).
+    pub corpus: Option<CorpusStats>,
+    /// Size of the corpus as `.tar.gz` (0 for a merge-only run).
     pub tar_gz_bytes: u64,
     /// Cores available to the process.
     pub cores: usize,
@@ -99,31 +116,51 @@ pub async fn run(
     log: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<BenchReport, ConvertError> {
     let work = opts.work_dir.clone();
-    let io = |what: &str| {
-        let what = what.to_owned();
-        move |e: std::io::Error| ConvertError::io(what.clone(), e)
-    };
     tokio::fs::create_dir_all(&work)
         .await
-        .map_err(io("work dir"))?;
-    log(&format!(
-        "preparing a {} MiB corpus (seed {})",
-        opts.size >> 20,
-        opts.seed
-    ));
-    let (corpus, tar_gz, tar_gz_bytes) = prepare(&work, opts.size, opts.seed).await?;
-    let corpus_dir = work.join("corpus");
+        .map_err(|e| ConvertError::io("work dir", e))?;
     let mut results = Vec::new();
-    // Every step writes into a store of its own, and all of them are removed only once the
-    // run is over: deleting tens of thousands of files makes ext4 slow to create new ones for
-    // minutes afterwards (inode allocation skips recently deleted inodes), which would charge
-    // one step's clean-up to the next step's figures.
-    let mut stores = Vec::new();
     let mut push = |m: Measurement| {
         log(&describe(&m));
         results.push(m);
     };
+    let mut corpus = None;
+    let mut tar_gz_bytes = 0;
+    if !opts.merge_only {
+        log(&format!(
+            "preparing a {} MiB corpus (seed {})",
+            opts.size >> 20,
+            opts.seed
+        ));
+        let (stats, bytes) = conversion_steps(opts, &mut push).await?;
+        corpus = Some(stats);
+        tar_gz_bytes = bytes;
+    }
+    for &format in &opts.formats {
+        push(merge_step(&work, format, opts.merge_entries).await?);
+    }
+    Ok(BenchReport {
+        corpus,
+        tar_gz_bytes,
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        results,
+    })
+}
 
+/// Directory and `.tar.gz` conversions with verify, per format, then `gzip -dc`; returns the
+/// corpus and the archive's size.
+async fn conversion_steps(
+    opts: &BenchOptions,
+    push: &mut impl FnMut(Measurement),
+) -> Result<(CorpusStats, u64), ConvertError> {
+    let work = opts.work_dir.clone();
+    let (corpus, tar_gz, tar_gz_bytes) = prepare(&work, opts.size, opts.seed).await?;
+    let corpus_dir = work.join("corpus");
+    // Every step writes into a store of its own, and all of them are removed only once the
+    // conversions are over: deleting tens of thousands of files makes ext4 slow to create new
+    // ones for minutes afterwards (inode allocation skips recently deleted inodes), which
+    // would charge one step's clean-up to the next step's figures.
+    let mut stores = Vec::new();
     for &format in &opts.formats {
         let copts = ConvertOptions {
             format,
@@ -157,27 +194,16 @@ pub async fn run(
         stores.push(store_dir);
         let input = tokio::fs::File::open(&tar_gz)
             .await
-            .map_err(io("corpus.tar.gz"))?;
+            .map_err(|e| ConvertError::io("corpus.tar.gz", e))?;
         let probe = Probe::start();
         let conv = crate::convert_archive(input, store, &copts, Arc::new(NoProgress)).await?;
         push(probe.conversion("tar.gz", format, &conv.stats));
     }
-
     push(gzip_floor(&tar_gz, corpus.bytes).await?);
-
-    for &format in &opts.formats {
-        push(merge_step(&work, format, opts.merge_entries).await?);
-    }
     for store_dir in &stores {
         remove(store_dir).await?;
     }
-
-    Ok(BenchReport {
-        corpus,
-        tar_gz_bytes,
-        cores: std::thread::available_parallelism().map_or(1, usize::from),
-        results,
-    })
+    Ok((corpus, tar_gz_bytes))
 }
 
 /// Generates the corpus and its archive, or reuses them when a previous run used the same
@@ -299,15 +325,24 @@ async fn merge_step(
     .await??;
     let (store_dir, store) = fresh_store(work, "store-merge").await?;
     let probe = Probe::start();
+    let started = Instant::now();
     // The inputs are independent: read them on two threads, as a worker would.
     let (a, b) = tokio::join!(
         tokio::task::spawn_blocking(move || hub_flist::read_bytes(&a)),
         tokio::task::spawn_blocking(move || hub_flist::read_bytes(&b)),
     );
     let inputs = vec![a??, b??];
+    let read = started.elapsed();
     let merged = crate::merge(inputs, MergeMode::FirstWins, format, store).await?;
+    let merge = started.elapsed();
     let written = tokio::task::spawn_blocking(move || hub_flist::write_bytes(&merged)).await??;
-    let m = probe.finish("merge", Some(format), 2 * (dirs * (per_dir + 1)) as u64);
+    let write = started.elapsed();
+    let mut m = probe.finish("merge", Some(format), 2 * (dirs * (per_dir + 1)) as u64);
+    m.merge_phases = Some(MergePhases {
+        read: read.as_secs_f64(),
+        merge: (merge - read).as_secs_f64(),
+        write: (write - merge).as_secs_f64(),
+    });
     drop(written);
     remove(&store_dir).await?;
     Ok(m)
@@ -377,6 +412,12 @@ pub fn describe(m: &Measurement) -> String {
     }
     if m.step == "merge" {
         line.push_str(&format!("  {} entries", m.input));
+        if let Some(p) = m.merge_phases {
+            line.push_str(&format!(
+                " (read {:.3}s, merge {:.3}s, write {:.3}s)",
+                p.read, p.merge, p.write
+            ));
+        }
     }
     line
 }

@@ -219,6 +219,103 @@ impl Tree {
         Some(removed)
     }
 
+    /// Takes node `id` (not the root) and everything below it out of the tree, without
+    /// copying names or data. `None` if `id` is the root or not in the tree.
+    pub fn detach(&mut self, id: NodeId) -> Option<Subtree> {
+        let parent = self.get(id)?.parent?;
+        let mut top = self.nodes.get_mut(id.index()).and_then(Option::take)?;
+        top.parent = None;
+        // The map key is the same string as the node's name: keep it for the new parent.
+        let key = match self.nodes.get_mut(parent.index()).and_then(Option::as_mut) {
+            Some(Node {
+                kind: NodeKind::Dir { children, .. },
+                ..
+            }) => children.0.remove_entry(top.name.as_str()).map(|(k, _)| k),
+            _ => None,
+        };
+        let mut nodes = vec![top];
+        // Nodes are renumbered in the order they are reached: a node's new id is its index
+        // in `nodes`, and child maps are rewritten to the new ids as they are reached.
+        let mut next = 0;
+        while next < nodes.len() {
+            let here = NodeId(u32::try_from(next).unwrap_or(u32::MAX));
+            let mut taken = Vec::new();
+            if let Some(NodeKind::Dir { children, .. }) = nodes.get(next).map(|n| &n.kind) {
+                for old in children.0.values() {
+                    taken.push(self.nodes.get_mut(old.index()).and_then(Option::take));
+                }
+            }
+            let mut new_id = nodes.len();
+            let mut found = taken.iter().map(Option::is_some);
+            if let Some(NodeKind::Dir { children, .. }) = nodes.get_mut(next).map(|n| &mut n.kind) {
+                children.0.retain(|_, slot| {
+                    // A consistent tree has every child; a missing one is dropped, not dangled.
+                    if found.next() != Some(true) {
+                        return false;
+                    }
+                    *slot = NodeId(u32::try_from(new_id).unwrap_or(u32::MAX));
+                    new_id += 1;
+                    true
+                });
+            }
+            for mut child in taken.into_iter().flatten() {
+                child.parent = Some(here);
+                nodes.push(child);
+            }
+            next += 1;
+        }
+        self.live -= nodes.len();
+        Some(Subtree { nodes, key })
+    }
+
+    /// Adds a detached subtree as entry of directory `dir`, without copying names or data, and
+    /// returns the id of its top node. An existing entry of that name is removed first. On
+    /// error the subtree is dropped.
+    pub fn attach(&mut self, dir: NodeId, subtree: Subtree) -> Result<NodeId, TreeError> {
+        let Subtree { nodes, key } = subtree;
+        let Some(top) = nodes.first() else {
+            return Err(TreeError::InvalidName {
+                name: String::new(),
+                reason: "empty",
+            });
+        };
+        if self.get(dir).and_then(Node::children).is_none() {
+            return Err(TreeError::NotADirectory {
+                path: self.describe(dir),
+            });
+        }
+        let base = self.nodes.len();
+        if u32::try_from(base + nodes.len()).is_err() {
+            return Err(TreeError::Full);
+        }
+        let key = key
+            .filter(|k| *k == top.name)
+            .unwrap_or_else(|| top.name.clone());
+        self.remove(dir, &key);
+        let shift = |id: NodeId| NodeId(id.0 + base as u32);
+        let count = nodes.len();
+        for mut node in nodes {
+            node.parent = Some(node.parent.map_or(dir, shift));
+            if let NodeKind::Dir { children, .. } = &mut node.kind {
+                for slot in children.0.values_mut() {
+                    *slot = shift(*slot);
+                }
+            }
+            self.nodes.push(Some(node));
+        }
+        self.live += count;
+        let id = NodeId(base as u32);
+        if let Some(NodeKind::Dir { children, .. }) = self
+            .nodes
+            .get_mut(dir.index())
+            .and_then(Option::as_mut)
+            .map(|n| &mut n.kind)
+        {
+            children.0.insert(key, id);
+        }
+        Ok(id)
+    }
+
     /// Absolute path with a leading `/`; `"/"` for the root.
     pub fn path(&self, id: NodeId) -> String {
         let mut names = Vec::new();
@@ -255,6 +352,28 @@ impl Tree {
         } else {
             format!("{id:?} (removed)")
         }
+    }
+}
+
+/// A part of a tree taken out by [`Tree::detach`], to be put back by [`Tree::attach`] (into the
+/// same or another tree).
+#[derive(Debug)]
+pub struct Subtree {
+    /// The top node first; ids and parent links are indexes into this list.
+    nodes: Vec<Node>,
+    /// The top node's name as it was stored in its parent's map (reused on attach).
+    key: Option<String>,
+}
+
+impl Subtree {
+    /// Number of nodes, the top one included.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Never true for a detached subtree (it holds at least its top node).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
     }
 }
 

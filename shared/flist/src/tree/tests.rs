@@ -255,3 +255,65 @@ fn deep_paths_do_not_recurse() -> Result<(), TreeError> {
     assert_eq!(t.len(), 1);
     Ok(())
 }
+
+#[test]
+fn detach_and_attach_move_a_subtree_between_trees() -> Result<(), TreeError> {
+    let mut src = sample()?;
+    let etc = src.lookup("etc").ok_or(TreeError::Full)?;
+    src.insert(etc, "sub".into(), Attr::default_dir(), NodeKind::dir())?;
+    let sub = src.lookup("etc/sub").ok_or(TreeError::Full)?;
+    src.insert(sub, "deep".into(), Attr::with_mode(0o600), file(9))?;
+    let before = src.len();
+    let expected = src.clone();
+
+    let moved = src.detach(etc).ok_or(TreeError::Full)?;
+    assert_eq!(moved.len(), 4, "etc, hostname, sub, deep");
+    assert_eq!(src.len(), before - 4);
+    assert_eq!(src.lookup("etc"), None);
+    assert_eq!(src.lookup("etc/hostname"), None);
+    assert!(src.get(etc).is_none(), "the old id is dead, not reused");
+    assert!(src.detach(src.root()).is_none(), "the root stays");
+
+    let mut dst = Tree::new(Attr::default_dir());
+    let root = dst.root();
+    dst.insert(root, "x".into(), Attr::default(), file(1))?;
+    let top = dst.attach(root, moved)?;
+    assert_eq!(dst.path(top), "/etc");
+    assert_eq!(dst.len(), 6);
+    let deep = dst.lookup("etc/sub/deep").ok_or(TreeError::Full)?;
+    assert_eq!(dst.path(deep), "/etc/sub/deep");
+    assert_eq!(dst.node(deep).kind.size(), 9);
+    assert_eq!(dst.node(deep).attr.mode, 0o600);
+
+    // Moving it back gives the original tree.
+    let back = dst.detach(top).ok_or(TreeError::Full)?;
+    let root = src.root();
+    src.attach(root, back)?;
+    assert_eq!(src, expected);
+    assert_eq!(src.len(), before);
+    Ok(())
+}
+
+#[test]
+fn attach_replaces_an_entry_of_the_same_name() -> Result<(), TreeError> {
+    let mut src = sample()?;
+    let file_id = src.lookup("a-file").ok_or(TreeError::Full)?;
+    let moved = src.detach(file_id).ok_or(TreeError::Full)?;
+    let mut dst = sample()?;
+    let root = dst.root();
+    let etc = dst.lookup("etc").ok_or(TreeError::Full)?;
+    dst.insert(etc, "a-file".into(), Attr::default_dir(), NodeKind::dir())?;
+    let len = dst.len();
+    let id = dst.attach(etc, moved)?;
+    assert_eq!(dst.lookup("etc/a-file"), Some(id));
+    assert_eq!(dst.node(id).kind.size(), 3);
+    assert_eq!(dst.len(), len);
+    let hostname = dst.lookup("etc/hostname").ok_or(TreeError::Full)?;
+    let moved = dst.detach(hostname).ok_or(TreeError::Full)?;
+    assert!(matches!(
+        dst.attach(id, moved),
+        Err(TreeError::NotADirectory { .. })
+    ));
+    assert!(dst.lookup("etc").is_some() && dst.child(root, "etc").is_some());
+    Ok(())
+}

@@ -285,7 +285,7 @@ fn kind_of(
 }
 
 fn build_tree(
-    rows: Vec<Row>,
+    mut rows: Vec<Row>,
     extra: &mut HashMap<i64, String>,
     blocks: &mut HashMap<i64, Vec<BlockRef>>,
 ) -> Result<Tree, FlistError> {
@@ -323,14 +323,16 @@ fn build_tree(
             });
         }
         for i in list {
-            let Some(row) = rows.get(i) else { continue };
+            let Some(row) = rows.get_mut(i) else { continue };
             if tree.child(dir, &row.name).is_some() {
                 return Err(FlistError::DuplicateName {
                     path: format!("{}/{}", tree.path(dir).trim_end_matches('/'), row.name),
                 });
             }
             let kind = kind_of(row, extra, blocks)?;
-            let id = tree.insert(dir, row.name.clone(), attr_of(row), kind)?;
+            // Each row is reached once: its name moves into the tree.
+            let name = std::mem::take(&mut row.name);
+            let id = tree.insert(dir, name, attr_of(row), kind)?;
             reached += 1;
             pending.push((row.ino, id));
         }
