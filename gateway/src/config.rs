@@ -77,6 +77,11 @@ pub struct GatewaySettings {
     /// bounds how late a change of a crosslinked target shows up.
     #[serde(with = "humantime_serde")]
     pub listing_cache_ttl: Duration,
+    /// How long an active job's row may be served from memory to pollers of `GET
+    /// /api/jobs/{id}`; any event of the job received meanwhile retires it at once, so this
+    /// only bounds the delay when an event is lost. `0s` reads every poll from PostgreSQL.
+    #[serde(with = "humantime_serde")]
+    pub active_job_cache_ttl: Duration,
     /// Debug mode (`debug` of the original): every web page shows a staging banner, so a test
     /// instance is never mistaken for the production hub.
     pub debug: bool,
@@ -94,6 +99,7 @@ impl Default for GatewaySettings {
             session_secret: None,
             flist_cache_bytes: 256 * 1024 * 1024,
             listing_cache_ttl: Duration::from_secs(2),
+            active_job_cache_ttl: Duration::from_millis(250),
             debug: false,
         }
     }

@@ -37,8 +37,8 @@ pub struct Inner {
     pub redis: redis::aio::ConnectionManager,
     /// Caches and clients of the original hub's routes and the website.
     pub compat: crate::compat::Compat,
-    /// Finished jobs served from memory (the job API's polls).
-    pub finished_jobs: crate::routes::jobs::FinishedJobs,
+    /// Jobs served from memory (the job API's polls), invalidated by job events.
+    pub job_cache: Arc<crate::routes::jobs::JobCache>,
 }
 
 impl AppState {
@@ -102,6 +102,11 @@ impl AppState {
             config.jobs.event_poll_interval,
         )
         .await?;
+        let job_cache = Arc::new(crate::routes::jobs::JobCache::new(
+            config.gateway.active_job_cache_ttl,
+        ));
+        let observer = Arc::clone(&job_cache);
+        events.observe(Arc::new(move |event| observer.observe(event)));
         let jobs = JobClient::new(pool.clone(), queue, Some(staging.clone()));
         let store = hub_store::open(&common.store).await?;
         let objects = ObjectStore::new(store.clone());
@@ -120,7 +125,7 @@ impl AppState {
             auth,
             redis,
             compat,
-            finished_jobs: crate::routes::jobs::FinishedJobs::new(),
+            job_cache,
         }))
     }
 }

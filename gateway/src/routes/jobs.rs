@@ -9,12 +9,13 @@
 //! * `/listen/{jobid}` stays anonymous, like the original's: job ids are random UUIDv4s (122
 //!   random bits) handed only to the submitter, and the stream shows progress messages only.
 
+mod cache;
 mod events;
-mod finished;
 pub mod legacy;
 mod listen;
 pub mod view;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -30,7 +31,7 @@ use hub_db::jobs::{self, Job, JobCursor, JobFilter};
 use serde::Deserialize;
 use uuid::Uuid;
 
-pub use self::finished::FinishedJobs;
+pub use self::cache::JobCache;
 use self::view::{JobPageView, JobView};
 use super::submit::{self, Reply};
 use super::submit_docker::{self, DockerRequest};
@@ -52,20 +53,16 @@ pub fn router() -> Router<AppState> {
         .route("/listen/{jobid}", get(listen::listen))
 }
 
-/// The job `id` if `identity` may see it, else `404 job id not found`. Finished jobs come from
-/// [`FinishedJobs`] when they can.
+/// The job `id` if `identity` may see it, else `404 job id not found`. Served from
+/// [`JobCache`] when it can.
 pub async fn visible_job(state: &AppState, identity: &Identity, id: &str) -> ApiResult<Job> {
     let id = parse_id(id)?;
-    let job = match state.finished_jobs.get(id) {
-        Some(job) => Job::clone(&job),
-        None => {
-            let job = jobs::get(&state.pool, id).await?;
-            state.finished_jobs.remember(&job);
-            job
-        }
-    };
+    let job = state
+        .job_cache
+        .get_or_load(id, || jobs::get(&state.pool, id))
+        .await?;
     if may_see(identity, &job) {
-        Ok(job)
+        Ok(Job::clone(&job))
     } else {
         Err(not_found())
     }
@@ -212,6 +209,8 @@ async fn cancel(
     let job = visible_job(&state, &identity, &id).await?;
     let reason = format!("cancelled by {}", identity.username);
     let cancelled = state.jobs.cancel(job.id, &reason).await?;
+    // This replica shows the cancellation at once, before its event comes back.
+    state.job_cache.remember(Arc::new(cancelled.job.clone()));
     Ok(Json(JobView::of(&cancelled.job)).into_response())
 }
 

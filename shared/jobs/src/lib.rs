@@ -34,7 +34,7 @@ pub use config::JobsConfig;
 pub use contents::{Stats, contents_dump};
 pub use envelope::{decode_envelope, envelope_job_id, envelope_kind, staged_object};
 pub use error::JobsError;
-pub use events::{EventBus, EventPublisher, JobEventStream};
+pub use events::{EventBus, EventObserver, EventPublisher, JobEventStream};
 pub use janitor::{Janitor, SweepReport};
 pub use names::Names;
 pub use publish::{FlistFile, store_flist};

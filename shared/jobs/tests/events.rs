@@ -206,3 +206,44 @@ async fn waiting_for_completion(pool: PgPool) -> TestResult {
     hub.nats.cleanup().await?;
     Ok(())
 }
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn observers_see_every_live_event_in_order(pool: PgPool) -> TestResult {
+    let hub = Hub::start(pool).await?;
+    let bus = hub.bus().await?;
+    let publisher = EventPublisher::new(hub.nats.client().clone(), hub.queue.names().clone());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(Uuid, i64)>::new()));
+    let recorder = std::sync::Arc::clone(&seen);
+    bus.observe(std::sync::Arc::new(move |event: &JobEvent| {
+        if let Ok(mut seen) = recorder.lock() {
+            seen.push((event.job_id, event.seq));
+        }
+    }));
+    // Nobody follows these jobs: observers get their events all the same.
+    let first = hub.submit("first.flist", None).await?;
+    let second = hub.submit("second.flist", None).await?;
+    for id in [first, second] {
+        let mut lease = claim(&hub, &publisher, id).await?;
+        progress(&hub, &publisher, &mut lease, 50).await?;
+        succeed(&hub, &publisher, &mut lease).await?;
+    }
+    let of = |id: Uuid| -> Vec<i64> {
+        seen.lock()
+            .map(|seen| {
+                seen.iter()
+                    .filter(|(job, seq)| *job == id && *seq >= 2)
+                    .map(|(_, seq)| *seq)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    hub_testkit::wait_until(Duration::from_secs(10), "every event observed", || async {
+        Ok::<_, JobsError>((of(first).len() == 4 && of(second).len() == 4).then_some(()))
+    })
+    .await?;
+    // Claim, progress, then the final state and its info event: each once, in order.
+    assert_eq!(of(first), [2, 3, 4, 5]);
+    assert_eq!(of(second), [2, 3, 4, 5]);
+    hub.nats.cleanup().await?;
+    Ok(())
+}

@@ -1,7 +1,7 @@
 //! One wildcard subscription per process, fanned out to per-job listeners.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -27,10 +27,15 @@ pub struct EventBus {
     dispatcher: JoinHandle<()>,
 }
 
+/// Called with every live event the process receives, before listeners get it (for caches
+/// that must not outlive a change).
+pub type EventObserver = Arc<dyn Fn(&JobEvent) + Send + Sync>;
+
 pub(super) struct Shared {
     pub(super) pool: PgPool,
     pub(super) poll_interval: Duration,
     listeners: Mutex<HashMap<Uuid, broadcast::Sender<Arc<JobEvent>>>>,
+    observers: RwLock<Vec<EventObserver>>,
 }
 
 impl EventBus {
@@ -50,6 +55,7 @@ impl EventBus {
             pool,
             poll_interval,
             listeners: Mutex::new(HashMap::new()),
+            observers: RwLock::new(Vec::new()),
         });
         let dispatch_to = Arc::clone(&shared);
         let dispatcher = tokio::spawn(async move {
@@ -109,6 +115,16 @@ impl EventBus {
         Ok(jobs::get(&self.shared.pool, job_id).await?)
     }
 
+    /// Calls `observer` with every live event from now on. Live events travel over core NATS
+    /// (at most once), so an observer that caches must also bound how long it trusts an entry.
+    pub fn observe(&self, observer: EventObserver) {
+        self.shared
+            .observers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(observer);
+    }
+
     /// Number of jobs with at least one listener (for metrics and tests).
     pub fn jobs_listened(&self) -> usize {
         self.shared.lock().len()
@@ -130,6 +146,14 @@ impl Shared {
     }
 
     fn dispatch(&self, event: JobEvent) {
+        for observer in self
+            .observers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            observer(&event);
+        }
         let mut listeners = self.lock();
         if let Some(sender) = listeners.get(&event.job_id) {
             let job_id = event.job_id;

@@ -6,6 +6,6 @@ mod bus;
 mod follow;
 mod publisher;
 
-pub use bus::EventBus;
+pub use bus::{EventBus, EventObserver};
 pub use follow::JobEventStream;
 pub use publisher::EventPublisher;
