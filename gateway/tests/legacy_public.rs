@@ -404,3 +404,61 @@ async fn metadata_hides_backend_secrets_and_forces_the_public_backend(pool: PgPo
     .await;
     hub.stop().await;
 }
+
+/// Large listings and dumps go out gzip-compressed to clients that ask for it (compressed once
+/// per version, not per request), and as they were to everyone else.
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn large_bodies_are_compressed_for_clients_that_accept_gzip(pool: PgPool) {
+    use std::io::Read;
+    let hub = TestHub::start(pool).await;
+    seed_repositories(&hub).await;
+    for n in 0..50 {
+        entries::link(
+            &hub.state.pool,
+            "alice",
+            &format!("link-{n:02}.flist"),
+            "alice",
+            "app.flist",
+        )
+        .await
+        .expect("link");
+    }
+    for path in ["/api/flist/alice", "/api/fileslist", "/api/flist"] {
+        let (status, plain) = get_text(&hub, path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(plain.len() > 1024, "{path} is large enough to compress");
+        let response = hub
+            .http
+            .get(hub.url(path))
+            .header("accept-encoding", "br;q=1.0, gzip;q=0.5")
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-encoding"], "gzip", "{path}");
+        assert_eq!(response.headers()["vary"], "accept-encoding", "{path}");
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let compressed = response.bytes().await.expect("body");
+        assert!(
+            compressed.len() < plain.len() / 2,
+            "{path}: {} bytes",
+            compressed.len()
+        );
+        let mut inflated = String::new();
+        flate2::read::GzDecoder::new(&compressed[..])
+            .read_to_string(&mut inflated)
+            .expect("gzip");
+        assert_eq!(inflated, plain, "{path}");
+        // `gzip;q=0` refuses it.
+        let response = hub
+            .http
+            .get(hub.url(path))
+            .header("accept-encoding", "*, gzip;q=0")
+            .send()
+            .await
+            .expect("get");
+        assert!(response.headers().get("content-encoding").is_none());
+        assert_eq!(response.text().await.expect("body"), plain);
+    }
+    hub.stop().await;
+}

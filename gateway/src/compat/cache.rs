@@ -17,6 +17,8 @@ use hub_store::{ObjectId, ObjectStore, StoreError};
 use lru::LruCache;
 use tokio::sync::OnceCell;
 
+use super::body::JsonBody;
+
 /// An LRU map whose values have a byte size; the total stays within `budget`.
 pub struct ByteLru<K: Hash + Eq, V> {
     entries: LruCache<K, (V, usize)>,
@@ -174,7 +176,7 @@ async fn fetch(objects: &ObjectStore, id: ObjectId) -> Result<Option<Bytes>, Sto
 
 /// Serialised bodies valid while their source's version is unchanged, for at most a TTL.
 pub struct VersionedCache<V> {
-    entries: Mutex<ByteLru<String, (V, Instant, Bytes)>>,
+    entries: Mutex<ByteLru<String, (V, Instant, JsonBody)>>,
     ttl: Duration,
 }
 
@@ -188,15 +190,15 @@ impl<V: PartialEq> VersionedCache<V> {
     }
 
     /// The body cached for `key` at `version`, unless it expired.
-    pub fn get(&self, key: &str, version: &V) -> Option<Bytes> {
+    pub fn get(&self, key: &str, version: &V) -> Option<JsonBody> {
         let mut entries = lock(&self.entries);
         let (cached_version, at, body) = entries.get(&key.to_owned())?;
         (cached_version == version && at.elapsed() < self.ttl).then(|| body.clone())
     }
 
     /// Remember `body` for `key` at `version`.
-    pub fn put(&self, key: &str, version: V, body: Bytes) {
-        let size = body.len() + key.len();
+    pub fn put(&self, key: &str, version: V, body: JsonBody) {
+        let size = body.memory() + key.len();
         lock(&self.entries).put(key.to_owned(), (version, Instant::now(), body), size);
     }
 }
@@ -258,13 +260,17 @@ mod tests {
 
     #[test]
     fn versioned_cache_checks_version_and_age() {
+        let json = |body: &JsonBody| body.json().clone();
         let cache = VersionedCache::new(1 << 20, Duration::from_secs(60));
-        cache.put("repo", 1, Bytes::from_static(b"[]\n"));
-        assert_eq!(cache.get("repo", &1).as_deref(), Some(&b"[]\n"[..]));
-        assert_eq!(cache.get("repo", &2), None);
-        assert_eq!(cache.get("other", &1), None);
+        cache.put("repo", 1, JsonBody::plain(Bytes::from_static(b"[]\n")));
+        assert_eq!(
+            cache.get("repo", &1).map(|b| json(&b)).as_deref(),
+            Some(&b"[]\n"[..])
+        );
+        assert!(cache.get("repo", &2).is_none());
+        assert!(cache.get("other", &1).is_none());
         let expired = VersionedCache::new(1 << 20, Duration::ZERO);
-        expired.put("repo", 1, Bytes::from_static(b"[]\n"));
-        assert_eq!(expired.get("repo", &1), None);
+        expired.put("repo", 1, JsonBody::plain(Bytes::from_static(b"[]\n")));
+        assert!(expired.get("repo", &1).is_none());
     }
 }

@@ -11,6 +11,7 @@ use hub_store::ObjectId;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
+use super::body::JsonBody;
 use super::cache::FetchError;
 
 /// The bytes of `target`'s flist file (through the in-memory LRU).
@@ -33,7 +34,7 @@ pub async fn flist_bytes(state: &AppState, target: &Target) -> ApiResult<Bytes> 
 }
 
 /// The served contents dump of `target`'s flist.
-pub async fn contents_dump(state: &AppState, target: &Target) -> ApiResult<Bytes> {
+pub async fn contents_dump(state: &AppState, target: &Target) -> ApiResult<JsonBody> {
     let key = &target.flist.content_hash;
     if let Some(body) = state.compat.dumps.get(key, &()) {
         return Ok(body);
@@ -47,6 +48,7 @@ pub async fn contents_dump(state: &AppState, target: &Target) -> ApiResult<Bytes
                 .map_err(ApiError::internal)??
         }
     };
+    let body = JsonBody::compress(body).await;
     state.compat.dumps.put(key, (), body.clone());
     Ok(body)
 }

@@ -1,6 +1,7 @@
 //! What the original hub's routes share: name rules, JSON shapes, caches, the contents dump and
 //! the URLs the hub prints.
 
+pub mod body;
 pub mod cache;
 pub mod dump;
 pub mod names;
@@ -9,7 +10,6 @@ pub mod urls;
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::config::GatewayConfig;
@@ -66,17 +66,4 @@ impl Compat {
                 .unwrap_or_default(),
         }
     }
-}
-
-/// A body that is already serialised JSON, answered as such.
-pub fn json_bytes(body: Bytes) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    (
-        [(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response()
 }

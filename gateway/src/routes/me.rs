@@ -88,8 +88,9 @@ async fn contents(
     State(state): State<AppState>,
     Caller(identity): Caller,
     Path(flist): Path<String>,
+    headers: http::HeaderMap,
 ) -> ApiResult<Response> {
-    public::contents_of(&state, &identity.user, &flist).await
+    public::contents_of(&state, &headers, &identity.user, &flist).await
 }
 
 /// 7.2 `DELETE /api/flist/me/{flist}`: the flist or pointer `<flist>.flist`, else the taglink

@@ -9,14 +9,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use http::HeaderMap;
 use hub_db::entries::{self, EntryKind, Lookup};
 use hub_db::{DbError, repositories, tags};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::compat::body::JsonBody;
 use crate::compat::names::{flist_name, readable};
 use crate::compat::shapes::{EntryJson, InfoJson, RepositoryJson, TaglinkJson, unix};
-use crate::compat::{GlobalVersion, dump, json_bytes};
+use crate::compat::{GlobalVersion, dump};
 use crate::error::{ApiError, ApiResult};
 use crate::pyjson::{self, PyJson};
 use crate::state::AppState;
@@ -71,18 +73,23 @@ async fn repository_version(state: &AppState, repo: &str) -> ApiResult<DateTime<
 }
 
 /// Serve the global listing `key` from the cache, or build it with `build`.
-async fn cached_global<F, Fut>(state: &AppState, key: &str, build: F) -> ApiResult<Response>
+async fn cached_global<F, Fut>(
+    state: &AppState,
+    headers: &HeaderMap,
+    key: &str,
+    build: F,
+) -> ApiResult<Response>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = ApiResult<Vec<u8>>>,
 {
     let version = global_version(state).await?;
     if let Some(body) = state.compat.global.get(key, &version) {
-        return Ok(json_bytes(body));
+        return Ok(body.respond(headers));
     }
-    let body = Bytes::from(build().await?);
+    let body = JsonBody::compress(Bytes::from(build().await?)).await;
     state.compat.global.put(key, version, body.clone());
-    Ok(json_bytes(body))
+    Ok(body.respond(headers))
 }
 
 fn serialise<T: serde::Serialize + ?Sized>(value: &T) -> ApiResult<Vec<u8>> {
@@ -90,8 +97,8 @@ fn serialise<T: serde::Serialize + ?Sized>(value: &T) -> ApiResult<Vec<u8>> {
 }
 
 /// 6.1 `GET /api/flist`: `"<repo>/<entry>"` of every entry.
-async fn all_entries(State(state): State<AppState>) -> ApiResult<Response> {
-    cached_global(&state, "names", || async {
+async fn all_entries(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    cached_global(&state, &headers, "names", || async {
         serialise(&entries::all_names(&state.pool).await?)
     })
     .await
@@ -121,8 +128,8 @@ async fn repositories_list(State(state): State<AppState>) -> ApiResult<Response>
 }
 
 /// 6.3 `GET /api/fileslist`: every repository's listing.
-async fn files_list(State(state): State<AppState>) -> ApiResult<Response> {
-    cached_global(&state, "fileslist", || async {
+async fn files_list(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    cached_global(&state, &headers, "fileslist", || async {
         let repositories = repositories::list(&state.pool).await?;
         let listed = entries::listing_all(&state.pool).await?;
         let mut by_repository: BTreeMap<&str, Vec<EntryJson<'_>>> = repositories
@@ -144,24 +151,25 @@ async fn files_list(State(state): State<AppState>) -> ApiResult<Response> {
 async fn repository_listing(
     State(state): State<AppState>,
     Path(repo): Path<String>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let repo = readable(&repo, USER_NOT_FOUND)?;
     let version = repository_version(&state, repo).await?;
     if let Some(body) = state.compat.listings.get(repo, &version) {
-        return Ok(json_bytes(body));
+        return Ok(body.respond(&headers));
     }
     let listed = entries::listing(&state.pool, repo).await?;
-    let body = Bytes::from(serialise(
-        &listed.iter().map(EntryJson::from).collect::<Vec<_>>(),
-    )?);
+    let body = serialise(&listed.iter().map(EntryJson::from).collect::<Vec<_>>())?;
+    let body = JsonBody::compress(Bytes::from(body)).await;
     state.compat.listings.put(repo, version, body.clone());
-    Ok(json_bytes(body))
+    Ok(body.respond(&headers))
 }
 
 /// 6.5 `GET /api/flist/{repo}/tags/{tag}`.
 async fn tag_listing(
     State(state): State<AppState>,
     Path((repo, tag)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let repo = readable(&repo, USER_NOT_FOUND)?;
     let tag = readable(&tag, "tag not found")?;
@@ -169,14 +177,13 @@ async fn tag_listing(
     // Repository names never contain NUL (checked above), so the key is unambiguous.
     let key = format!("{repo}\0tags\0{tag}");
     if let Some(body) = state.compat.listings.get(&key, &version) {
-        return Ok(json_bytes(body));
+        return Ok(body.respond(&headers));
     }
     let listed = tags::listing(&state.pool, repo, tag).await?;
-    let body = Bytes::from(serialise(
-        &listed.iter().map(EntryJson::from).collect::<Vec<_>>(),
-    )?);
+    let body = serialise(&listed.iter().map(EntryJson::from).collect::<Vec<_>>())?;
+    let body = JsonBody::compress(Bytes::from(body)).await;
     state.compat.listings.put(&key, version, body.clone());
-    Ok(json_bytes(body))
+    Ok(body.respond(&headers))
 }
 
 /// Look up `flist` (3.1-normalised) in `repo`, following links, with the catalogue messages.
@@ -189,21 +196,27 @@ pub async fn lookup(state: &AppState, repo: &str, flist: &str) -> ApiResult<(Str
 
 /// 6.6 (and 7.2 GET): the contents dump of `repo/flist`; a dangling pointer is `source not
 /// found`.
-pub async fn contents_of(state: &AppState, repo: &str, flist: &str) -> ApiResult<Response> {
+pub async fn contents_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    repo: &str,
+    flist: &str,
+) -> ApiResult<Response> {
     let (_, found) = lookup(state, repo, flist).await?;
     let target = found
         .target
         .as_ref()
         .ok_or_else(|| ApiError::not_found(SOURCE_NOT_FOUND))?;
-    Ok(json_bytes(dump::contents_dump(state, target).await?))
+    Ok(dump::contents_dump(state, target).await?.respond(headers))
 }
 
 /// 6.6 `GET /api/flist/{repo}/{flist}`.
 async fn contents(
     State(state): State<AppState>,
     Path((repo, flist)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    contents_of(&state, &repo, &flist).await
+    contents_of(&state, &headers, &repo, &flist).await
 }
 
 /// 6.7 `GET /api/flist/{repo}/{flist}/light` (and `INFO`, rewritten to it).

@@ -141,7 +141,7 @@ pub async fn preview(state: &AppState, headers: &HeaderMap, repo: &str, name: &s
         &publish.backend_namespace,
     );
     let contents = match contents_dump(state, &target).await {
-        Ok(dump) => contents_html(&dump),
+        Ok(dump) => contents_html(dump.json()),
         Err(err) => {
             tracing::warn!(error = %err, "preview without contents");
             "<p class=\"muted\">The contents are not available.</p>".to_owned()
