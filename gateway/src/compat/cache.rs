@@ -178,26 +178,55 @@ async fn fetch(objects: &ObjectStore, id: ObjectId) -> Result<Option<Bytes>, Sto
 pub struct VersionedCache<V> {
     entries: Mutex<ByteLru<String, (V, Instant, JsonBody)>>,
     ttl: Duration,
+    /// Bodies being built, per key and version: when an entry expires or its source changes,
+    /// the burst of requests that follows costs one build, not one each.
+    builds: SingleFlight<(String, V), JsonBody>,
 }
 
-impl<V: PartialEq> VersionedCache<V> {
+impl<V: Clone + Hash + Eq> VersionedCache<V> {
     /// A cache of at most `budget` bytes whose entries live at most `ttl`.
     pub fn new(budget: usize, ttl: Duration) -> Self {
         Self {
             entries: Mutex::new(ByteLru::new(budget)),
             ttl,
+            builds: SingleFlight::default(),
         }
     }
 
+    /// The body of `key` at `version`: cached, else built by `build` (once for all concurrent
+    /// callers asking for the same key and version) and cached.
+    pub async fn get_or_build<F, Fut, E>(
+        &self,
+        key: &str,
+        version: V,
+        build: F,
+    ) -> Result<JsonBody, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<JsonBody, E>>,
+    {
+        if let Some(body) = self.get(key, &version) {
+            return Ok(body);
+        }
+        let flight = (key.to_owned(), version);
+        self.builds
+            .run(&flight, || async {
+                let body = build().await?;
+                self.put(key, flight.1.clone(), body.clone());
+                Ok(body)
+            })
+            .await
+    }
+
     /// The body cached for `key` at `version`, unless it expired.
-    pub fn get(&self, key: &str, version: &V) -> Option<JsonBody> {
+    fn get(&self, key: &str, version: &V) -> Option<JsonBody> {
         let mut entries = lock(&self.entries);
         let (cached_version, at, body) = entries.get(&key.to_owned())?;
         (cached_version == version && at.elapsed() < self.ttl).then(|| body.clone())
     }
 
     /// Remember `body` for `key` at `version`.
-    pub fn put(&self, key: &str, version: V, body: JsonBody) {
+    fn put(&self, key: &str, version: V, body: JsonBody) {
         let size = body.memory() + key.len();
         lock(&self.entries).put(key.to_owned(), (version, Instant::now(), body), size);
     }
@@ -256,6 +285,33 @@ mod tests {
         assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
         // Finished runs are retired: the next call runs again.
         assert_eq!(flight.run(&"k", || async { Ok::<_, ()>(8) }).await, Ok(8));
+    }
+
+    #[tokio::test]
+    async fn versioned_cache_builds_once_per_key_and_version() {
+        let cache = Arc::new(VersionedCache::new(1 << 20, Duration::from_secs(60)));
+        let builds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let (cache, builds) = (Arc::clone(&cache), Arc::clone(&builds));
+            tasks.push(tokio::spawn(async move {
+                let version = i % 2; // two versions: two builds
+                cache
+                    .get_or_build("repo", version, || async move {
+                        builds.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        let body = format!("[{version}]");
+                        Ok::<_, std::convert::Infallible>(JsonBody::plain(Bytes::from(body)))
+                    })
+                    .await
+                    .map(|body| (version, body))
+            }));
+        }
+        for task in tasks {
+            let (version, body) = task.await.unwrap().unwrap();
+            assert_eq!(body.json().as_ref(), format!("[{version}]").as_bytes());
+        }
+        assert_eq!(builds.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[test]

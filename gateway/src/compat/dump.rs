@@ -36,21 +36,22 @@ pub async fn flist_bytes(state: &AppState, target: &Target) -> ApiResult<Bytes> 
 /// The served contents dump of `target`'s flist.
 pub async fn contents_dump(state: &AppState, target: &Target) -> ApiResult<JsonBody> {
     let key = &target.flist.content_hash;
-    if let Some(body) = state.compat.dumps.get(key, &()) {
-        return Ok(body);
-    }
-    let body = match hub_db::flists::dump(&state.pool, target.flist.id).await? {
-        Some(stored) => Bytes::from(stored),
-        None => {
-            let file = flist_bytes(state, target).await?;
-            tokio::task::spawn_blocking(move || compute_dump(&file))
-                .await
-                .map_err(ApiError::internal)??
-        }
-    };
-    let body = JsonBody::compress(body).await;
-    state.compat.dumps.put(key, (), body.clone());
-    Ok(body)
+    state
+        .compat
+        .dumps
+        .get_or_build(key, (), || async {
+            let body = match hub_db::flists::dump(&state.pool, target.flist.id).await? {
+                Some(stored) => Bytes::from(stored),
+                None => {
+                    let file = flist_bytes(state, target).await?;
+                    tokio::task::spawn_blocking(move || compute_dump(&file))
+                        .await
+                        .map_err(ApiError::internal)??
+                }
+            };
+            Ok(JsonBody::compress(body).await)
+        })
+        .await
 }
 
 /// Read the flist and serialise its dump as the workers store it (CPU work: blocking context).

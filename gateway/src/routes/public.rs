@@ -84,11 +84,13 @@ where
     Fut: Future<Output = ApiResult<Vec<u8>>>,
 {
     let version = global_version(state).await?;
-    if let Some(body) = state.compat.global.get(key, &version) {
-        return Ok(body.respond(headers));
-    }
-    let body = JsonBody::compress(Bytes::from(build().await?)).await;
-    state.compat.global.put(key, version, body.clone());
+    let body = state
+        .compat
+        .global
+        .get_or_build(key, version, || async {
+            Ok::<_, ApiError>(JsonBody::compress(Bytes::from(build().await?)).await)
+        })
+        .await?;
     Ok(body.respond(headers))
 }
 
@@ -155,13 +157,15 @@ async fn repository_listing(
 ) -> ApiResult<Response> {
     let repo = readable(&repo, USER_NOT_FOUND)?;
     let version = repository_version(&state, repo).await?;
-    if let Some(body) = state.compat.listings.get(repo, &version) {
-        return Ok(body.respond(&headers));
-    }
-    let listed = entries::listing(&state.pool, repo).await?;
-    let body = serialise(&listed.iter().map(EntryJson::from).collect::<Vec<_>>())?;
-    let body = JsonBody::compress(Bytes::from(body)).await;
-    state.compat.listings.put(repo, version, body.clone());
+    let body = state
+        .compat
+        .listings
+        .get_or_build(repo, version, || async {
+            let listed = entries::listing(&state.pool, repo).await?;
+            let body = serialise(&listed.iter().map(EntryJson::from).collect::<Vec<_>>())?;
+            Ok::<_, ApiError>(JsonBody::compress(Bytes::from(body)).await)
+        })
+        .await?;
     Ok(body.respond(&headers))
 }
 
@@ -176,13 +180,15 @@ async fn tag_listing(
     let version = repository_version(&state, repo).await?;
     // Repository names never contain NUL (checked above), so the key is unambiguous.
     let key = format!("{repo}\0tags\0{tag}");
-    if let Some(body) = state.compat.listings.get(&key, &version) {
-        return Ok(body.respond(&headers));
-    }
-    let listed = tags::listing(&state.pool, repo, tag).await?;
-    let body = serialise(&listed.iter().map(EntryJson::from).collect::<Vec<_>>())?;
-    let body = JsonBody::compress(Bytes::from(body)).await;
-    state.compat.listings.put(&key, version, body.clone());
+    let body = state
+        .compat
+        .listings
+        .get_or_build(&key, version, || async {
+            let listed = tags::listing(&state.pool, repo, tag).await?;
+            let body = serialise(&listed.iter().map(EntryJson::from).collect::<Vec<_>>())?;
+            Ok::<_, ApiError>(JsonBody::compress(Bytes::from(body)).await)
+        })
+        .await?;
     Ok(body.respond(&headers))
 }
 

@@ -9,8 +9,9 @@
 //!   as its event arrives. The time-to-live bounds the staleness when an event is lost (live
 //!   events travel at most once).
 //!
-//! Concurrent misses for the same job share one query. The maps are bounded (least recently
-//! used evicted); each replica has its own.
+//! Concurrent misses for the same job share one query (even with the active cache off), so a
+//! poll that arrives while a read is in flight gets that read's row: at most one query's
+//! duration old. The maps are bounded (least recently used evicted); each replica has its own.
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -98,9 +99,24 @@ impl JobCache {
     }
 
     /// Keep `job` as read from the database (an active one only when active jobs are cached).
+    /// A row older than one already known (by `last_event_seq`) is not kept, and a newer one
+    /// retires older rows even before its event arrives (this replica's own changes).
     pub fn remember(&self, job: Arc<Job>) {
+        let mut maps = self.maps();
+        let newest = maps
+            .newest_event
+            .get_or_insert_mut(job.id, || job.last_event_seq);
+        *newest = (*newest).max(job.last_event_seq);
         if job.state.is_terminal() || !self.active_ttl.is_zero() {
-            self.maps().jobs.put(job.id, (Instant::now(), job));
+            let newer_known = maps
+                .jobs
+                .peek(&job.id)
+                .is_some_and(|(_, known)| known.last_event_seq > job.last_event_seq);
+            if !newer_known {
+                maps.jobs.put(job.id, (Instant::now(), job));
+            }
+        } else {
+            maps.jobs.pop(&job.id);
         }
     }
 
@@ -223,6 +239,31 @@ mod tests {
         // Events out of order do not move the mark back.
         cache.observe(&event(&running, 1));
         assert!(cache.get(running.id).is_some());
+    }
+
+    #[test]
+    fn an_older_row_never_replaces_a_newer_one() {
+        let cache = JobCache::new(Duration::from_secs(60));
+        let running = job(JobState::Running);
+        let mut cancelled = running.clone();
+        cancelled.state = JobState::Cancelled;
+        cancelled.last_event_seq = 3;
+        // The cancel's own reply is remembered; a read that started before it ends later.
+        cache.remember(Arc::new(cancelled));
+        cache.remember(Arc::new(running.clone()));
+        assert_eq!(
+            cache.get(running.id).map(|job| job.state),
+            Some(JobState::Cancelled)
+        );
+        // With active jobs not cached, a newer row still retires the older one.
+        let off = JobCache::new(Duration::ZERO);
+        let done = job(JobState::Succeeded); // last_event_seq 1
+        off.remember(Arc::new(done.clone()));
+        let mut requeued = done.clone();
+        requeued.state = JobState::Queued;
+        requeued.last_event_seq = 2;
+        off.remember(Arc::new(requeued));
+        assert!(off.get(done.id).is_none());
     }
 
     #[tokio::test]
