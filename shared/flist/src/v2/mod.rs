@@ -1,5 +1,6 @@
 //! The `.fl` format (rfs FungiList, "v2"): a bare SQLite database of inodes (spec Part B).
 
+mod batch;
 pub mod mode;
 mod reader;
 mod writer;

@@ -1,6 +1,8 @@
 //! Tree → `.fl` database (spec B.9).
 
-use rusqlite::{Connection, Transaction};
+use rusqlite::{Connection, Statement, Transaction};
+
+use super::batch::BatchInsert;
 
 use super::mode::{makedev, type_bits};
 use crate::tree::{NodeId, NodeKind, Tree};
@@ -97,17 +99,22 @@ fn write_block_db(tree: &Tree) -> Result<Vec<u8>, FlistError> {
     conn.execute_batch("CREATE TABLE block (ino INTEGER, id VARCHAR(32), key VARCHAR(32));")?;
     let tx = conn.transaction()?;
     {
-        let mut block =
-            tx.prepare_cached("INSERT INTO block (ino, id, key) VALUES (?1, ?2, ?3)")?;
+        let mut block = BatchInsert::new(
+            &tx,
+            "INSERT INTO block (ino, id, key) VALUES",
+            3,
+            bind_block,
+        );
         walk(tree, |ino, _, id| {
             if let NodeKind::File { blocks, .. } = &tree.node(id).kind {
                 crate::hash::check_lengths(blocks, 32)?;
                 for b in blocks.iter() {
-                    block.execute((ino, b.id.as_bytes(), b.key.as_bytes()))?;
+                    block.push((ino, b.id.as_bytes(), b.key.as_bytes()))?;
                 }
             }
             Ok(())
         })?;
+        block.finish()?;
     }
     tx.execute_batch("CREATE INDEX block_ino ON block (ino);")?;
     tx.commit()?;
@@ -133,11 +140,41 @@ fn walk(
     Ok(())
 }
 
+/// One `inode` row: ino, parent, name, then the integer columns size … mtime.
+type InodeRow<'t> = (i64, i64, &'t str, [i64; 7]);
+
+fn bind_inode(
+    statement: &mut Statement<'_>,
+    first: usize,
+    row: &InodeRow<'_>,
+) -> rusqlite::Result<()> {
+    let (ino, parent, name, numbers) = row;
+    statement.raw_bind_parameter(first, ino)?;
+    statement.raw_bind_parameter(first + 1, parent)?;
+    statement.raw_bind_parameter(first + 2, name)?;
+    for (offset, number) in numbers.iter().enumerate() {
+        statement.raw_bind_parameter(first + 3 + offset, number)?;
+    }
+    Ok(())
+}
+
+fn bind_block(
+    statement: &mut Statement<'_>,
+    first: usize,
+    row: &(i64, &[u8], &[u8]),
+) -> rusqlite::Result<()> {
+    statement.raw_bind_parameter(first, row.0)?;
+    statement.raw_bind_parameter(first + 1, row.1)?;
+    statement.raw_bind_parameter(first + 2, row.2)
+}
+
 fn write_inodes(tx: &Transaction<'_>, tree: &Tree) -> Result<(), FlistError> {
-    let mut inode = tx.prepare_cached(
-        "INSERT INTO inode (ino, parent, name, size, uid, gid, mode, rdev, ctime, mtime)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?;
+    let mut inode = BatchInsert::new(
+        tx,
+        "INSERT INTO inode (ino, parent, name, size, uid, gid, mode, rdev, ctime, mtime) VALUES",
+        10,
+        bind_inode,
+    );
     let mut extra = tx.prepare_cached("INSERT INTO extra (ino, data) VALUES (?1, ?2)")?;
     walk(tree, |ino, parent, id| {
         let node = tree.node(id);
@@ -151,21 +188,25 @@ fn write_inodes(tx: &Transaction<'_>, tree: &Tree) -> Result<(), FlistError> {
             }
             _ => 0,
         };
-        inode.execute((
+        inode.push((
             ino,
             parent,
             name,
-            size,
-            i64::from(node.attr.uid),
-            i64::from(node.attr.gid),
-            i64::from(type_bits(&node.kind) | (node.attr.mode & 0o7777)),
-            rdev,
-            node.attr.ctime,
-            node.attr.mtime,
+            [
+                size,
+                i64::from(node.attr.uid),
+                i64::from(node.attr.gid),
+                i64::from(type_bits(&node.kind) | (node.attr.mode & 0o7777)),
+                rdev,
+                node.attr.ctime,
+                node.attr.mtime,
+            ],
         ))?;
         if let NodeKind::Symlink { target } = &node.kind {
             extra.execute((ino, target.as_bytes()))?;
         }
         Ok(())
-    })
+    })?;
+    inode.finish()?;
+    Ok(())
 }
