@@ -114,7 +114,10 @@ mod tests {
 
     fn headers(accept: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT_ENCODING, HeaderValue::from_str(accept).unwrap());
+        headers.insert(
+            ACCEPT_ENCODING,
+            HeaderValue::from_str(accept).expect("header"),
+        );
         headers
     }
 
@@ -145,11 +148,11 @@ mod tests {
         assert_eq!(response.headers()[VARY], "accept-encoding");
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
-            .unwrap();
+            .expect("body");
         let mut inflated = Vec::new();
         flate2::read::GzDecoder::new(&bytes[..])
             .read_to_end(&mut inflated)
-            .unwrap();
+            .expect("gzip");
         assert_eq!(inflated, json);
 
         let response = body.respond(&HeaderMap::new());
@@ -157,7 +160,7 @@ mod tests {
         assert_eq!(response.headers()[VARY], "accept-encoding");
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
-            .unwrap();
+            .expect("body");
         assert_eq!(bytes, json);
     }
 

@@ -308,7 +308,7 @@ mod tests {
             }));
         }
         for task in tasks {
-            let (version, body) = task.await.unwrap().unwrap();
+            let (version, body) = task.await.expect("task").expect("build");
             assert_eq!(body.json().as_ref(), format!("[{version}]").as_bytes());
         }
         assert_eq!(builds.load(std::sync::atomic::Ordering::SeqCst), 2);

@@ -149,6 +149,12 @@ async fn files_list(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
     .await
 }
 
+/// The cached body of a listing (6.4, 6.5).
+async fn listing_body(listed: &[entries::ListedEntry]) -> ApiResult<JsonBody> {
+    let body = serialise(&listed.iter().map(EntryJson::from).collect::<Vec<_>>())?;
+    Ok(JsonBody::compress(Bytes::from(body)).await)
+}
+
 /// 6.4 `GET /api/flist/{repo}`.
 async fn repository_listing(
     State(state): State<AppState>,
@@ -161,9 +167,7 @@ async fn repository_listing(
         .compat
         .listings
         .get_or_build(repo, version, || async {
-            let listed = entries::listing(&state.pool, repo).await?;
-            let body = serialise(&listed.iter().map(EntryJson::from).collect::<Vec<_>>())?;
-            Ok::<_, ApiError>(JsonBody::compress(Bytes::from(body)).await)
+            listing_body(&entries::listing(&state.pool, repo).await?).await
         })
         .await?;
     Ok(body.respond(&headers))
@@ -184,9 +188,7 @@ async fn tag_listing(
         .compat
         .listings
         .get_or_build(&key, version, || async {
-            let listed = tags::listing(&state.pool, repo, tag).await?;
-            let body = serialise(&listed.iter().map(EntryJson::from).collect::<Vec<_>>())?;
-            Ok::<_, ApiError>(JsonBody::compress(Bytes::from(body)).await)
+            listing_body(&tags::listing(&state.pool, repo, tag).await?).await
         })
         .await?;
     Ok(body.respond(&headers))
