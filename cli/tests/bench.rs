@@ -63,4 +63,28 @@ fn bench_prints_tables_and_cleans_up() {
         dir.path().join("hubctl-bench").is_dir(),
         "--keep keeps the scratch data"
     );
+
+    // Two merge steps (one per format), measured by a child process unless asked otherwise.
+    let merges = |report: &serde_json::Value| {
+        report["results"]
+            .as_array()
+            .map(|r| r.iter().filter(|m| m["step"] == "merge").count())
+            .unwrap_or_default()
+    };
+    assert_eq!(merges(&report), 2);
+    let out = hubctl()
+        .args(["bench", "--json", "--merge-in-process", "--size", "4MiB"])
+        .args(["--merge-entries", "2000", "--dir"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(merges(&json(&out)), 2);
+    hubctl()
+        .args(["bench", "--merge-only", "--merge-in-process"])
+        .assert()
+        .failure()
+        .code(2);
 }

@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
 
 use anyhow::Context;
 use hub_convert::bench::{BenchOptions, BenchReport, Measurement};
@@ -36,9 +36,51 @@ pub struct Args {
     /// Run only the merge step of each format (no corpus, no conversions).
     #[arg(long)]
     pub merge_only: bool,
+    /// Run the merge steps in this process, after the conversions. By default a full run
+    /// measures them in a fresh `hubctl bench --merge-only` process, as worker-merge runs
+    /// merges: the heap the conversions leave behind is not a merge's cost.
+    #[arg(long, conflicts_with = "merge_only")]
+    pub merge_in_process: bool,
     /// Print the full report as one JSON document instead of tables.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What this command prints with `--json`, as far as the parent of a merge-only run reads it.
+#[derive(serde::Deserialize)]
+struct MergeOnlyReport {
+    results: Vec<Measurement>,
+}
+
+/// The merge steps, measured by `hubctl bench --merge-only` in a process of its own (scratch
+/// data under `work`).
+async fn merge_in_fresh_process(work: &Path, entries: usize) -> anyhow::Result<Vec<Measurement>> {
+    let exe = std::env::current_exe().context("locating the hubctl executable")?;
+    let output = tokio::process::Command::new(exe)
+        .args([
+            "bench",
+            "--merge-only",
+            "--json",
+            "--keep",
+            "--merge-entries",
+        ])
+        .arg(entries.to_string())
+        .arg("--dir")
+        .arg(work.join("merge"))
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("starting the merge benchmark process")?;
+    if !output.status.success() {
+        anyhow::bail!(
+            "the merge benchmark process failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let report: MergeOnlyReport = serde_json::from_slice(&output.stdout)
+        .context("reading the merge benchmark process's report")?;
+    Ok(report.results)
 }
 
 /// Runs the benchmark; the scratch directory is removed afterwards unless `--keep`.
@@ -49,6 +91,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     opts.seed = args.seed;
     opts.merge_entries = args.merge_entries;
     opts.merge_only = args.merge_only;
+    opts.skip_merge = !args.merge_only && !args.merge_in_process;
     let spinner = progress::spinner(format!("benchmarking in {}", work.display()));
     let log = {
         let spinner = spinner.clone();
@@ -57,7 +100,22 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             spinner.suspend(|| eprintln!("{line}"));
         }
     };
-    let result = hub_convert::bench::run(&opts, &log).await;
+    let mut result = hub_convert::bench::run(&opts, &log)
+        .await
+        .map_err(anyhow::Error::from);
+    if opts.skip_merge
+        && let Ok(report) = &mut result
+    {
+        match merge_in_fresh_process(&work, args.merge_entries).await {
+            Ok(merges) => {
+                for merge in merges {
+                    log(&hub_convert::bench::describe(&merge));
+                    report.results.push(merge);
+                }
+            }
+            Err(error) => result = Err(error),
+        }
+    }
     spinner.finish_and_clear();
     if !args.keep {
         let removed = tokio::fs::remove_dir_all(&work).await;

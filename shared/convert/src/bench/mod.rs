@@ -15,7 +15,7 @@ use std::time::Instant;
 use hub_flist::{Attr, BlockRef, Flist, Format, Hash, NodeKind};
 use hub_store::SharedStore;
 use nix::sys::resource::{UsageWho, getrusage};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use corpus::{CorpusStats, generate as generate_corpus, write_tar_gz};
 use probe::{Probe, cpu_seconds};
@@ -40,6 +40,9 @@ pub struct BenchOptions {
     pub merge_entries: usize,
     /// Run only the merge steps (no corpus, no conversions).
     pub merge_only: bool,
+    /// Leave the merge steps out: the caller measures them elsewhere (`hubctl bench` runs
+    /// them in a fresh process, as worker-merge runs merges).
+    pub skip_merge: bool,
 }
 
 impl BenchOptions {
@@ -53,12 +56,13 @@ impl BenchOptions {
             convert: ConvertOptions::default(),
             merge_entries: 100_000,
             merge_only: false,
+            skip_merge: false,
         }
     }
 }
 
 /// One measured step.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Measurement {
     /// Step name: `dir`, `tar.gz`, `gzip -dc`, `verify`, `merge`.
     pub step: String,
@@ -87,7 +91,7 @@ pub struct Measurement {
 }
 
 /// Where a merge step's time went (wall-clock seconds; the two inputs are read in parallel).
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct MergePhases {
     /// Parsing both inputs into trees.
     pub read: f64,
@@ -136,8 +140,10 @@ pub async fn run(
         corpus = Some(stats);
         tar_gz_bytes = bytes;
     }
-    for &format in &opts.formats {
-        push(merge_step(&work, format, opts.merge_entries).await?);
+    if !opts.skip_merge {
+        for &format in &opts.formats {
+            push(merge_step(&work, format, opts.merge_entries).await?);
+        }
     }
     Ok(BenchReport {
         corpus,
