@@ -6,6 +6,28 @@ mod common;
 use common::{hubctl, json};
 use predicates::prelude::*;
 
+/// The JSON report of a tiny `hubctl bench --json` run in `dir` with `extra` arguments.
+fn bench_json(dir: &std::path::Path, extra: &[&str]) -> serde_json::Value {
+    let out = hubctl()
+        .args([
+            "bench",
+            "--json",
+            "--size",
+            "4MiB",
+            "--merge-entries",
+            "2000",
+        ])
+        .args(extra)
+        .arg("--dir")
+        .arg(dir)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    json(&out)
+}
+
 #[test]
 fn bench_prints_tables_and_cleans_up() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -29,24 +51,7 @@ fn bench_prints_tables_and_cleans_up() {
         .stderr(predicate::str::contains("preparing"));
     assert!(!dir.path().join("hubctl-bench").exists());
 
-    let out = hubctl()
-        .args([
-            "bench",
-            "--json",
-            "--keep",
-            "--size",
-            "4MiB",
-            "--merge-entries",
-            "2000",
-        ])
-        .arg("--dir")
-        .arg(dir.path())
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let report = json(&out);
+    let report = bench_json(dir.path(), &["--keep"]);
     let steps: Vec<&str> = report["results"]
         .as_array()
         .map(|r| r.iter().filter_map(|m| m["step"].as_str()).collect())
@@ -72,16 +77,7 @@ fn bench_prints_tables_and_cleans_up() {
             .unwrap_or_default()
     };
     assert_eq!(merges(&report), 2);
-    let out = hubctl()
-        .args(["bench", "--json", "--merge-in-process", "--size", "4MiB"])
-        .args(["--merge-entries", "2000", "--dir"])
-        .arg(dir.path())
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    assert_eq!(merges(&json(&out)), 2);
+    assert_eq!(merges(&bench_json(dir.path(), &["--merge-in-process"])), 2);
     hubctl()
         .args(["bench", "--merge-only", "--merge-in-process"])
         .assert()

@@ -169,14 +169,7 @@ impl Tree {
             parent: Some(dir),
         }));
         self.live += 1;
-        if let Some(NodeKind::Dir { children, .. }) = self
-            .nodes
-            .get_mut(dir.index())
-            .and_then(Option::as_mut)
-            .map(|n| &mut n.kind)
-        {
-            children.0.insert(name, id);
-        }
+        self.link_child(dir, name, id);
         Ok(id)
     }
 
@@ -305,15 +298,20 @@ impl Tree {
         }
         self.live += count;
         let id = NodeId(base as u32);
+        self.link_child(dir, key, id);
+        Ok(id)
+    }
+
+    /// Records `id` as `dir`'s child `name` (callers have checked that `dir` is a directory).
+    fn link_child(&mut self, dir: NodeId, name: String, id: NodeId) {
         if let Some(NodeKind::Dir { children, .. }) = self
             .nodes
             .get_mut(dir.index())
             .and_then(Option::as_mut)
             .map(|n| &mut n.kind)
         {
-            children.0.insert(key, id);
+            children.0.insert(name, id);
         }
-        Ok(id)
     }
 
     /// Absolute path with a leading `/`; `"/"` for the root.
