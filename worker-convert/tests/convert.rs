@@ -123,7 +123,7 @@ async fn an_archive_becomes_a_published_flist(pool: PgPool) -> TestResult {
     let out = hub.unpack(&flist).await?;
     assert_eq!(snapshot(out.path())?, snapshot(source.path())?);
     // The staged upload is gone once the job is over.
-    assert!(hub.staging.open(&id.to_string()).await.is_err());
+    hub.staged_upload_deleted(id).await?;
     hub.stop().await
 }
 
@@ -191,7 +191,7 @@ async fn a_corrupt_archive_fails_and_publishes_nothing(pool: PgPool) -> TestResu
     assert_eq!(job.attempt, 1, "input errors are not retried");
     assert!(hub.published("broken.flist").await?.is_none());
     // A failed job's upload is deleted too (nothing retries it).
-    assert!(hub.staging.open(&id.to_string()).await.is_err());
+    hub.staged_upload_deleted(id).await?;
 
     let garbage = hub
         .convert(

@@ -115,7 +115,7 @@ async fn a_missing_chunk_refuses_the_upload(pool: PgPool) -> TestResult {
     assert!(error.message.contains("failure: 1;"), "{}", error.message);
     assert!(error.message.contains("/usr/bin/tool"), "{}", error.message);
     assert!(hub.published("mine.flist").await?.is_none());
-    assert!(hub.staging.open(&id.to_string()).await.is_err());
+    hub.staged_upload_deleted(id).await?;
     hub.stop().await
 }
 

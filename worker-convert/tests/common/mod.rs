@@ -193,6 +193,21 @@ impl TestHub {
         .await
     }
 
+    /// Wait for the staged upload of job `id` to be deleted: the worker deletes it right after
+    /// recording the job's final state, so it can still be there when [`Self::finished`]
+    /// returns.
+    pub async fn staged_upload_deleted(&self, id: Uuid) -> AnyResult<()> {
+        hub_testkit::wait_until(
+            Duration::from_secs(10),
+            &format!("the staged upload of job {id} to be deleted"),
+            || async {
+                let gone = self.staging.open(&id.to_string()).await.is_err();
+                Ok::<_, std::convert::Infallible>(gone.then_some(()))
+            },
+        )
+        .await
+    }
+
     /// Wait for job `id` to succeed.
     pub async fn succeeded(&self, id: Uuid) -> AnyResult<Job> {
         let job = self.finished(id).await?;
