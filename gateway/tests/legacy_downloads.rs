@@ -23,6 +23,7 @@ async fn seed(hub: &TestHub) -> Seeded {
         "zos:latest.flist",
         "tf-zos",
         "zos:v3.4.0.flist",
+        hub_db::EntryQuota::UNLIMITED,
     )
     .await
     .expect("link");
@@ -33,6 +34,7 @@ async fn seed(hub: &TestHub) -> Seeded {
         "zos.flist",
         "tf-zos",
         "zos:latest.flist",
+        hub_db::EntryQuota::UNLIMITED,
     )
     .await
     .expect("tag");

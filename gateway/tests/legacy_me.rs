@@ -298,6 +298,7 @@ async fn crosstag_checks_in_order(pool: PgPool) {
         "zos.flist",
         "tf-zos",
         "zos:v3.4.0.flist",
+        hub_db::EntryQuota::UNLIMITED,
     )
     .await
     .expect("tag");
@@ -440,9 +441,16 @@ async fn rename_refuses_to_overwrite_without_force(pool: PgPool) {
 async fn promote_shares_the_flist(pool: PgPool) {
     let hub = TestHub::start(pool).await;
     let seeded = seed_sample(&hub, "bob", "base.flist").await;
-    entries::link(&hub.state.pool, "bob", "latest.flist", "bob", "base.flist")
-        .await
-        .expect("link");
+    entries::link(
+        &hub.state.pool,
+        "bob",
+        "latest.flist",
+        "bob",
+        "base.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await
+    .expect("link");
     assert_body(
         &hub,
         "/api/flist/me/promote/nobody/base/mine",

@@ -32,18 +32,48 @@ async fn pin_times(pool: &PgPool) {
 async fn seed_repositories(hub: &TestHub) -> legacy_support::Seeded {
     let seeded = seed_sample(hub, "alice", "app.flist").await;
     let pool = &hub.state.pool;
-    entries::link(pool, "alice", "latest.flist", "alice", "app.flist")
-        .await
-        .expect("link");
-    entries::link(pool, "bob", "x.flist", "alice", "app.flist")
-        .await
-        .expect("crosslink");
-    tags::put_entry(pool, "alice", "v1", "app.flist", "alice", "app.flist")
-        .await
-        .expect("tag");
-    entries::taglink(pool, "bob", "prod", "prod.flist", "alice", "v1")
-        .await
-        .expect("taglink");
+    entries::link(
+        pool,
+        "alice",
+        "latest.flist",
+        "alice",
+        "app.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await
+    .expect("link");
+    entries::link(
+        pool,
+        "bob",
+        "x.flist",
+        "alice",
+        "app.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await
+    .expect("crosslink");
+    tags::put_entry(
+        pool,
+        "alice",
+        "v1",
+        "app.flist",
+        "alice",
+        "app.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await
+    .expect("tag");
+    entries::taglink(
+        pool,
+        "bob",
+        "prod",
+        "prod.flist",
+        "alice",
+        "v1",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await
+    .expect("taglink");
     pin_times(pool).await;
     seeded
 }
@@ -419,6 +449,7 @@ async fn large_bodies_are_compressed_for_clients_that_accept_gzip(pool: PgPool) 
             &format!("link-{n:02}.flist"),
             "alice",
             "app.flist",
+            hub_db::EntryQuota::UNLIMITED,
         )
         .await
         .expect("link");

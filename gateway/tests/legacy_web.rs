@@ -406,9 +406,17 @@ async fn pages_escape_stored_names(pool: PgPool) {
     // A name an old hub may hold (created before validation existed).
     let evil = "<img src=x onerror=alert(1)>.flist";
     publish(&hub, "alice", evil, seeded.row.id).await;
-    hub_db::tags::put_entry(&hub.state.pool, "alice", "v1", "app.flist", "alice", evil)
-        .await
-        .expect("tag");
+    hub_db::tags::put_entry(
+        &hub.state.pool,
+        "alice",
+        "v1",
+        "app.flist",
+        "alice",
+        evil,
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await
+    .expect("tag");
     for path in ["/alice", "/alice/tags/v1", "/search?q=img", "/"] {
         let response = hub.http.get(hub.url(path)).send().await.expect("page");
         assert_eq!(response.status(), 200, "{path}");

@@ -250,9 +250,16 @@ async fn reserved_names_are_never_repository_pages(pool: PgPool) {
     // Hubs created before validation may hold such repositories.
     for repo in ["static", "listen", "api", "login-iyo", "_iyo_callback"] {
         seed_sample(&hub, repo, "app.flist").await;
-        let rows =
-            hub_db::tags::put_entry(&hub.state.pool, repo, "v1", "app.flist", repo, "app.flist")
-                .await;
+        let rows = hub_db::tags::put_entry(
+            &hub.state.pool,
+            repo,
+            "v1",
+            "app.flist",
+            repo,
+            "app.flist",
+            hub_db::EntryQuota::UNLIMITED,
+        )
+        .await;
         rows.expect("tag");
         for path in [
             format!("/{repo}"),

@@ -159,6 +159,7 @@ impl ProcessHub {
             repository: "bob".into(),
             target_name: target.into(),
             format: FlistFormat::Unspecified as i32,
+            repository_max_entries: 0,
             payload: Some(Payload::Convert(ConvertJob {
                 staged_object: staged.name,
                 original_name: "app.tar.gz".into(),

@@ -124,7 +124,8 @@ impl TestHub {
         let file = output::encode(flist).await?.into_file(None, None);
         let row = store_flist(&self.pool, &self.objects, file, repo).await?;
         let mut tx = self.pool.begin().await?;
-        hub_db::entries::publish_flist(&mut tx, repo, name, row.id).await?;
+        hub_db::entries::publish_flist(&mut tx, repo, name, row.id, hub_db::EntryQuota::UNLIMITED)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -153,6 +154,7 @@ impl TestHub {
             repository: "carol".into(),
             target_name: target.into(),
             format: format as i32,
+            repository_max_entries: 0,
             payload: Some(Payload::Merge(MergeJob {
                 sources,
                 mode: mode as i32,
@@ -358,8 +360,24 @@ async fn symlinked_sources_are_followed(pool: PgPool) -> TestResult {
     let hub = TestHub::start(pool).await?;
     seed_two(&hub).await?;
     // carol/latest → alice/a (crosslink), carol/current → carol/latest (local link).
-    hub_db::entries::link(&hub.pool, "carol", "latest.flist", "alice", "a.flist").await?;
-    hub_db::entries::link(&hub.pool, "carol", "current.flist", "carol", "latest.flist").await?;
+    hub_db::entries::link(
+        &hub.pool,
+        "carol",
+        "latest.flist",
+        "alice",
+        "a.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await?;
+    hub_db::entries::link(
+        &hub.pool,
+        "carol",
+        "current.flist",
+        "carol",
+        "latest.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await?;
     let job = hub
         .merge(
             "linked.flist",

@@ -62,6 +62,12 @@ fn success_with<P: Serialize>(payload: P) -> Response {
     .into_response()
 }
 
+/// The repository quota every route that adds an entry passes to its write, which checks it
+/// atomically with the insert.
+fn quota(state: &AppState) -> hub_db::EntryQuota {
+    state.config.limits.entry_quota()
+}
+
 /// Map the "not found" of a query to `message` (routes whose catalogue entry differs from the
 /// default wording).
 fn missing_as(missing: Missing, message: &'static str) -> impl Fn(DbError) -> ApiError {
@@ -126,7 +132,7 @@ async fn link(
     let me = writable_repository(&identity.user)?;
     let linkname = created_flist(&linkname)?;
     let source = flist_name(readable(&source, SOURCE_NOT_FOUND)?).into_owned();
-    entries::link(&state.pool, me, &linkname, me, &source).await?;
+    entries::link(&state.pool, me, &linkname, me, &source, quota(&state)).await?;
     Ok(success())
 }
 
@@ -141,7 +147,7 @@ async fn crosslink(
     let linkname = created_flist(&linkname)?;
     let repo = readable(&repo, "source repository not found")?;
     let source = flist_name(readable(&source, SOURCE_NOT_FOUND)?).into_owned();
-    entries::link(&state.pool, me, &linkname, repo, &source).await?;
+    entries::crosslink(&state.pool, me, &linkname, repo, &source, quota(&state)).await?;
     Ok(success())
 }
 
@@ -164,7 +170,7 @@ async fn crosstag(
     let me = writable_repository(&identity.user)?;
     hub_auth::names::validate_flist_name(&linkname)?;
     let flist = format!("{linkname}.flist");
-    entries::taglink(&state.pool, me, &linkname, &flist, repo, tag)
+    entries::taglink(&state.pool, me, &linkname, &flist, repo, tag, quota(&state))
         .await
         .map_err(missing_as(Missing::Tag, SOURCE_TAG_NOT_FOUND))?;
     Ok(success())
@@ -182,7 +188,16 @@ async fn tag_add(
     let linkname = created_flist(&linkname)?;
     let repo = readable(&repo, "source repository not found")?;
     let source = flist_name(readable(&source, SOURCE_NOT_FOUND)?).into_owned();
-    tags::put_entry(&state.pool, me, tag, &linkname, repo, &source).await?;
+    tags::put_entry(
+        &state.pool,
+        me,
+        tag,
+        &linkname,
+        repo,
+        &source,
+        quota(&state),
+    )
+    .await?;
     Ok(success())
 }
 
@@ -271,9 +286,16 @@ async fn promote(
     let local = created_flist(&local)?;
     let source_repo = readable(&source_repo, USER_NOT_FOUND)?;
     let source_file = flist_name(readable(&source_file, SOURCE_NOT_FOUND)?).into_owned();
-    entries::promote(&state.pool, source_repo, &source_file, me, &local)
-        .await
-        .map_err(missing_as(Missing::SourceRepository, USER_NOT_FOUND))?;
+    entries::promote(
+        &state.pool,
+        source_repo,
+        &source_file,
+        me,
+        &local,
+        quota(&state),
+    )
+    .await
+    .map_err(missing_as(Missing::SourceRepository, USER_NOT_FOUND))?;
     Ok(success_with(Promoted {
         source: FileRef {
             username: source_repo,

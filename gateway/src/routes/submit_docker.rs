@@ -122,7 +122,7 @@ pub async fn queue_docker(
         None => Vec::new(),
     };
     submit::submit_job(state, identity, idempotency_key, |ticket| {
-        let mut envelope = submit::envelope(ticket, identity, target, format);
+        let mut envelope = submit::envelope(state, ticket, identity, target, format);
         envelope.payload = Some(Payload::Docker(DockerJob {
             image,
             platform: request.platform,

@@ -95,7 +95,7 @@ pub async fn queue_merge(
     let target = submit::flist_file_name(&request.target, format);
     validate_flist_name(&target)?;
     submit::submit_job(state, identity, idempotency_key, |ticket| {
-        let mut envelope = submit::envelope(ticket, identity, target, format);
+        let mut envelope = submit::envelope(state, ticket, identity, target, format);
         envelope.payload = Some(Payload::Merge(MergeJob {
             sources: request.sources,
             mode: request.mode as i32,

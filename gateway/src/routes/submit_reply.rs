@@ -223,6 +223,9 @@ pub fn failure(job: &Job) -> ApiError {
     if job.state == JobState::Cancelled || code == failure_codes::CANCELLED {
         return ApiError::conflict(format!("job cancelled: {detail}")).with_code("cancelled");
     }
+    if code == failure_codes::QUOTA_EXCEEDED {
+        return crate::error::quota_exceeded(detail);
+    }
     let error = match job.kind {
         JobKind::Convert if ARCHIVE_INPUT_CODES.contains(&code) => {
             ApiError::bad_request(format!("invalid archive: {detail}"))
@@ -278,6 +281,7 @@ fn static_code(code: &str) -> &'static str {
         "limit_exceeded",
         "device_not_allowed",
         "invalid_input",
+        failure_codes::QUOTA_EXCEEDED,
         "upload_missing",
         "invalid_flist",
         "missing_block",

@@ -371,9 +371,15 @@ pub async fn seed_flist(hub: &TestHub, repository: &str, name: &str) {
         .await
         .expect("store flist");
     let mut conn = hub.state.pool.acquire().await.expect("connection");
-    hub_db::entries::publish_flist(&mut conn, repository, name, row.id)
-        .await
-        .expect("publish");
+    hub_db::entries::publish_flist(
+        &mut conn,
+        repository,
+        name,
+        row.id,
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await
+    .expect("publish");
 }
 
 /// The `Location` header of a response.

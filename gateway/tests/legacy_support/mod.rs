@@ -110,7 +110,7 @@ pub async fn seed_flist(
 /// Publish flist row `id` as `repo/name`.
 pub async fn publish(hub: &TestHub, repo: &str, name: &str, id: i64) {
     let mut conn = hub.state.pool.acquire().await.expect("connection");
-    hub_db::entries::publish_flist(&mut conn, repo, name, id)
+    hub_db::entries::publish_flist(&mut conn, repo, name, id, hub_db::EntryQuota::UNLIMITED)
         .await
         .expect("publish");
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use sqlx::{Acquire, PgConnection, PgExecutor, Postgres};
 
 use crate::flists::{self, Flist};
+use crate::quota::{self, EntryQuota, Slot};
 use crate::repositories;
 use crate::{Conflict, DbError, Missing};
 
@@ -91,6 +92,7 @@ impl Entry {
             self.kind,
             self.target_repository.as_deref(),
             self.target_name.as_deref(),
+            self.raw_target.as_deref(),
         )
     }
 }
@@ -272,6 +274,7 @@ struct ListedRow {
     kind: String,
     target_repository: Option<String>,
     target_name: Option<String>,
+    raw_target: Option<String>,
     own_updated: DateTime<Utc>,
     size: Option<i64>,
     target_updated: Option<DateTime<Utc>>,
@@ -296,6 +299,7 @@ impl ListedRow {
                     kind,
                     self.target_repository.as_deref(),
                     self.target_name.as_deref(),
+                    self.raw_target.as_deref(),
                 )
             }),
             linktime: kind
@@ -342,7 +346,7 @@ fn listing_sql(one_repository: bool) -> sqlx::AssertSqlSafe<String> {
     };
     sql!(
         "SELECT e.repository, e.name, e.kind, e.target_repository, e.target_name, \
-                e.updated_at AS own_updated, COALESCE(f.size, r.size) AS size, \
+                e.raw_target, e.updated_at AS own_updated, COALESCE(f.size, r.size) AS size, \
                 COALESCE(r.updated_at, t.updated_at) AS target_updated \
          FROM entries e \
          LEFT JOIN flists f ON f.id = e.flist_id \
@@ -351,7 +355,7 @@ fn listing_sql(one_repository: bool) -> sqlx::AssertSqlSafe<String> {
          {resolve} \
          {entry_filter} \
          UNION ALL \
-         SELECT g.repository, g.name, 'tag', NULL, NULL, g.updated_at, NULL, NULL \
+         SELECT g.repository, g.name, 'tag', NULL, NULL, NULL, g.updated_at, NULL, NULL \
          FROM tags g {tag_filter} \
          ORDER BY repository, name"
     )
@@ -385,6 +389,8 @@ pub async fn listing_all(db: impl PgExecutor<'_>) -> Result<Vec<(String, ListedE
 /// Publish flist `flist_id` as the regular entry `repository/name`, replacing whatever entry had
 /// that name, creating the repository if needed and advancing its `updated`.
 ///
+/// Errors: [`DbError::QuotaExceeded`] when the entry would be one more than `quota` allows.
+///
 /// Runs on the caller's connection so that it can share a transaction with the job's transition
 /// to `succeeded`: the entry then appears exactly when the job succeeds, and a redelivered or
 /// cancelled job can never publish.
@@ -393,8 +399,10 @@ pub async fn publish_flist(
     repository: &str,
     name: &str,
     flist_id: i64,
+    quota: EntryQuota,
 ) -> Result<(), DbError> {
     repositories::ensure_touched(&mut *conn, repository).await?;
+    quota::admit(&mut *conn, repository, Slot::Entry(name), quota).await?;
     sqlx::query(
         "INSERT INTO entries (repository, name, kind, flist_id) VALUES ($1, $2, 'regular', $3) \
          ON CONFLICT (repository, name) DO UPDATE SET kind = 'regular', \
@@ -410,17 +418,52 @@ pub async fn publish_flist(
 }
 
 /// Create or replace the symlink `repository/name` → `target_repository/target_name`
-/// (spec 7.3 local link, 7.4 crosslink). Creates `repository` on demand.
+/// (spec 7.3 local link): its raw target is the bare name when both are in one repository.
+/// Creates `repository` on demand.
 ///
 /// Errors: [`Missing::SourceRepository`] when the target repository does not exist,
 /// [`Missing::Entry`] when the target entry does not, [`Conflict::DestinationIsFlist`] when
-/// `name` is a regular flist.
+/// `name` is a regular flist, [`DbError::QuotaExceeded`] when a new entry exceeds `quota`.
 pub async fn link(
     db: impl Acquire<'_, Database = Postgres>,
     repository: &str,
     name: &str,
     target_repository: &str,
     target_name: &str,
+    quota: EntryQuota,
+) -> Result<(), DbError> {
+    let raw_target = if target_repository == repository {
+        target_name.to_owned()
+    } else {
+        format!("../{target_repository}/{target_name}")
+    };
+    let target = (target_repository, target_name);
+    write_link(db, repository, name, target, &raw_target, quota).await
+}
+
+/// Create or replace the symlink `repository/name` → `target_repository/target_name` as the
+/// original's crosslink does (spec 7.4): the raw target is always `../<repo>/<name>`, so a
+/// crosslink into the caller's own repository reads back as `repo/name`. Errors as [`link`].
+pub async fn crosslink(
+    db: impl Acquire<'_, Database = Postgres>,
+    repository: &str,
+    name: &str,
+    target_repository: &str,
+    target_name: &str,
+    quota: EntryQuota,
+) -> Result<(), DbError> {
+    let raw_target = format!("../{target_repository}/{target_name}");
+    let target = (target_repository, target_name);
+    write_link(db, repository, name, target, &raw_target, quota).await
+}
+
+async fn write_link(
+    db: impl Acquire<'_, Database = Postgres>,
+    repository: &str,
+    name: &str,
+    (target_repository, target_name): (&str, &str),
+    raw_target: &str,
+    quota: EntryQuota,
 ) -> Result<(), DbError> {
     let mut tx = db.begin().await?;
     repositories::ensure(&mut *tx, repository).await?;
@@ -433,11 +476,7 @@ pub async fn link(
     {
         return Err(DbError::NotFound(Missing::Entry));
     }
-    let raw_target = if target_repository == repository {
-        target_name.to_owned()
-    } else {
-        format!("../{target_repository}/{target_name}")
-    };
+    quota::admit(&mut tx, repository, Slot::Entry(name), quota).await?;
     upsert_pointer(
         &mut tx,
         repository,
@@ -445,7 +484,7 @@ pub async fn link(
         EntryKind::Symlink,
         target_repository,
         target_name,
-        &raw_target,
+        raw_target,
     )
     .await?;
     repositories::touch(&mut *tx, repository).await?;
@@ -458,7 +497,8 @@ pub async fn link(
 ///
 /// Errors, in the spec's order: [`Missing::Tag`] when the tag does not exist,
 /// [`Conflict::FlistNameTaken`] when `flist_name` exists, [`Conflict::DestinationIsFlist`]
-/// when `name` is a regular flist. The caller rejects names ending in `.flist` before.
+/// when `name` is a regular flist, [`DbError::QuotaExceeded`] when a new entry exceeds `quota`.
+/// The caller rejects names ending in `.flist` before.
 pub async fn taglink(
     db: impl Acquire<'_, Database = Postgres>,
     repository: &str,
@@ -466,6 +506,7 @@ pub async fn taglink(
     flist_name: &str,
     target_repository: &str,
     tag: &str,
+    quota: EntryQuota,
 ) -> Result<(), DbError> {
     let mut tx = db.begin().await?;
     let tag_exists: Option<i32> =
@@ -481,6 +522,7 @@ pub async fn taglink(
     if get(&mut *tx, repository, flist_name).await?.is_some() {
         return Err(DbError::Conflict(Conflict::FlistNameTaken));
     }
+    quota::admit(&mut tx, repository, Slot::Entry(name), quota).await?;
     let raw_target = format!("../{target_repository}/.tag-{tag}");
     upsert_pointer(
         &mut tx,
@@ -624,13 +666,15 @@ pub async fn remove(
 /// `repository/name` as a regular flist (spec 7.8), replacing any entry of that name, with a new
 /// mtime. Creates `repository` on demand. Returns the flist.
 ///
-/// Errors: [`Missing::SourceRepository`], [`Missing::Entry`] (also for dangling pointers).
+/// Errors: [`Missing::SourceRepository`], [`Missing::Entry`] (also for dangling pointers),
+/// [`DbError::QuotaExceeded`] when a new entry exceeds `quota`.
 pub async fn promote(
     db: impl Acquire<'_, Database = Postgres>,
     source_repository: &str,
     source_name: &str,
     repository: &str,
     name: &str,
+    quota: EntryQuota,
 ) -> Result<Flist, DbError> {
     let mut tx = db.begin().await?;
     let chain = follow_chain(&mut tx, source_repository, source_name).await?;
@@ -641,7 +685,7 @@ pub async fn promote(
     let target = target_of(&mut tx, end)
         .await?
         .ok_or(DbError::NotFound(Missing::Entry))?;
-    publish_flist(&mut tx, repository, name, target.flist.id).await?;
+    publish_flist(&mut tx, repository, name, target.flist.id, quota).await?;
     tx.commit().await?;
     Ok(target.flist)
 }
@@ -656,17 +700,23 @@ pub async fn all_names(db: impl PgExecutor<'_>) -> Result<Vec<String>, DbError> 
     Ok(names)
 }
 
-/// The cleaned pointer text of spec 6 for an entry of `repository`.
+/// The cleaned pointer text of spec 6 for an entry of `repository`. A symlink written as a
+/// crosslink (raw target `../<repo>/<name>`) reads `repo/name` even into its own repository,
+/// as in the original, where the cleaned text is the raw one without `../`.
 fn cleaned_target(
     repository: &str,
     kind: EntryKind,
     target_repository: Option<&str>,
     target_name: Option<&str>,
+    raw_target: Option<&str>,
 ) -> Option<String> {
     let (target_repository, target_name) = (target_repository?, target_name?);
+    let crosslinked = raw_target.is_some_and(|raw| raw.starts_with("../"));
     Some(match kind {
         EntryKind::Regular => return None,
-        EntryKind::Symlink if target_repository == repository => target_name.to_owned(),
+        EntryKind::Symlink if target_repository == repository && !crosslinked => {
+            target_name.to_owned()
+        }
         EntryKind::Symlink => format!("{target_repository}/{target_name}"),
         EntryKind::Taglink => format!("{target_repository}/tags/{target_name}"),
     })
@@ -678,13 +728,24 @@ mod tests {
 
     #[test]
     fn cleaned_targets_follow_the_spec_shapes() {
-        let local = cleaned_target("a", EntryKind::Symlink, Some("a"), Some("x.flist"));
+        let local = cleaned_target("a", EntryKind::Symlink, Some("a"), Some("x.flist"), None);
         assert_eq!(local.as_deref(), Some("x.flist"));
-        let cross = cleaned_target("a", EntryKind::Symlink, Some("b"), Some("x.flist"));
+        let cross = cleaned_target("a", EntryKind::Symlink, Some("b"), Some("x.flist"), None);
         assert_eq!(cross.as_deref(), Some("b/x.flist"));
-        let tag = cleaned_target("a", EntryKind::Taglink, Some("tf-zos"), Some("v3.x"));
+        let tag = cleaned_target("a", EntryKind::Taglink, Some("tf-zos"), Some("v3.x"), None);
         assert_eq!(tag.as_deref(), Some("tf-zos/tags/v3.x"));
-        assert_eq!(cleaned_target("a", EntryKind::Regular, None, None), None);
+        assert_eq!(
+            cleaned_target("a", EntryKind::Regular, None, None, None),
+            None
+        );
+        let own_cross = cleaned_target(
+            "a",
+            EntryKind::Symlink,
+            Some("a"),
+            Some("x.flist"),
+            Some("../a/x.flist"),
+        );
+        assert_eq!(own_cross.as_deref(), Some("a/x.flist"));
     }
 
     #[test]

@@ -73,6 +73,17 @@ pub enum DbError {
     /// A row holds a value the code does not know (a newer schema wrote it?).
     #[error("unexpected value in the database: {0}")]
     Corrupt(String),
+    /// The write would add an entry to a repository that holds its quota already
+    /// (`limits.repository_max_entries`); nothing was written.
+    #[error("repository quota exceeded: {repository} holds {held} entries (at most {max})")]
+    QuotaExceeded {
+        /// The repository.
+        repository: String,
+        /// Entries it holds.
+        held: u64,
+        /// Its quota.
+        max: u64,
+    },
     /// The database refused or could not be reached.
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
@@ -92,7 +103,9 @@ impl DbError {
     }
 }
 
-fn is_transient_sqlx(err: &sqlx::Error) -> bool {
+/// Whether a failure of sqlx may pass by itself (see [`DbError::is_transient`]), for the crates
+/// that run queries of their own on the hub's database.
+pub fn is_transient_sqlx(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)

@@ -18,13 +18,15 @@ mod error;
 pub mod events;
 pub mod flists;
 pub mod jobs;
+pub mod quota;
 pub mod repositories;
 pub mod tags;
 
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use error::{Conflict, DbError, Missing};
+pub use error::{Conflict, DbError, Missing, is_transient_sqlx};
+pub use quota::EntryQuota;
 pub use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

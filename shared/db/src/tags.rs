@@ -5,6 +5,7 @@ use serde::Serialize;
 use sqlx::{Acquire, PgExecutor, Postgres};
 
 use crate::entries::{self, Entry, ListedEntry, ListedKind, Lookup};
+use crate::quota::{self, EntryQuota, Slot};
 use crate::repositories;
 use crate::{DbError, Missing};
 
@@ -90,7 +91,8 @@ pub async fn listing(
 /// Add or replace the entry `name` → `target_repository/target_name` in tag `tag` of
 /// `repository` (spec 7.5 GET), creating the repository and the tag on demand.
 ///
-/// Errors: [`Missing::SourceRepository`], [`Missing::Entry`] when the target does not exist.
+/// Errors: [`Missing::SourceRepository`], [`Missing::Entry`] when the target does not exist,
+/// [`DbError::QuotaExceeded`] when a new tag entry exceeds `quota`.
 pub async fn put_entry(
     db: impl Acquire<'_, Database = Postgres>,
     repository: &str,
@@ -98,6 +100,7 @@ pub async fn put_entry(
     name: &str,
     target_repository: &str,
     target_name: &str,
+    quota: EntryQuota,
 ) -> Result<(), DbError> {
     let mut tx = db.begin().await?;
     repositories::exists_or(&mut *tx, target_repository, Missing::SourceRepository).await?;
@@ -108,6 +111,7 @@ pub async fn put_entry(
         return Err(DbError::NotFound(Missing::Entry));
     }
     repositories::ensure_touched(&mut *tx, repository).await?;
+    quota::admit(&mut tx, repository, Slot::TagEntry { tag, name }, quota).await?;
     sqlx::query(
         "INSERT INTO tags (repository, name) VALUES ($1, $2) \
          ON CONFLICT (repository, name) DO UPDATE SET updated_at = now()",

@@ -29,7 +29,14 @@ async fn publish(
     flist_id: i64,
 ) -> Result<(), DbError> {
     let mut tx = pool.begin().await?;
-    entries::publish_flist(&mut tx, repository, name, flist_id).await?;
+    entries::publish_flist(
+        &mut tx,
+        repository,
+        name,
+        flist_id,
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -62,7 +69,14 @@ async fn publish_replaces_an_entry_atomically(pool: PgPool) -> TestResult {
         .ok_or("no repository")?;
 
     let mut tx = pool.begin().await?;
-    entries::publish_flist(&mut tx, "alice", "app.flist", new).await?;
+    entries::publish_flist(
+        &mut tx,
+        "alice",
+        "app.flist",
+        new,
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await?;
     // Until the transaction commits, readers still see the complete old flist.
     let seen = entries::lookup(&pool, "alice", "app.flist").await?;
     assert_eq!(seen.target.ok_or("no target")?.flist.id, old);
@@ -86,7 +100,7 @@ async fn publish_replaces_an_entry_atomically(pool: PgPool) -> TestResult {
 async fn rolled_back_publish_leaves_nothing(pool: PgPool) -> TestResult {
     let id = flist(&pool, "x", 1).await?;
     let mut tx = pool.begin().await?;
-    entries::publish_flist(&mut tx, "bob", "x.flist", id).await?;
+    entries::publish_flist(&mut tx, "bob", "x.flist", id, hub_db::EntryQuota::UNLIMITED).await?;
     tx.rollback().await?;
     assert!(repositories::get(&pool, "bob").await?.is_none());
     assert!(entries::get(&pool, "bob", "x.flist").await?.is_none());
@@ -99,14 +113,55 @@ async fn listing_resolves_pointers_in_name_order(pool: PgPool) -> TestResult {
     let other = flist(&pool, "other", 4096).await?;
     publish(&pool, "alice", "base.flist", base).await?;
     publish(&pool, "zos", "v3.flist", other).await?;
-    entries::link(&pool, "alice", "latest.flist", "alice", "base.flist").await?;
-    entries::link(&pool, "alice", "chained.flist", "alice", "latest.flist").await?;
-    entries::link(&pool, "alice", "Cross.flist", "zos", "v3.flist").await?;
-    entries::link(&pool, "alice", "gone.flist", "zos", "v3.flist").await?;
+    entries::link(
+        &pool,
+        "alice",
+        "latest.flist",
+        "alice",
+        "base.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await?;
+    entries::link(
+        &pool,
+        "alice",
+        "chained.flist",
+        "alice",
+        "latest.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await?;
+    entries::link(
+        &pool,
+        "alice",
+        "Cross.flist",
+        "zos",
+        "v3.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await?;
+    entries::link(
+        &pool,
+        "alice",
+        "gone.flist",
+        "zos",
+        "v3.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await?;
     entries::remove(&pool, "zos", "v3.flist").await?;
     publish(&pool, "zos", "v3.flist", other).await?;
     entries::remove(&pool, "alice", "latest.flist").await?;
-    tags::put_entry(&pool, "zos", "v3.x", "v3.flist", "zos", "v3.flist").await?;
+    tags::put_entry(
+        &pool,
+        "zos",
+        "v3.x",
+        "v3.flist",
+        "zos",
+        "v3.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await?;
     entries::taglink(
         &pool,
         "alice",
@@ -114,9 +169,19 @@ async fn listing_resolves_pointers_in_name_order(pool: PgPool) -> TestResult {
         "production.flist",
         "zos",
         "v3.x",
+        hub_db::EntryQuota::UNLIMITED,
     )
     .await?;
-    tags::put_entry(&pool, "alice", "stable", "b.flist", "alice", "base.flist").await?;
+    tags::put_entry(
+        &pool,
+        "alice",
+        "stable",
+        "b.flist",
+        "alice",
+        "base.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await?;
 
     let listing = entries::listing(&pool, "alice").await?;
     let names: Vec<&str> = listing.iter().map(|e| e.name.as_str()).collect();
@@ -196,48 +261,141 @@ async fn links_follow_the_spec_checks(pool: PgPool) -> TestResult {
     publish(&pool, "alice", "a.flist", id).await?;
     publish(&pool, "alice", "b.flist", id).await?;
 
-    let onto_flist = entries::link(&pool, "alice", "b.flist", "alice", "a.flist").await;
+    let onto_flist = entries::link(
+        &pool,
+        "alice",
+        "b.flist",
+        "alice",
+        "a.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await;
     assert!(matches!(
         onto_flist,
         Err(DbError::Conflict(Conflict::DestinationIsFlist))
     ));
-    let to_missing = entries::link(&pool, "alice", "l.flist", "alice", "nope.flist").await;
+    let to_missing = entries::link(
+        &pool,
+        "alice",
+        "l.flist",
+        "alice",
+        "nope.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await;
     assert!(matches!(to_missing, Err(DbError::NotFound(Missing::Entry))));
-    let to_missing_repo = entries::link(&pool, "alice", "l.flist", "nobody", "a.flist").await;
+    let to_missing_repo = entries::link(
+        &pool,
+        "alice",
+        "l.flist",
+        "nobody",
+        "a.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await;
     assert!(matches!(
         to_missing_repo,
         Err(DbError::NotFound(Missing::SourceRepository))
     ));
 
     // The caller's repository is created on demand, and a pointer is replaced.
-    entries::link(&pool, "carol", "x.flist", "alice", "a.flist").await?;
-    entries::link(&pool, "carol", "x.flist", "alice", "b.flist").await?;
+    entries::link(
+        &pool,
+        "carol",
+        "x.flist",
+        "alice",
+        "a.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await?;
+    entries::link(
+        &pool,
+        "carol",
+        "x.flist",
+        "alice",
+        "b.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await?;
     let link = entries::get(&pool, "carol", "x.flist")
         .await?
         .ok_or("no link")?;
     assert_eq!(link.raw_target.as_deref(), Some("../alice/b.flist"));
     assert_eq!(link.cleaned_target().as_deref(), Some("alice/b.flist"));
-    entries::link(&pool, "alice", "local.flist", "alice", "a.flist").await?;
+    entries::link(
+        &pool,
+        "alice",
+        "local.flist",
+        "alice",
+        "a.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await?;
     let local = entries::lookup(&pool, "alice", "local.flist").await?;
     assert_eq!(local.entry.raw_target.as_deref(), Some("a.flist"));
     assert_eq!(local.target.ok_or("dangling")?.name, "a.flist");
 
     // Taglinks: missing tag first, then the `.flist` twin, then a flist under the bare name.
-    let no_tag = entries::taglink(&pool, "alice", "a", "a.flist", "alice", "nope").await;
+    let no_tag = entries::taglink(
+        &pool,
+        "alice",
+        "a",
+        "a.flist",
+        "alice",
+        "nope",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await;
     assert!(matches!(no_tag, Err(DbError::NotFound(Missing::Tag))));
-    tags::put_entry(&pool, "alice", "t", "a.flist", "alice", "a.flist").await?;
-    let twin = entries::taglink(&pool, "alice", "a", "a.flist", "alice", "t").await;
+    tags::put_entry(
+        &pool,
+        "alice",
+        "t",
+        "a.flist",
+        "alice",
+        "a.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await?;
+    let twin = entries::taglink(
+        &pool,
+        "alice",
+        "a",
+        "a.flist",
+        "alice",
+        "t",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await;
     assert!(matches!(
         twin,
         Err(DbError::Conflict(Conflict::FlistNameTaken))
     ));
     publish(&pool, "alice", "bare", id).await?;
-    let bare = entries::taglink(&pool, "alice", "bare", "bare.flist", "alice", "t").await;
+    let bare = entries::taglink(
+        &pool,
+        "alice",
+        "bare",
+        "bare.flist",
+        "alice",
+        "t",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await;
     assert!(matches!(
         bare,
         Err(DbError::Conflict(Conflict::DestinationIsFlist))
     ));
-    entries::taglink(&pool, "alice", "prod", "prod.flist", "alice", "t").await?;
+    entries::taglink(
+        &pool,
+        "alice",
+        "prod",
+        "prod.flist",
+        "alice",
+        "t",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await?;
     let prod = entries::lookup(&pool, "alice", "prod").await?;
     assert_eq!(prod.entry.kind, EntryKind::Taglink);
     assert!(
@@ -253,7 +411,15 @@ async fn rename_remove_and_promote(pool: PgPool) -> TestResult {
     let two = flist(&pool, "two", 2).await?;
     publish(&pool, "alice", "one.flist", one).await?;
     publish(&pool, "alice", "two.flist", two).await?;
-    entries::link(&pool, "alice", "l.flist", "alice", "one.flist").await?;
+    entries::link(
+        &pool,
+        "alice",
+        "l.flist",
+        "alice",
+        "one.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await?;
 
     entries::rename(&pool, "alice", "one.flist", "two.flist").await?;
     assert!(entries::get(&pool, "alice", "one.flist").await?.is_none());
@@ -279,15 +445,39 @@ async fn rename_remove_and_promote(pool: PgPool) -> TestResult {
         Err(DbError::NotFound(Missing::Repository))
     ));
 
-    entries::link(&pool, "alice", "l.flist", "alice", "two.flist").await?;
-    let promoted = entries::promote(&pool, "alice", "l.flist", "org", "app.flist").await?;
+    entries::link(
+        &pool,
+        "alice",
+        "l.flist",
+        "alice",
+        "two.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await?;
+    let promoted = entries::promote(
+        &pool,
+        "alice",
+        "l.flist",
+        "org",
+        "app.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await?;
     assert_eq!(promoted.id, one);
     let copy = entries::get(&pool, "org", "app.flist")
         .await?
         .ok_or("not promoted")?;
     assert_eq!((copy.kind, copy.flist_id), (EntryKind::Regular, Some(one)));
     assert!(matches!(
-        entries::promote(&pool, "nobody", "x.flist", "org", "y.flist").await,
+        entries::promote(
+            &pool,
+            "nobody",
+            "x.flist",
+            "org",
+            "y.flist",
+            hub_db::EntryQuota::UNLIMITED
+        )
+        .await,
         Err(DbError::NotFound(Missing::SourceRepository))
     ));
 
@@ -312,14 +502,50 @@ async fn rename_remove_and_promote(pool: PgPool) -> TestResult {
 async fn tags_live_while_they_have_entries(pool: PgPool) -> TestResult {
     let id = flist(&pool, "a", 7).await?;
     publish(&pool, "src", "a.flist", id).await?;
-    tags::put_entry(&pool, "alice", "v1", "a.flist", "src", "a.flist").await?;
-    tags::put_entry(&pool, "alice", "v1", "b.flist", "src", "a.flist").await?;
+    tags::put_entry(
+        &pool,
+        "alice",
+        "v1",
+        "a.flist",
+        "src",
+        "a.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await?;
+    tags::put_entry(
+        &pool,
+        "alice",
+        "v1",
+        "b.flist",
+        "src",
+        "a.flist",
+        hub_db::EntryQuota::UNLIMITED,
+    )
+    .await?;
     assert!(matches!(
-        tags::put_entry(&pool, "alice", "v1", "c.flist", "nobody", "a.flist").await,
+        tags::put_entry(
+            &pool,
+            "alice",
+            "v1",
+            "c.flist",
+            "nobody",
+            "a.flist",
+            hub_db::EntryQuota::UNLIMITED
+        )
+        .await,
         Err(DbError::NotFound(Missing::SourceRepository))
     ));
     assert!(matches!(
-        tags::put_entry(&pool, "alice", "v1", "c.flist", "src", "zz.flist").await,
+        tags::put_entry(
+            &pool,
+            "alice",
+            "v1",
+            "c.flist",
+            "src",
+            "zz.flist",
+            hub_db::EntryQuota::UNLIMITED
+        )
+        .await,
         Err(DbError::NotFound(Missing::Entry))
     ));
 

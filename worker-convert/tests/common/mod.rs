@@ -143,6 +143,7 @@ impl TestHub {
             repository: REPO.into(),
             target_name: target.into(),
             format: format as i32,
+            repository_max_entries: 0,
             payload: Some(payload(staged.name)),
         };
         self.client

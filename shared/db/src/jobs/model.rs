@@ -26,6 +26,8 @@ pub mod failure_codes {
     pub const INTERNAL: &str = "internal";
     /// The handler rejected its input.
     pub const INVALID_INPUT: &str = "invalid_input";
+    /// Publishing would exceed the repository's entry quota.
+    pub const QUOTA_EXCEEDED: &str = "quota_exceeded";
 }
 
 /// The four job families, one queue subject and one worker binary each.

@@ -114,6 +114,20 @@ pub async fn find_by_idempotency_key(
     .transpose()
 }
 
+/// Those of `ids` whose job reached a final state. Ids without a job row are not among them:
+/// the gateway's concurrent-job limit uses this to free slots, and a slot whose job is not
+/// recorded yet belongs to an upload still in flight.
+pub async fn finished_among(db: impl PgExecutor<'_>, ids: &[Uuid]) -> Result<Vec<Uuid>, DbError> {
+    let finished =
+        sqlx::query_scalar("SELECT id FROM jobs WHERE id = ANY($1) AND state NOT IN ($2, $3)")
+            .bind(ids)
+            .bind(JobState::Queued.as_str())
+            .bind(JobState::Running.as_str())
+            .fetch_all(db)
+            .await?;
+    Ok(finished)
+}
+
 /// Up to `limit` jobs matching `filter`, newest first, starting after `after`.
 ///
 /// Keyset pagination on `(created_at, id)`: pages stay stable while jobs are added, and each

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use hub_db::events::NewEvent;
 use hub_db::jobs::{self, Claim, Claimed, JobFailure, JobState, failure_codes};
-use hub_db::{DbError, entries};
+use hub_db::{DbError, EntryQuota, entries};
 use hub_proto::v1::JobEnvelope;
 
 use super::context::{JobContext, StopReason};
@@ -180,6 +180,19 @@ async fn finish<H: JobHandler>(
         }
         (Err(error), None) => error,
     };
+    fail(runtime, context, job, error, acker).await;
+}
+
+/// Record that the job did not succeed because of `error`: retried later when it is transient,
+/// failed otherwise.
+async fn fail<H: JobHandler>(
+    runtime: &Runtime<H>,
+    context: &JobContext,
+    job: &ClaimedJob,
+    error: JobError,
+    acker: &Acker,
+) {
+    let id = job.job.id;
     let attempt = context.attempt();
     let mut lease = context.lease().await;
     let (written, ack) = match &error {
@@ -230,25 +243,33 @@ async fn succeed<H: JobHandler>(
 ) {
     let id = job.job.id;
     let mut lease = context.lease().await;
+    let quota = EntryQuota::at_most(job.envelope.repository_max_entries);
     let committed = async {
         let mut tx = runtime.pool.begin().await?;
-        let info = NewEvent::info(None, output.info);
-        let (row, events) = lease.succeed(&mut tx, &output.result, info).await?;
+        // Published first: a refusal (the repository's quota) must leave the lease untouched
+        // for the failure that follows.
         if let Some(publication) = &output.publish {
             entries::publish_flist(
                 &mut tx,
                 &publication.repository,
                 &publication.name,
                 publication.flist_id,
+                quota,
             )
             .await?;
         }
+        let info = NewEvent::info(None, output.info);
+        let (row, events) = lease.succeed(&mut tx, &output.result, info).await?;
         tx.commit().await?;
         Ok::<_, DbError>((row, events))
     }
     .await;
     drop(lease);
     match committed {
+        Err(refused @ DbError::QuotaExceeded { .. }) => {
+            let error = JobError::invalid_as(failure_codes::QUOTA_EXCEEDED, refused.to_string());
+            fail(runtime, context, job, error, acker).await;
+        }
         Ok((row, events)) => {
             tracing::info!(job = %id, "job succeeded");
             runtime.publisher.publish(&events).await;
