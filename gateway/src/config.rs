@@ -117,10 +117,15 @@ pub struct LimitsConfig {
     pub upload_max_bytes: u64,
     /// Most entries one repository may hold (`403` with code `quota_exceeded`); 0 = unlimited.
     pub repository_max_entries: u64,
-    /// Lifetime of a concurrent-job slot nobody released (a gateway died mid-request); slots
-    /// of finished jobs are also reclaimed whenever a user reaches the limit.
+    /// Lifetime of the concurrent-job slot of a queued job whose end no gateway saw; slots of
+    /// finished jobs are freed by their final event or reclaimed when a user reaches the limit.
     #[serde(with = "humantime_serde")]
     pub job_slot_ttl: Duration,
+    /// Lease of a concurrent-job slot while its request stages the input (no job recorded
+    /// yet), renewed every third of it: a gateway that dies mid-upload frees the slot after at
+    /// most this long.
+    #[serde(with = "humantime_serde")]
+    pub job_slot_lease: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -131,6 +136,7 @@ impl Default for LimitsConfig {
             upload_max_bytes: 10 * 1024 * 1024 * 1024,
             repository_max_entries: 10_000,
             job_slot_ttl: Duration::from_secs(24 * 3600),
+            job_slot_lease: Duration::from_secs(30),
         }
     }
 }
@@ -160,6 +166,13 @@ impl Validate for GatewayConfig {
             ));
         }
         Ok(())
+    }
+}
+
+impl LimitsConfig {
+    /// The per-repository entry quota.
+    pub fn entry_quota(&self) -> hub_db::EntryQuota {
+        hub_db::EntryQuota::at_most(self.repository_max_entries)
     }
 }
 

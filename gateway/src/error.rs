@@ -125,6 +125,11 @@ impl IntoResponse for ApiError {
 
 impl From<hub_auth::AuthError> for ApiError {
     fn from(err: hub_auth::AuthError) -> Self {
+        if let hub_auth::AuthError::Internal(hub_auth::StoreError::Database(db)) = &err
+            && hub_db::is_transient_sqlx(db)
+        {
+            return Self::unavailable(err);
+        }
         if err.status().is_server_error() {
             tracing::error!(error = ?err, "authentication backend failed");
         }
@@ -145,6 +150,7 @@ impl From<DbError> for ApiError {
         match err {
             DbError::NotFound(missing) => Self::not_found(missing_message(missing)),
             DbError::Conflict(conflict) => Self::conflict(conflict_message(conflict)),
+            refused @ DbError::QuotaExceeded { .. } => quota_exceeded(&refused),
             err if err.is_transient() => Self::unavailable(err),
             err => Self::internal(err),
         }
@@ -169,6 +175,12 @@ impl From<hub_store::StoreError> for ApiError {
             Self::internal(err)
         }
     }
+}
+
+/// `403 quota_exceeded`: a write would add an entry beyond the repository's quota (not `507`,
+/// which is WebDAV's "the server is out of space": here the caller's allowance is spent).
+pub fn quota_exceeded(refused: impl fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, refused.to_string()).with_code("quota_exceeded")
 }
 
 /// The catalogue message for a missing row.

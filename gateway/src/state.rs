@@ -112,6 +112,7 @@ impl AppState {
         let objects = ObjectStore::new(store.clone());
         let redis_client = redis::Client::open(common.redis_url.as_str())?;
         let redis = redis::aio::ConnectionManager::new(redis_client).await?;
+        release_slots_of_finished_jobs(&events, &redis, &common.nats_prefix);
         let auth = Authenticator::new(&config.auth, pool.clone()).await?;
         let compat = crate::compat::Compat::new(&config);
         Ok(Self::new(Inner {
@@ -128,4 +129,23 @@ impl AppState {
             job_cache,
         }))
     }
+}
+
+/// Free the concurrent-job slot of every job whose final event this gateway sees, so that an
+/// asynchronous job's slot comes back as soon as it ends (whichever replica queued it).
+fn release_slots_of_finished_jobs(
+    events: &EventBus,
+    redis: &redis::aio::ConnectionManager,
+    prefix: &str,
+) {
+    let redis = redis.clone();
+    let prefix: Arc<str> = Arc::from(prefix);
+    events.observe(Arc::new(move |event| {
+        if event.is_terminal() {
+            let (redis, prefix, job_id) = (redis.clone(), Arc::clone(&prefix), event.job_id);
+            tokio::spawn(async move {
+                crate::limits::release_finished(redis, &prefix, job_id).await;
+            });
+        }
+    }));
 }

@@ -128,6 +128,7 @@ pub async fn begin(
 /// An envelope for `identity`'s new job publishing `target_name` in its current repository;
 /// the caller sets the payload.
 pub fn envelope(
+    state: &AppState,
     ticket: &Ticket,
     identity: &Identity,
     target_name: String,
@@ -139,6 +140,7 @@ pub fn envelope(
         repository: identity.user.clone(),
         target_name,
         format: format as i32,
+        repository_max_entries: state.config.limits.repository_max_entries,
         payload: None,
     }
 }
@@ -167,10 +169,14 @@ pub async fn queue(state: &AppState, ticket: Ticket, envelope: JobEnvelope) -> A
         idempotency_key: ticket.idempotency_key.clone(),
     };
     match state.jobs.submit(submission).await {
-        Ok(created) if created.created => Ok(Queued {
-            job: created.job,
-            slot: Some(ticket.slot),
-        }),
+        Ok(created) if created.created => {
+            let mut slot = ticket.slot;
+            slot.queued(state).await;
+            Ok(Queued {
+                job: created.job,
+                slot: Some(slot),
+            })
+        }
         Ok(created) => {
             // A concurrent request with the same key won the race.
             ticket.abandon(state).await;

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::sync::{Mutex, PoisonError};
 
 use axum::extract::multipart::{Field, MultipartRejection};
 use axum::extract::{Multipart, Query, State};
@@ -328,7 +329,7 @@ async fn queue_staged(
             (submit::flist_file_name(&stem, format), format, payload)
         }
     };
-    let mut envelope = submit::envelope(&ticket, identity, target, format);
+    let mut envelope = submit::envelope(state, &ticket, identity, target, format);
     envelope.payload = Some(payload);
     submit::queue(state, ticket, envelope).await
 }
@@ -390,10 +391,19 @@ fn original_name(headers: &HeaderMap) -> ApiResult<Option<String>> {
 async fn stage(state: &AppState, ticket: &Ticket, field: Field<'_>) -> ApiResult<StagedObject> {
     let max = state.config.limits.upload_max_bytes;
     let name = ticket.job_id().to_string();
-    let bytes = field.map_err(io::Error::other);
+    // A failure of the client's body (truncated, malformed, too slow) surfaces as a staging
+    // error; remembering it here answers the client's fault as a 4xx, not as an outage.
+    let body_failure: Mutex<Option<ApiError>> = Mutex::new(None);
+    let bytes = field.map_err(|error| {
+        let mut failure = body_failure.lock().unwrap_or_else(PoisonError::into_inner);
+        failure.get_or_insert_with(|| multipart_error(&error));
+        io::Error::other(error)
+    });
     // One byte more than allowed tells an upload at the limit from one over it.
     let mut reader = StreamReader::new(bytes).take(max.saturating_add(1));
-    match state.staging.put(&name, &mut reader).await {
+    let staged = state.staging.put(&name, &mut reader).await;
+    drop(reader);
+    match staged {
         Ok(object) if object.size > max => {
             discard(state, &name).await;
             Err(limits::upload_too_large(max))
@@ -401,7 +411,10 @@ async fn stage(state: &AppState, ticket: &Ticket, field: Field<'_>) -> ApiResult
         Ok(object) => Ok(object),
         Err(error) => {
             discard(state, &name).await;
-            Err(error.into())
+            let body_failure = body_failure
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner);
+            Err(body_failure.unwrap_or_else(|| error.into()))
         }
     }
 }
