@@ -175,6 +175,20 @@ async fn names_with_bidi_or_invisible_characters_are_refused_on_every_route(pool
         );
     }
 
+    // A merge's target, checked after its (existing) sources.
+    let merge = hub
+        .http
+        .post(hub.url(&format!("/api/flist/me/merge/{evil}")))
+        .json(&["bob/app.flist", "Administrator/app.flist"])
+        .send()
+        .await
+        .expect("merge");
+    assert_eq!(merge.status(), 400);
+    assert_eq!(
+        json(merge).await["message"],
+        "invalid flist name: U+202E is an invisible or bidirectional formatting character"
+    );
+
     // zflist sends the local path, in UTF-8.
     let original_name =
         HeaderValue::from_bytes("/home/me/evil\u{202E}gpj.exe.tar.gz".as_bytes()).expect("bytes");
