@@ -111,6 +111,10 @@ impl Default for GatewaySettings {
 pub struct LimitsConfig {
     /// Authenticated API requests per user per minute (`429` with `Retry-After` beyond).
     pub requests_per_minute: u32,
+    /// Failed authentications (wrong, forged, expired or revoked credentials) per client
+    /// address per minute; beyond, every request from the address is answered `429` with
+    /// `Retry-After` until the minute is over. 0 = unlimited. See [`crate::auth_limit`].
+    pub auth_failures_per_minute: u32,
     /// Jobs one user may have queued or running at once (`429`).
     pub concurrent_jobs: u32,
     /// Largest accepted upload in bytes (`413`).
@@ -132,6 +136,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             requests_per_minute: 600,
+            auth_failures_per_minute: 30,
             concurrent_jobs: 8,
             upload_max_bytes: 10 * 1024 * 1024 * 1024,
             repository_max_entries: 10_000,

@@ -90,6 +90,11 @@ impl ApiError {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// The `Retry-After` seconds, if the client is asked to wait.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
 }
 
 impl fmt::Display for ApiError {

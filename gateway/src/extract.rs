@@ -1,6 +1,8 @@
 //! Request extractors shared by the routes.
 
-use axum::extract::FromRequestParts;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use hub_auth::Identity;
@@ -22,12 +24,40 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let authorization = parts.headers.get(header::AUTHORIZATION);
         let cookie = cookie_value(parts, ACTIVE_USER_COOKIE);
-        let identity = state
-            .auth
-            .authenticate(authorization, cookie.as_deref())
-            .await?;
+        let identity = crate::auth_limit::authenticate(
+            state,
+            client_address(parts),
+            authorization,
+            cookie.as_deref(),
+        )
+        .await?;
         crate::limits::check_request_rate(state, &identity).await?;
         Ok(Self(identity))
+    }
+}
+
+/// The address of the client a request comes from, for the limits kept per client.
+///
+/// Today the TCP peer (the server must be run with
+/// `into_make_service_with_connect_info::<SocketAddr>()`; without it the address is unknown and
+/// per-client limits do not apply). Honouring forwarded headers from trusted proxies belongs
+/// here, and only here, so every per-client limit follows.
+pub fn client_address(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip())
+}
+
+/// [`client_address`] as an extractor, for handlers that authenticate on their own.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_address(parts)))
     }
 }
 

@@ -88,12 +88,15 @@ impl GrpcService {
         let active_user = metadata
             .get("active-user")
             .and_then(|value| value.to_str().ok());
-        let identity = self
-            .state
-            .auth
-            .authenticate(authorization.as_ref(), active_user)
-            .await
-            .map_err(|error| status(ApiError::from(error)))?;
+        let client = request.remote_addr().map(|peer| peer.ip());
+        let identity = crate::auth_limit::authenticate(
+            &self.state,
+            client,
+            authorization.as_ref(),
+            active_user,
+        )
+        .await
+        .map_err(status)?;
         crate::limits::check_request_rate(&self.state, &identity)
             .await
             .map_err(status)?;

@@ -2,6 +2,7 @@
 //! gRPC service. Any number of replicas may run behind a load balancer: all state lives in
 //! PostgreSQL, NATS JetStream, Redis and the chunk store.
 
+pub mod auth_limit;
 pub mod compat;
 pub mod config;
 pub mod error;

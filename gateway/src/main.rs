@@ -1,5 +1,6 @@
 //! `hub-gateway`: serve the hub's HTTP and gRPC APIs, or run an administrative command.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -106,10 +107,14 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
     tracing::info!(%listen, %grpc_listen, "gateway listening");
     // Both servers stop on the same signal and finish the requests in flight.
     let http = async {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await
-            .context("serving HTTP")
+        // The peer address is what per-client limits count against (`extract::client_address`).
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await
+        .context("serving HTTP")
     };
     let grpc = async {
         hub_gateway::grpc::serve(state, grpc_listener, shutdown.clone())

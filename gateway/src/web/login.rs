@@ -22,6 +22,9 @@ use serde::Deserialize;
 use super::html::{Nav, escape, page};
 use super::session::Session;
 use super::{Visitor, found, not_found_page, pages};
+use crate::auth_limit::Throttle;
+use crate::error::ApiError;
+use crate::extract::ClientAddress;
 use crate::state::AppState;
 
 /// Largest user record accepted from the login service.
@@ -300,6 +303,18 @@ fn login_method_page(state: &AppState, visitor: &Visitor, error: Option<&str>) -
     page(status, "Sign in", &visitor.nav(), &body)
 }
 
+/// The sign-in page answering a throttled client: `429` with the throttle's `Retry-After`.
+fn throttled_page(state: &AppState, visitor: &Visitor, throttled: &ApiError) -> Response {
+    let mut response = login_method_page(state, visitor, Some(throttled.message()));
+    *response.status_mut() = throttled.status();
+    if let Some(seconds) = throttled.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
 /// `GET /login-method`: the sign-in choices.
 pub async fn login_method(State(state): State<AppState>, visitor: Visitor) -> Response {
     if !state.auth.is_enabled() {
@@ -316,14 +331,21 @@ pub struct LocalLogin {
 }
 
 /// `POST /login-local`: sign in with a local account (argon2 hash, constant-time failure).
+/// Wrong passwords count against the client address's failed-authentication budget
+/// ([`crate::auth_limit`]), like wrong tokens.
 pub async fn login_local(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     visitor: Visitor,
     Form(form): Form<LocalLogin>,
 ) -> Response {
     if !state.auth.is_enabled() {
         return not_found_page();
     }
+    let throttle = match Throttle::check(&state, client).await {
+        Ok(throttle) => throttle,
+        Err(throttled) => return throttled_page(&state, &visitor, &throttled),
+    };
     let username = form.username.trim();
     if let Err(err) = state
         .auth
@@ -334,7 +356,14 @@ pub async fn login_local(
         if err.status().is_server_error() {
             tracing::error!(error = ?err, "local sign-in failed");
         }
-        return login_method_page(&state, &visitor, Some(err.message()));
+        let message = err.message();
+        if err.is_credential_failure() {
+            let answer = throttle.failed(&state, err).await;
+            if answer.status() == StatusCode::TOO_MANY_REQUESTS {
+                return throttled_page(&state, &visitor, &answer);
+            }
+        }
+        return login_method_page(&state, &visitor, Some(message));
     }
     let accounts = match state.auth.accounts_for(username).await {
         Ok(accounts) => accounts,

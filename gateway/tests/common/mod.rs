@@ -61,7 +61,13 @@ impl TestHub {
             .expect("gateway state");
         let app = hub_gateway::app(state.clone());
         let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("serve");
+            // As the binary serves it: per-client limits need the peer address.
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .expect("serve");
         });
         Self {
             base: format!("http://{addr}"),

@@ -284,6 +284,49 @@ pub fn with_auth(config: &mut GatewayConfig) {
     config.auth.threebot_seed = Some(hub_auth::config::Key32::new(SEED));
 }
 
+/// `iss` of the external identity provider of [`with_external_issuer`].
+pub const EXTERNAL_ISSUER: &str = "https://id.example";
+/// `aud` the external identity provider's tokens carry.
+pub const EXTERNAL_AUDIENCE: &str = "hub.example";
+
+/// A key fixture of hub-auth's tests (`es384-private.pem`, `es384-public.pem`, …).
+fn auth_fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/auth/tests/fixtures")
+        .join(name)
+}
+
+/// [`with_auth`], plus an external JWT issuer ([`EXTERNAL_ISSUER`], ES384) whose tokens
+/// [`external_jwt`] signs.
+pub fn with_external_issuer(config: &mut GatewayConfig) {
+    use hub_auth::config::{JwtAlgorithm, JwtIssuerConfig, KeySource};
+    with_auth(config);
+    config.auth.jwt_issuers.push(JwtIssuerConfig {
+        issuer: EXTERNAL_ISSUER.into(),
+        audiences: vec![EXTERNAL_AUDIENCE.into()],
+        algorithms: vec![JwtAlgorithm::ES384],
+        keys: vec![KeySource::PemFile(auth_fixture("es384-public.pem"))],
+    });
+}
+
+/// A JWT of the external issuer of [`with_external_issuer`] for `username` with `scope`,
+/// valid for an hour.
+pub fn external_jwt(username: &str, scope: &[&str]) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "username": username, "scope": scope, "iss": EXTERNAL_ISSUER,
+        "aud": EXTERNAL_AUDIENCE, "iat": now, "exp": now + 3600,
+    });
+    let pem = std::fs::read(auth_fixture("es384-private.pem")).expect("key fixture");
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(&pem).expect("EC private key");
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES384),
+        &claims,
+        &key,
+    )
+    .expect("signing works")
+}
+
 /// A `multipart/form-data` body built by hand, so tests control every byte (empty file names,
 /// missing parts).
 #[derive(Default)]

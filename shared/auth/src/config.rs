@@ -9,6 +9,7 @@
 //! guest_token = "shared-secret"         # §4.6
 //! threebot_seed = "<hex or base64 of 32 bytes>"
 //! token_max_age = "365d"
+//! clock_skew = "5s"                     # JWT `exp`/`nbf` leeway; how far ahead a hub token may be dated
 //! threebot_users_map = { official-apps = "tfofficial.3bot" }
 //!
 //! [auth.hub_jwt]                        # the hub's own revocable JWTs
@@ -39,6 +40,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub const DEFAULT_TOKEN_MAX_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Default lifetime of a JWT minted by the hub when the caller gives none.
 pub const DEFAULT_HUB_JWT_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
+/// Default allowed clock difference between the hub and token issuers.
+pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(5);
+/// Largest accepted `clock_skew`: more would let expired JWTs and future-dated hub tokens back
+/// in for a long time.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 /// ThreeFold Connect's login service.
 pub const DEFAULT_THREEBOT_LOGIN_URL: &str = "https://login.threefold.me";
 /// Shortest HMAC secret accepted for the hub's own JWTs (RFC 7518 §3.2: at least the hash size).
@@ -59,6 +65,12 @@ pub struct AuthConfig {
     /// Hub tokens older than this are refused with `token expired` (D8).
     #[serde(with = "humantime_serde")]
     pub token_max_age: Duration,
+    /// How far the clocks of the hub and of token issuers may disagree: a JWT is accepted this
+    /// long after its `exp` (and before its `nbf`), and a hub token may be dated at most this far
+    /// in the future. New; the original accepted any date (and its JWT library a minute of
+    /// leeway).
+    #[serde(with = "humantime_serde")]
+    pub clock_skew: Duration,
     /// `threebot-users-map`: virtual repository → the 3bot user allowed to act as it (§4.5).
     pub threebot_users_map: BTreeMap<String, String>,
     /// The hub's own HS256 JWTs (minted by `issue_token`, revocable by `jti`).
@@ -77,6 +89,7 @@ impl Default for AuthConfig {
             guest_token: None,
             threebot_seed: None,
             token_max_age: DEFAULT_TOKEN_MAX_AGE,
+            clock_skew: DEFAULT_CLOCK_SKEW,
             threebot_users_map: BTreeMap::new(),
             hub_jwt: None,
             jwt_issuers: Vec::new(),
@@ -206,6 +219,12 @@ impl AuthConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.token_max_age.is_zero() {
             return Err(ConfigError::invalid("token_max_age", "must be positive"));
+        }
+        if self.clock_skew > MAX_CLOCK_SKEW {
+            return Err(ConfigError::invalid(
+                "clock_skew",
+                format_args!("must be at most {}s", MAX_CLOCK_SKEW.as_secs()),
+            ));
         }
         if let Some(token) = &self.guest_token
             && token.expose().is_empty()
@@ -412,6 +431,7 @@ mod tests {
         assert!(config.authentication);
         assert!(!config.readonly);
         assert_eq!(config.token_max_age, DEFAULT_TOKEN_MAX_AGE);
+        assert_eq!(config.clock_skew, DEFAULT_CLOCK_SKEW);
         assert!(config.validate().is_ok());
     }
 
@@ -424,6 +444,7 @@ mod tests {
             guest_token = "let-me-in"
             threebot_seed = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
             token_max_age = "30d"
+            clock_skew = "2s"
             threebot_users_map = { official-apps = "tfofficial.3bot" }
 
             [hub_jwt]
@@ -451,6 +472,7 @@ mod tests {
         let seed = config.threebot_seed.as_ref().expect("seed set");
         assert_eq!(seed.expose()[31], 0x1f);
         assert_eq!(config.token_max_age, Duration::from_secs(30 * 86400));
+        assert_eq!(config.clock_skew, Duration::from_secs(2));
         assert_eq!(
             config
                 .threebot_users_map
@@ -531,5 +553,12 @@ mod tests {
         });
         let err = config.validate().expect_err("issuer clash");
         assert!(err.to_string().contains("jwt_issuers[0].issuer"), "{err}");
+
+        let config = AuthConfig {
+            clock_skew: MAX_CLOCK_SKEW + Duration::from_secs(1),
+            ..AuthConfig::default()
+        };
+        let err = config.validate().expect_err("skew too large");
+        assert!(err.to_string().contains("clock_skew"), "{err}");
     }
 }

@@ -28,6 +28,10 @@ pub enum AuthError {
     /// A hub token older than the configured maximum age.
     #[error("token expired")]
     TokenExpired,
+    /// A hub token dated further in the future than the allowed clock skew: it would outlive
+    /// `revoke-all` and never age.
+    #[error("token not yet valid")]
+    TokenNotYetValid,
     /// A token issued before its user's revocation time, or revoked by `jti`.
     #[error("token revoked")]
     TokenRevoked,
@@ -52,6 +56,7 @@ impl AuthError {
             | Self::InvalidToken
             | Self::InvalidSignature
             | Self::TokenExpired
+            | Self::TokenNotYetValid
             | Self::TokenRevoked
             | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -68,11 +73,28 @@ impl AuthError {
             Self::InvalidToken => "invalid token",
             Self::InvalidSignature => "invalid signature",
             Self::TokenExpired => "token expired",
+            Self::TokenNotYetValid => "token not yet valid",
             Self::TokenRevoked => "token revoked",
             Self::Forbidden => "active user not allowed",
             Self::InvalidCredentials => "invalid username or password",
             Self::Internal(_) => "internal error",
         }
+    }
+
+    /// Whether the caller presented a credential that did not authenticate (a wrong, forged,
+    /// expired or revoked token, a wrong password): what a guessing attack produces, and what
+    /// the gateway throttles per client address. A missing or malformed header, read-only mode,
+    /// a refused `active-user` and internal failures are not.
+    pub fn is_credential_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidToken
+                | Self::InvalidSignature
+                | Self::TokenExpired
+                | Self::TokenNotYetValid
+                | Self::TokenRevoked
+                | Self::InvalidCredentials
+        )
     }
 }
 
@@ -128,6 +150,7 @@ mod tests {
             (AuthError::InvalidToken, 401, "invalid token"),
             (AuthError::InvalidSignature, 401, "invalid signature"),
             (AuthError::TokenExpired, 401, "token expired"),
+            (AuthError::TokenNotYetValid, 401, "token not yet valid"),
             (AuthError::TokenRevoked, 401, "token revoked"),
             (AuthError::Forbidden, 403, "active user not allowed"),
             (
@@ -146,5 +169,17 @@ mod tests {
             assert_eq!(error.message(), message);
             assert_eq!(error.to_string(), message);
         }
+    }
+
+    #[test]
+    fn only_presented_credentials_count_as_failures() {
+        assert!(AuthError::InvalidToken.is_credential_failure());
+        assert!(AuthError::InvalidSignature.is_credential_failure());
+        assert!(AuthError::InvalidCredentials.is_credential_failure());
+        assert!(!AuthError::NoAuthorization.is_credential_failure());
+        assert!(!AuthError::InvalidHeader.is_credential_failure());
+        assert!(!AuthError::Forbidden.is_credential_failure());
+        assert!(!AuthError::ReadOnly.is_credential_failure());
+        assert!(!AuthError::Internal(StoreError::NotConfigured("x")).is_credential_failure());
     }
 }

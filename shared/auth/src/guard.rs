@@ -62,6 +62,7 @@ pub struct Authenticator {
     guest_token: Option<SecretString>,
     hub_key: Option<HubTokenKey>,
     token_max_age: Duration,
+    clock_skew: Duration,
     users_map: BTreeMap<String, String>,
     jwt: JwtVerifier,
     hub_jwt_ttl: Option<Duration>,
@@ -82,6 +83,7 @@ impl Authenticator {
                 .as_ref()
                 .map(|seed| HubTokenKey::from_seed(seed.expose())),
             token_max_age: config.token_max_age,
+            clock_skew: config.clock_skew,
             users_map: config.threebot_users_map.clone(),
             jwt: JwtVerifier::new(config).await?,
             hub_jwt_ttl: config.hub_jwt.as_ref().map(|hub| hub.default_ttl),
@@ -289,6 +291,12 @@ impl Authenticator {
         let claims = key.verify(token).map_err(|_| AuthError::InvalidSignature)?;
         validate_repository_name(&claims.user).map_err(|_| AuthError::InvalidSignature)?;
         let age = Utc::now().timestamp().saturating_sub(claims.issued_at);
+        // A stamp ahead of our clock by more than the skew is a token nobody should hold: it
+        // would be "issued after" every revocation and younger than any maximum age.
+        let skew = i64::try_from(self.clock_skew.as_secs()).unwrap_or(i64::MAX);
+        if age < skew.saturating_neg() {
+            return Err(AuthError::TokenNotYetValid);
+        }
         let max_age = i64::try_from(self.token_max_age.as_secs()).unwrap_or(i64::MAX);
         if age > max_age {
             return Err(AuthError::TokenExpired);

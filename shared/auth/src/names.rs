@@ -9,6 +9,7 @@ use std::borrow::Cow;
 
 use http::StatusCode;
 use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
 
 /// Longest accepted name, in bytes of UTF-8 (spec §3.5).
 pub const MAX_NAME_BYTES: usize = 255;
@@ -36,7 +37,29 @@ pub const RESERVED_REPOSITORY_NAMES: &[&str] = &[
     "_iyo_callback",
 ];
 
-/// A created name broke the rules of spec §3.5. Each variant renders the exact API message.
+/// Which kind of name broke a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    /// A repository (user or organisation) name.
+    Repository,
+    /// A flist or link name.
+    Flist,
+    /// A tag name.
+    Tag,
+}
+
+impl NameKind {
+    /// `repository`, `flist` or `tag`, as the messages say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Repository => "repository",
+            Self::Flist => "flist",
+            Self::Tag => "tag",
+        }
+    }
+}
+
+/// A created name broke the rules of spec §3.5. Each variant renders the API message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
     /// A repository (user or organisation) name.
@@ -48,6 +71,20 @@ pub enum NameError {
     /// A tag name.
     #[error("invalid tag name")]
     Tag,
+    /// The name holds a character that is invisible or reorders the text around it (see
+    /// [`is_hidden_character`]), so the name would not read as what it is. The message starts
+    /// with the catalogue's `invalid … name` and names the code point.
+    #[error(
+        "invalid {} name: U+{:04X} is an invisible or bidirectional formatting character",
+        .kind.as_str(),
+        u32::from(*.character)
+    )]
+    HiddenCharacter {
+        /// The kind of name.
+        kind: NameKind,
+        /// The offending character.
+        character: char,
+    },
 }
 
 impl NameError {
@@ -56,57 +93,89 @@ impl NameError {
         StatusCode::BAD_REQUEST
     }
 
-    /// The exact message of the error catalogue (spec §14).
-    pub fn message(&self) -> &'static str {
+    /// The message for the client: the exact catalogue message (spec §14), followed by what is
+    /// wrong for [`NameError::HiddenCharacter`].
+    pub fn message(&self) -> Cow<'static, str> {
         match self {
-            Self::Repository => "invalid repository name",
-            Self::Flist => "invalid flist name",
-            Self::Tag => "invalid tag name",
+            Self::Repository => Cow::Borrowed("invalid repository name"),
+            Self::Flist => Cow::Borrowed("invalid flist name"),
+            Self::Tag => Cow::Borrowed("invalid tag name"),
+            Self::HiddenCharacter { .. } => Cow::Owned(self.to_string()),
+        }
+    }
+
+    fn plain(kind: NameKind) -> Self {
+        match kind {
+            NameKind::Repository => Self::Repository,
+            NameKind::Flist => Self::Flist,
+            NameKind::Tag => Self::Tag,
         }
     }
 }
 
 /// Check a repository name being created: the common rules plus the reserved names of §3.4.
 pub fn validate_repository_name(name: &str) -> Result<(), NameError> {
-    if is_acceptable_name(name) && !RESERVED_REPOSITORY_NAMES.contains(&name) {
-        Ok(())
-    } else {
-        Err(NameError::Repository)
+    check_name(NameKind::Repository, name)?;
+    if RESERVED_REPOSITORY_NAMES.contains(&name) {
+        return Err(NameError::Repository);
     }
+    Ok(())
 }
 
 /// Check a flist or link name being created (with or without its `.flist` extension).
 pub fn validate_flist_name(name: &str) -> Result<(), NameError> {
-    if is_acceptable_name(name) {
-        Ok(())
-    } else {
-        Err(NameError::Flist)
-    }
+    check_name(NameKind::Flist, name)
 }
 
 /// Check a tag name being created.
 pub fn validate_tag_name(name: &str) -> Result<(), NameError> {
-    if is_acceptable_name(name) {
-        Ok(())
-    } else {
-        Err(NameError::Tag)
-    }
+    check_name(NameKind::Tag, name)
 }
 
-/// The rules shared by every kind of name.
+/// The one rule shared by every kind of name; every route that creates a name goes through one
+/// of the `validate_*` functions above.
 ///
 /// Beyond §3.5 (length, no control characters, `/`, `\`, NUL, no leading `.`), the characters
 /// that start HTML markup or attributes are refused too: names end up in web pages and D2 was a
-/// stored XSS through names. No existing client creates names with them.
-fn is_acceptable_name(name: &str) -> bool {
+/// stored XSS through names. No existing client creates names with them. So are invisible and
+/// bidirectional formatting characters ([`is_hidden_character`]): `evil\u{202E}gpj.exe.flist`
+/// displays as `evilexe.jpg.flist`.
+fn check_name(kind: NameKind, name: &str) -> Result<(), NameError> {
     const FORBIDDEN: &[char] = &['/', '\\', '<', '>', '"', '\'', '`', '&'];
-    !name.is_empty()
+    let acceptable = !name.is_empty()
         && name.len() <= MAX_NAME_BYTES
         // `.` and `..` are covered: they start with a dot. A leading dot is also how tags are
         // stored (`.tag-<name>`), so it must never come from a user.
         && !name.starts_with('.')
         // `char::is_control` covers NUL, the rest of C0, DEL and C1.
-        && !name.chars().any(|c| c.is_control() || FORBIDDEN.contains(&c))
+        && !name.chars().any(|c| c.is_control() || FORBIDDEN.contains(&c));
+    if !acceptable {
+        return Err(NameError::plain(kind));
+    }
+    if let Some(character) = name.chars().find(|c| is_hidden_character(*c)) {
+        return Err(NameError::HiddenCharacter { kind, character });
+    }
+    Ok(())
+}
+
+/// Characters a name may not hold because a reader cannot see them or they reorder the text
+/// around them:
+///
+/// * every format character (general category `Cf`): the bidirectional controls U+202A–U+202E,
+///   U+2066–U+2069, U+200E, U+200F, U+061C, the zero-width U+200B–U+200D, U+2060, U+FEFF, the
+///   soft hyphen, invisible operators, tag characters…;
+/// * the line and paragraph separators U+2028 and U+2029 (`Zl`, `Zp`), which break lines in
+///   listings and logs like a newline does;
+/// * the Hangul fillers U+115F, U+1160, U+3164 and U+FFA0, letters that render as blank space.
+///
+/// Control characters (`Cc`) are refused by the §3.5 rule itself.
+pub fn is_hidden_character(c: char) -> bool {
+    matches!(
+        c.general_category(),
+        GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+    ) || matches!(c, '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}')
 }
 
 /// Werkzeug's `secure_filename`, as the original hub applied it to uploaded file names (§3.2):
@@ -273,6 +342,65 @@ mod tests {
             assert_eq!(validate_flist_name(name), Ok(()));
         }
         assert_eq!(validate_repository_name("Me"), Ok(()));
+    }
+
+    #[test]
+    fn bidirectional_and_invisible_characters_are_named_in_the_error() {
+        let err = validate_flist_name("evil\u{202E}gpj.exe.flist").expect_err("RLO");
+        assert_eq!(
+            err,
+            NameError::HiddenCharacter {
+                kind: NameKind::Flist,
+                character: '\u{202E}'
+            }
+        );
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            err.message(),
+            "invalid flist name: U+202E is an invisible or bidirectional formatting character"
+        );
+        for c in [
+            '\u{202A}',
+            '\u{202B}',
+            '\u{202C}',
+            '\u{202D}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}',
+            '\u{200E}',
+            '\u{200F}',
+            '\u{061C}',
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{2060}',
+            '\u{FEFF}',
+            '\u{00AD}',
+            '\u{E0001}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{3164}',
+        ] {
+            let name = format!("a{c}b");
+            assert!(is_hidden_character(c), "{c:?}");
+            assert_eq!(
+                validate_tag_name(&name),
+                Err(NameError::HiddenCharacter {
+                    kind: NameKind::Tag,
+                    character: c
+                })
+            );
+            let err = validate_repository_name(&name).expect_err("repository");
+            assert!(
+                err.message().starts_with("invalid repository name: U+"),
+                "{err}"
+            );
+        }
+        // Visible non-ASCII text stays acceptable.
+        for c in ['é', '日', 'ß', '😀', '\u{00A0}'] {
+            assert!(!is_hidden_character(c), "{c:?}");
+        }
     }
 
     #[test]

@@ -144,7 +144,8 @@ async fn jwts_of_each_allowed_algorithm_are_accepted(pool: PgPool) {
             .expect("valid jwt");
         assert_eq!(identity.username, "alice");
         assert_eq!(identity.user, "alice");
-        assert_eq!(identity.accounts, ["alice", "org1", "c"], "{algorithm:?}");
+        // Only `user:memberof:<org>` grants an account (`a:b:c:d` does not, unlike the original).
+        assert_eq!(identity.accounts, ["alice", "org1"], "{algorithm:?}");
         assert_eq!(identity.method, AuthMethod::Jwt);
     }
 }
@@ -550,4 +551,94 @@ async fn hub_tokens_without_a_seed_cannot_verify(pool: PgPool) {
         AuthError::InvalidSignature
     ));
     assert!(auth.mint_hub_token("alice.3bot").is_err());
+}
+
+#[sqlx::test(migrations = "../db/migrations")]
+async fn external_jwt_scopes_other_than_memberof_grant_no_account(pool: PgPool) {
+    let auth = authenticator(&config(), pool).await;
+    for scope in [
+        "user:email:bob",
+        "user:name:bob",
+        "bob:bob:bob",
+        "user:memberof",
+    ] {
+        let token = sign(
+            Algorithm::ES384,
+            "es384-private.pem",
+            &claims("alice", &[scope]),
+        );
+        let identity = auth
+            .authenticate(Some(&bearer(&token)), None)
+            .await
+            .expect("valid jwt");
+        assert_eq!(identity.accounts, ["alice"], "{scope}");
+        let err = auth
+            .authenticate(Some(&bearer(&token)), Some("bob"))
+            .await
+            .expect_err("the scope must not make alice bob");
+        assert!(matches!(err, AuthError::Forbidden), "{scope}: {err:?}");
+    }
+    // Membership scopes still grant the organisation, also with trailing fields.
+    for scope in ["user:memberof:acme", "user:memberof:acme:admin"] {
+        let token = sign(
+            Algorithm::ES384,
+            "es384-private.pem",
+            &claims("alice", &[scope]),
+        );
+        let identity = auth
+            .authenticate(Some(&bearer(&token)), Some("acme"))
+            .await
+            .expect("member of acme");
+        assert_eq!(identity.user, "acme", "{scope}");
+    }
+}
+
+#[sqlx::test(migrations = "../db/migrations")]
+async fn external_jwts_expired_beyond_the_clock_skew_are_refused(pool: PgPool) {
+    let auth = authenticator(&config(), pool).await;
+    let mut late = claims("alice", &[]);
+    // Well inside jsonwebtoken's default 60 s leeway, well outside the hub's 5 s default.
+    late["exp"] = json!(now() - 30);
+    let token = sign(Algorithm::ES384, "es384-private.pem", &late);
+    assert!(matches!(
+        refused(&auth, &token).await,
+        AuthError::InvalidToken
+    ));
+    // Within the skew it is still accepted: clocks are never quite in step.
+    late["exp"] = json!(now() - 2);
+    let token = sign(Algorithm::ES384, "es384-private.pem", &late);
+    assert!(auth.authenticate(Some(&bearer(&token)), None).await.is_ok());
+}
+
+#[sqlx::test(migrations = "../db/migrations")]
+async fn future_dated_hub_tokens_are_refused(pool: PgPool) {
+    let auth = authenticator(&config(), pool).await;
+    // A token dated far ahead would outlive any `revoke-all` and never age.
+    for ahead in [60, 365 * 86400] {
+        let token = mint_hub_token(&seed(), "alice.3bot", now() + ahead);
+        let err = refused(&auth, &token).await;
+        assert!(
+            matches!(err, AuthError::TokenNotYetValid),
+            "{ahead}: {err:?}"
+        );
+        assert_eq!(
+            (err.status().as_u16(), err.message()),
+            (401, "token not yet valid")
+        );
+    }
+    // Within the allowed clock skew it is accepted.
+    let token = mint_hub_token(&seed(), "alice.3bot", now() + 2);
+    assert!(auth.authenticate(Some(&bearer(&token)), None).await.is_ok());
+}
+
+#[sqlx::test(migrations = "../db/migrations")]
+async fn future_dated_hub_tokens_cannot_survive_revoke_all(pool: PgPool) {
+    let auth = authenticator(&config(), pool).await;
+    let future = mint_hub_token(&seed(), "alice.3bot", now() + 3600);
+    auth.revoke_all("alice.3bot").await.expect("db");
+    assert!(
+        auth.authenticate(Some(&bearer(&future)), None)
+            .await
+            .is_err()
+    );
 }

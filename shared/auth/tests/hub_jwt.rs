@@ -210,3 +210,27 @@ async fn issuing_needs_the_hub_issuer(pool: PgPool) {
         Err(StoreError::NotConfigured("hub_jwt"))
     ));
 }
+
+#[sqlx::test(migrations = "../db/migrations")]
+async fn hub_jwts_expired_beyond_the_clock_skew_are_refused(pool: PgPool) {
+    let auth = authenticator(pool).await;
+    let (token, info) = auth.issue_token("alice", None, "").await.expect("db");
+    let mut claims: serde_json::Value =
+        jsonwebtoken::dangerous::insecure_decode_claims(&token).expect("claims");
+    assert_eq!(claims["jti"], json!(info.jti));
+    // The same recorded token, expired 30 s ago: inside jsonwebtoken's default 60 s leeway,
+    // outside the hub's default clock skew.
+    claims["exp"] = json!(now() - 30);
+    let late = sign_hs256(HUB_SECRET, &claims);
+    assert!(matches!(
+        auth.authenticate(Some(&bearer(&late)), None).await,
+        Err(AuthError::InvalidToken)
+    ));
+    claims["exp"] = json!(now() - 2);
+    let within_skew = sign_hs256(HUB_SECRET, &claims);
+    assert!(
+        auth.authenticate(Some(&bearer(&within_skew)), None)
+            .await
+            .is_ok()
+    );
+}

@@ -3,10 +3,77 @@
 use hub_auth::hub_token::HubTokenKey;
 use hub_auth::names::{
     UploadKind, secure_filename, upload_flist_name, validate_flist_name, validate_repository_name,
+    validate_tag_name,
 };
 use proptest::prelude::*;
 
+/// Bidirectional controls, zero-width and other invisible characters (general category `Cf`,
+/// line and paragraph separators, Hangul fillers): a name holding any of them is refused.
+const HIDDEN: &[char] = &[
+    '\u{202A}',
+    '\u{202B}',
+    '\u{202C}',
+    '\u{202D}',
+    '\u{202E}',
+    '\u{2066}',
+    '\u{2067}',
+    '\u{2068}',
+    '\u{2069}',
+    '\u{200E}',
+    '\u{200F}',
+    '\u{061C}',
+    '\u{200B}',
+    '\u{200C}',
+    '\u{200D}',
+    '\u{2060}',
+    '\u{FEFF}',
+    '\u{00AD}',
+    '\u{180E}',
+    '\u{2061}',
+    '\u{2064}',
+    '\u{206A}',
+    '\u{206F}',
+    '\u{FFF9}',
+    '\u{FFFB}',
+    '\u{0600}',
+    '\u{E0001}',
+    '\u{E0041}',
+    '\u{1D173}',
+    '\u{2028}',
+    '\u{2029}',
+    '\u{3164}',
+    '\u{115F}',
+    '\u{1160}',
+    '\u{FFA0}',
+];
+
 proptest! {
+    #[test]
+    fn names_with_hidden_characters_are_always_refused(
+        prefix in "[a-z0-9:@._-]{0,20}",
+        hidden in proptest::sample::select(HIDDEN),
+        suffix in "[a-z0-9:@._-]{0,20}",
+    ) {
+        let name = format!("a{prefix}{hidden}{suffix}");
+        prop_assert!(validate_flist_name(&name).is_err(), "{:?}", name);
+        prop_assert!(validate_tag_name(&name).is_err(), "{:?}", name);
+        prop_assert!(validate_repository_name(&name).is_err(), "{:?}", name);
+    }
+
+    #[test]
+    fn accepted_names_have_no_format_or_control_characters(name in any::<String>()) {
+        use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
+        if validate_flist_name(&name).is_ok() {
+            prop_assert!(!name.chars().any(|c| matches!(
+                c.general_category(),
+                GeneralCategory::Format
+                    | GeneralCategory::Control
+                    | GeneralCategory::LineSeparator
+                    | GeneralCategory::ParagraphSeparator
+            )));
+        }
+    }
+
     #[test]
     fn secure_filename_output_is_always_safe(input in any::<String>()) {
         let name = secure_filename(&input);

@@ -1,6 +1,8 @@
 //! The hub's own JWTs: HS256 with the hub secret, `iss` = `aud` = the hub issuer, and a `jti`
 //! recorded in PostgreSQL so each token can be revoked.
 
+use std::time::Duration;
+
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -29,9 +31,11 @@ pub(crate) struct HubJwt {
 }
 
 impl HubJwt {
-    pub(crate) fn new(config: &HubJwtConfig) -> Self {
+    /// `clock_skew` is the `exp` leeway (jsonwebtoken's default is a whole minute).
+    pub(crate) fn new(config: &HubJwtConfig, clock_skew: Duration) -> Self {
         let secret = config.secret.expose();
         let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = clock_skew.as_secs();
         validation.set_issuer(&[&config.issuer]);
         validation.set_audience(&[&config.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);

@@ -100,6 +100,8 @@ impl JwtVerifier {
             validation.set_audience(&issuer.audiences);
             validation.set_required_spec_claims(&["exp", "iss", "aud"]);
             validation.validate_nbf = true;
+            // jsonwebtoken's default leeway is 60 s: an expired token would keep working a minute.
+            validation.leeway = config.clock_skew.as_secs();
             issuers.push(Issuer {
                 name: issuer.issuer.clone(),
                 algorithms,
@@ -109,7 +111,10 @@ impl JwtVerifier {
         }
         Ok(Self {
             issuers,
-            hub: config.hub_jwt.as_ref().map(HubJwt::new),
+            hub: config
+                .hub_jwt
+                .as_ref()
+                .map(|hub| HubJwt::new(hub, config.clock_skew)),
         })
     }
 
@@ -165,8 +170,45 @@ impl JwtVerifier {
     }
 }
 
-/// Accounts granted by a JWT (§4.4): the username, then the third field of every scope entry
-/// that has at least three `:`-separated fields (`user:memberof:<org>` grants `<org>`).
+/// Accounts granted by a JWT's scope: `<org>` of every `user:memberof:<org>` entry (further
+/// `:`-separated fields are ignored, as the original did).
+///
+/// Deliberate deviation from the original (§4.4), which granted the third field of *any* scope
+/// entry with at least three fields: an identity provider's `user:email:bob` then let its holder
+/// act as `bob`. Only membership scopes name accounts.
 pub(crate) fn scope_accounts<'a>(scope: &'a [String]) -> impl Iterator<Item = &'a str> + 'a {
-    scope.iter().filter_map(|entry| entry.split(':').nth(2))
+    scope.iter().filter_map(|entry| {
+        let mut fields = entry.split(':');
+        match (fields.next(), fields.next(), fields.next()) {
+            (Some("user"), Some("memberof"), Some(org)) => Some(org),
+            _ => None,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accounts(scope: &[&str]) -> Vec<String> {
+        let scope: Vec<String> = scope.iter().map(|s| (*s).to_owned()).collect();
+        scope_accounts(&scope).map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn only_membership_scopes_grant_accounts() {
+        assert_eq!(
+            accounts(&["user:memberof:acme", "user:memberof:org:admin"]),
+            ["acme", "org"]
+        );
+        for other in [
+            "user:email:bob",
+            "user:name:bob",
+            "a:b:c",
+            "user:memberof",
+            "bob",
+        ] {
+            assert!(accounts(&[other]).is_empty(), "{other}");
+        }
+    }
 }
