@@ -39,7 +39,8 @@ fn block_file(store: &Path, flist: &Path, path: &str, index: usize) -> PathBuf {
         .unwrap_or_else(|| panic!("{path} has no block {index}"))
         .id
         .to_hex();
-    store.join(&hex[..2]).join(hex)
+    // Flat, as released rfs reads a dir:// store.
+    store.join(hex)
 }
 
 #[test]

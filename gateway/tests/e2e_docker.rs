@@ -252,3 +252,120 @@ async fn private_images_with_sealed_credentials(pool: PgPool) {
     let _ = worker.await;
     hub.stop().await;
 }
+
+/// The job a synchronous answer names in its `Location: /api/jobs/<id>`.
+fn job_of(response: &reqwest::Response) -> uuid::Uuid {
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|value| value.to_str().ok())
+        .expect("a Location header");
+    let id = location.rsplit('/').next().expect("a job id");
+    uuid::Uuid::parse_str(id).expect("a job id")
+}
+
+/// Messages of every event of `job`, in order.
+async fn event_messages(pool: &PgPool, job: uuid::Uuid) -> Vec<String> {
+    hub_db::events::list(pool, job, 0, 1000)
+        .await
+        .expect("events")
+        .into_iter()
+        .filter_map(|event| event.message)
+        .collect()
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn an_unreachable_registry_answers_502_after_retries_that_say_why(pool: PgPool) {
+    // A port nothing listens on: every attempt's connection is refused (a transient error).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let registry = closed.local_addr().expect("address").to_string();
+    drop(closed);
+    let hub = jobs_support::start(pool, |config| {
+        config.gateway.credentials_key = Some(KEY.into());
+    })
+    .await;
+    let shutdown = CancellationToken::new();
+    let worker = docker_worker(&hub, vec![registry.clone()], &shutdown).await;
+
+    let image = format!("{registry}/nowhere/app:1");
+    let form = Form::new().text("image", &image);
+    let response = post_form(&hub, "/api/flist/me/docker", form, &[]).await;
+    assert_eq!(response.status(), 502);
+    let job = job_of(&response);
+    let body = json(response).await;
+    assert_eq!(body["status"], "error", "{body}");
+    assert_eq!(body["message"], "could not pull this image", "{body}");
+    assert_eq!(body["code"], "pull_failed", "{body}");
+
+    let row = hub_db::jobs::get(&hub.state.pool, job).await.expect("job");
+    assert_eq!(row.attempt, 3, "every attempt was used");
+    let error = row.error.expect("an error");
+    assert_eq!(error.code, "pull_failed");
+    assert!(error.message.contains(&registry), "{}", error.message);
+
+    // Each retry says which attempt it is and why the previous one failed, instead of
+    // repeating the first attempt's line.
+    let messages = event_messages(&hub.state.pool, job).await;
+    for attempt in [2, 3] {
+        let prefix = format!("retrying {attempt}/3: ");
+        let retry = messages
+            .iter()
+            .find(|message| message.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {messages:#?}"));
+        assert!(
+            retry.contains(&format!("could not reach {registry}")),
+            "{retry}"
+        );
+    }
+    let pulls = messages
+        .iter()
+        .filter(|message| message.starts_with("Pulling docker image"))
+        .count();
+    assert_eq!(pulls, 1, "{messages:#?}");
+    shutdown.cancel();
+    let _ = worker.await;
+    hub.stop().await;
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn refused_registry_credentials_answer_502_at_once(pool: PgPool) {
+    let (Some(registry), Some(private)) = (
+        service("HUB_TEST_REGISTRY"),
+        service("HUB_TEST_AUTH_REGISTRY"),
+    ) else {
+        return;
+    };
+    let user = std::env::var("HUB_TEST_AUTH_REGISTRY_USER").expect("user");
+    let pass = std::env::var("HUB_TEST_AUTH_REGISTRY_PASS").expect("password");
+    let repo = unique("refused");
+    push_image(&private, &repo, &RegistryAuth::Basic(user.clone(), pass)).await;
+    let hub = jobs_support::start(pool, |config| {
+        config.gateway.credentials_key = Some(KEY.into());
+    })
+    .await;
+    let shutdown = CancellationToken::new();
+    let worker = docker_worker(&hub, vec![registry, private.clone()], &shutdown).await;
+    let form = Form::new()
+        .text("image", &format!("{private}/{repo}:1"))
+        .text("username", &user)
+        .text("password", "not-the-password");
+    let response = post_form(&hub, "/api/flist/me/docker", form, &[]).await;
+    assert_eq!(response.status(), 502);
+    let job = job_of(&response);
+    let body = json(response).await;
+    assert_eq!(body["message"], "could not pull this image", "{body}");
+    assert_eq!(body["code"], "pull_failed", "{body}");
+    // Refused credentials are final: no second attempt.
+    let row = hub_db::jobs::get(&hub.state.pool, job).await.expect("job");
+    assert_eq!(row.attempt, 1);
+    let messages = event_messages(&hub.state.pool, job).await;
+    assert!(
+        !messages
+            .iter()
+            .any(|message| message.starts_with("retrying")),
+        "{messages:#?}"
+    );
+    shutdown.cancel();
+    let _ = worker.await;
+    hub.stop().await;
+}

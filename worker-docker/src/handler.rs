@@ -100,7 +100,12 @@ impl DockerHandler {
         let Some(Payload::Docker(docker)) = &job.envelope.payload else {
             return Err(JobError::invalid_as("invalid_payload", "not a docker job"));
         };
-        ctx.progress(0, phase::RESOLVING, "Initializing docker converter");
+        // A retry says which attempt it is and why the last one failed, instead of repeating
+        // the first attempt's lines.
+        let retry_note = job.retry_note();
+        if retry_note.is_none() {
+            ctx.progress(0, phase::RESOLVING, "Initializing docker converter");
+        }
         let image = ImageRef::parse(&docker.image).map_err(job_error)?;
         let platform = if docker.platform.trim().is_empty() {
             self.default_platform.clone()
@@ -118,7 +123,7 @@ impl DockerHandler {
         ctx.progress(
             10,
             phase::RESOLVING,
-            format!("Pulling docker image: {}", image.display_name()),
+            retry_note.unwrap_or_else(|| format!("Pulling docker image: {}", image.display_name())),
         );
         tracing::info!(job = %job.job.id, image = %image, %platform, ?format, "docker conversion");
         if self.uses_engine(docker) {
@@ -271,9 +276,14 @@ fn source(resolved: &ResolvedImage) -> serde_json::Value {
 }
 
 /// The runtime's decision for an image error: retry what may pass later, fail the rest with
-/// the code the gateway maps (`image_not_found`, `pull_failed`, hub-convert's codes).
+/// the code the gateway maps (`image_not_found`, `pull_failed`, hub-convert's codes). Retried
+/// pulls keep `pull_failed`, so a pull that never reaches the registry ends as `502 could not
+/// pull this image` once the attempts run out.
 pub fn job_error(error: OciError) -> JobError {
-    if error.is_transient() {
+    if error.is_transient() && error.code() == hub_oci::PULL_FAILED {
+        JobError::transient_as(hub_oci::PULL_FAILED, error.to_string())
+    } else if error.is_transient() {
+        // A store outage while converting: the generic retry, `attempts_exhausted` at the end.
         JobError::transient(error.to_string())
     } else if error.is_internal() {
         JobError::internal(error.to_string())
@@ -308,7 +318,8 @@ mod tests {
             registry: "r".into(),
             detail: "refused".into(),
         });
-        assert!(matches!(down, JobError::Transient(_)));
+        assert!(matches!(down, JobError::Transient { .. }));
+        assert_eq!(down.code(), "pull_failed");
         let bad = job_error(OciError::DigestMismatch {
             digest: "d".into(),
             detail: "x".into(),

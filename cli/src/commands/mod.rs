@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod flist;
+pub mod store;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,9 @@ pub enum Command {
     Flist(flist::FlistCommand),
     /// Measure conversion, verify and merge throughput on a generated corpus.
     Bench(bench::Args),
+    /// Maintain block stores on this machine.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 /// Runs a parsed command line. The exit code is 1 when a command reports a negative result
@@ -32,5 +36,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Flist(command) => flist::run(command).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Store(command) => {
+            store::run(command).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -17,10 +17,9 @@ fn blocks(tree: &Tree, path: &str) -> Vec<BlockRef> {
     }
 }
 
-/// Where the dir store keeps a block.
+/// Where the dir store keeps a block (flat, as released rfs reads it).
 fn block_path(root: &Path, block: &BlockRef) -> PathBuf {
-    let hex = block.id.to_hex();
-    root.join(&hex[..2]).join(&hex)
+    root.join(block.id.to_hex())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

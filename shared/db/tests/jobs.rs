@@ -291,6 +291,39 @@ async fn retries_until_the_attempts_run_out(pool: PgPool) -> TestResult {
 }
 
 #[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn a_retryable_failure_with_its_own_code_keeps_it_after_the_last_attempt(
+    pool: PgPool,
+) -> TestResult {
+    let new = new_job("alice", JobKind::Docker);
+    jobs::create(&pool, &new).await?;
+    let unreachable = JobFailure::new("pull_failed", "could not reach r: connection refused");
+    for _ in 1..=2 {
+        let mut run = claimed(&pool, new.id).await?;
+        let (job, _) = run
+            .lease
+            .retry(&pool, &unreachable, Duration::from_millis(10))
+            .await?;
+        assert_eq!(job.state, JobState::Queued);
+        assert_eq!(job.error.as_ref(), Some(&unreachable));
+    }
+    let mut last = claimed(&pool, new.id).await?;
+    let (job, events) = last
+        .lease
+        .retry(&pool, &unreachable, Duration::from_millis(10))
+        .await?;
+    assert_eq!(job.state, JobState::Failed);
+    let error = job.error.ok_or("no error")?;
+    assert_eq!(error.code, "pull_failed");
+    assert_eq!(
+        error.message,
+        "gave up after 3 attempts: could not reach r: connection refused"
+    );
+    let codes: Vec<_> = events.iter().filter_map(|e| e.data.get("code")).collect();
+    assert_eq!(codes, [&serde_json::json!("pull_failed")]);
+    Ok(())
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn release_hands_the_job_back_without_using_an_attempt(pool: PgPool) -> TestResult {
     let new = new_job("alice", JobKind::Convert);
     jobs::create(&pool, &new).await?;

@@ -1,8 +1,11 @@
 //! Local directory (`dir://`) block store.
 //!
-//! Layout `<root>/<hex[0:2]>/<hex id>` (rfs since PR #64); reads fall back to the flat
-//! `<root>/<hex id>` layout written by rfs 2.0.6. All file-system work runs on the blocking
-//! pool, one task per operation.
+//! Blocks are written flat, `<root>/<hex id>`: the only layout released rfs (2.0.6 and 2.0.7,
+//! what Zero-OS nodes run) reads, and the one rfs's development branch falls back to. Reads
+//! and existence checks also find `<root>/<hex[0:2]>/<hex id>`, written by earlier hub versions
+//! and by rfs since PR #64; [`DirStore::migrate_layout`] moves those blocks flat. A flat
+//! directory of millions of files is fine on ext4 and XFS (hashed directory indexes).
+//! All file-system work runs on the blocking pool, one task per operation.
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -14,6 +17,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::{BlockStore, MAX_VALUE_SIZE, Route, StoreError, check_key, check_value};
+
+mod migrate;
+
+pub use migrate::LayoutMigration;
 
 /// Longest key whose hex name fits in a 255-byte file name.
 const MAX_DIR_KEY: usize = 127;
@@ -50,6 +57,17 @@ impl DirStore {
         &self.root
     }
 
+    /// Moves every block stored in the sharded layout `<root>/<hex[0:2]>/<hex>` to the flat
+    /// `<root>/<hex>`, removing the emptied shard directories.
+    ///
+    /// Safe while the store serves requests (each block moves with one atomic `rename`, and
+    /// reads try both names), resumable (a run stopped halfway is finished by the next) and
+    /// idempotent (a run over a flat store changes nothing). Entries of a shard directory that
+    /// are not blocks of that shard are left in place and counted.
+    pub async fn migrate_layout(&self) -> Result<LayoutMigration, StoreError> {
+        self.blocking(migrate::run).await
+    }
+
     /// Runs file-system work off the async threads.
     async fn blocking<T: Send + 'static>(
         &self,
@@ -71,37 +89,46 @@ fn check_dir_key(id: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// `<root>/<hex[0:2]>/<hex>` and `<root>/<hex>`.
+/// Where a block may be: `<root>/<hex>` (written), then `<root>/<hex[0:2]>/<hex>` (read only).
 fn paths(root: &Path, id: &[u8]) -> (PathBuf, PathBuf) {
     let name = hex::encode(id);
     let shard = name.get(..2).unwrap_or(&name);
-    (root.join(shard).join(&name), root.join(&name))
+    (root.join(&name), root.join(shard).join(&name))
+}
+
+/// Whether `name` is lowercase hex, as block file names are.
+fn is_hex_name(name: &str) -> bool {
+    name.bytes()
+        .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 fn with_path(error: io::Error, path: &Path) -> io::Error {
     io::Error::new(error.kind(), format!("{}: {error}", path.display()))
 }
 
-/// Whether `path` exists; other errors than "not found" are reported.
+/// Whether a block file exists at `path`; other errors than "not found" are reported.
 fn present(path: &Path) -> Result<bool, StoreError> {
     match fs::metadata(path) {
-        Ok(_) => Ok(true),
+        // A one-byte id's flat name is also the name of its shard directory.
+        Ok(meta) => Ok(meta.is_file()),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(error) => Err(with_path(error, path).into()),
     }
 }
 
-/// Reads a whole block, `None` if the file does not exist.
+/// Reads a whole block, `None` if there is no block file at `path`.
 fn read_block(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
     let mut file = match fs::File::open(path) {
         Ok(file) => file,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(with_path(error, path).into()),
     };
-    let len = file
-        .metadata()
-        .map_err(|error| with_path(error, path))?
-        .len();
+    let meta = file.metadata().map_err(|error| with_path(error, path))?;
+    // A one-byte id's flat name is also the name of its shard directory.
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    let len = meta.len();
     let len = usize::try_from(len).unwrap_or(usize::MAX);
     // Never load more than a block can be, whatever landed in the directory.
     if len > MAX_VALUE_SIZE {
@@ -149,10 +176,10 @@ impl BlockStore for DirStore {
         let id = id.to_vec();
         let url = self.url();
         self.blocking(move |root| {
-            let (sharded, flat) = paths(root, &id);
-            let data = match read_block(&sharded)? {
+            let (flat, sharded) = paths(root, &id);
+            let data = match read_block(&flat)? {
                 Some(data) => Some(data),
-                None => read_block(&flat)?,
+                None => read_block(&sharded)?,
             };
             match data {
                 Some(data) if data.is_empty() => Err(StoreError::EmptyValue {
@@ -170,15 +197,12 @@ impl BlockStore for DirStore {
         check_value(|| self.url(), id, &data)?;
         let id = id.to_vec();
         self.blocking(move |root| {
-            let (sharded, flat) = paths(root, &id);
+            let (flat, sharded) = paths(root, &id);
             // Content-addressed: a present block already holds these bytes.
-            if present(&sharded)? || present(&flat)? {
+            if present(&flat)? || present(&sharded)? {
                 return Ok(());
             }
-            if let Some(shard) = sharded.parent() {
-                fs::create_dir_all(shard).map_err(|error| with_path(error, shard))?;
-            }
-            write_atomically(&sharded, &data)
+            write_atomically(&flat, &data)
         })
         .await
     }
@@ -187,8 +211,8 @@ impl BlockStore for DirStore {
         check_dir_key(id)?;
         let id = id.to_vec();
         self.blocking(move |root| {
-            let (sharded, flat) = paths(root, &id);
-            Ok(present(&sharded)? || present(&flat)?)
+            let (flat, sharded) = paths(root, &id);
+            Ok(present(&flat)? || present(&sharded)?)
         })
         .await
     }
@@ -227,8 +251,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sharded_and_flat_paths() {
-        let (sharded, flat) = paths(Path::new("/s"), &[0xab, 0x01]);
+    fn flat_and_sharded_paths() {
+        let (flat, sharded) = paths(Path::new("/s"), &[0xab, 0x01]);
         assert_eq!(sharded, Path::new("/s/ab/ab01"));
         assert_eq!(flat, Path::new("/s/ab01"));
     }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-pub use dir::DirStore;
+pub use dir::{DirStore, LayoutMigration};
 pub use error::StoreError;
 pub use object::{ObjectId, ObjectStore};
 pub use router::Router;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hub_store::{BlockStore, DirStore, MAX_VALUE_SIZE, Route, StoreError};
+use hub_store::{BlockStore, DirStore, LayoutMigration, MAX_VALUE_SIZE, Route, StoreError};
 
 fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
@@ -36,7 +36,8 @@ fn testdata(name: &str) -> PathBuf {
 }
 
 #[tokio::test]
-async fn writes_the_two_level_layout() {
+async fn writes_blocks_flat_where_released_rfs_reads_them() {
+    // rfs 2.0.6 and 2.0.7 (what Zero-OS nodes run) only read `<root>/<hex>`.
     let dir = temp_dir();
     let store = DirStore::open(dir.path()).await.expect("open");
     let id = [0xab, 0xcd, 0x01];
@@ -44,9 +45,9 @@ async fn writes_the_two_level_layout() {
         .set(&id, Bytes::from_static(b"data"))
         .await
         .expect("set");
-    assert_eq!(files(dir.path()), vec![PathBuf::from("ab/abcd01")]);
+    assert_eq!(files(dir.path()), vec![PathBuf::from("abcd01")]);
     assert_eq!(
-        std::fs::read(dir.path().join("ab/abcd01")).expect("file"),
+        std::fs::read(dir.path().join("abcd01")).expect("file"),
         b"data"
     );
     assert!(store.exists(&id).await.expect("exists"));
@@ -65,6 +66,139 @@ async fn writes_the_two_level_layout() {
             url: format!("dir://{}", dir.path().display())
         }]
     );
+}
+
+#[tokio::test]
+async fn reads_blocks_left_in_the_sharded_layout_of_older_hubs() {
+    let dir = temp_dir();
+    // Written by hand as the hub did before: `<root>/<hex[0:2]>/<hex>`.
+    std::fs::create_dir(dir.path().join("ab")).expect("shard");
+    std::fs::write(dir.path().join("ab/abcd01"), b"sharded block").expect("seed");
+    let store = DirStore::open(dir.path()).await.expect("open");
+    let id = [0xab, 0xcd, 0x01];
+    assert!(store.exists(&id).await.expect("exists"));
+    assert_eq!(
+        store.get(&id).await.expect("get").as_deref(),
+        Some(&b"sharded block"[..])
+    );
+    // Already present (sharded): no second copy.
+    store
+        .set(&id, Bytes::from_static(b"sharded block"))
+        .await
+        .expect("set");
+    assert_eq!(files(dir.path()), vec![PathBuf::from("ab/abcd01")]);
+    // A shard directory is not a block, even when a one-byte key names it.
+    assert!(!store.exists(&[0xab]).await.expect("exists"));
+    assert_eq!(store.get(&[0xab]).await.expect("get"), None);
+}
+
+/// Seeds `count` blocks in the sharded layout, returning their ids and contents.
+fn seed_sharded(root: &Path, count: u16) -> Vec<([u8; 32], Vec<u8>)> {
+    (0..count)
+        .map(|n| {
+            let data = format!("block {n}").into_bytes();
+            let hash = blake2b_simd::Params::new().hash_length(32).hash(&data);
+            let id: [u8; 32] = hash.as_bytes().try_into().expect("32 bytes");
+            let name = hex::encode(id);
+            let shard = root.join(&name[..2]);
+            std::fs::create_dir_all(&shard).expect("shard");
+            std::fs::write(shard.join(&name), &data).expect("seed");
+            (id, data)
+        })
+        .collect()
+}
+
+/// Every block is readable and stored flat, and nothing else is left.
+async fn assert_all_flat(root: &Path, blocks: &[([u8; 32], Vec<u8>)]) {
+    let mut expected: Vec<PathBuf> = blocks
+        .iter()
+        .map(|(id, _)| PathBuf::from(hex::encode(id)))
+        .collect();
+    expected.sort();
+    assert_eq!(files(root), expected);
+    let dirs = std::fs::read_dir(root)
+        .expect("read root")
+        .filter(|entry| entry.as_ref().expect("entry").path().is_dir())
+        .count();
+    assert_eq!(dirs, 0, "shard directories left behind");
+    let store = DirStore::open(root).await.expect("open");
+    for (id, data) in blocks {
+        assert_eq!(
+            store.get(id).await.expect("get").as_deref(),
+            Some(&data[..])
+        );
+    }
+}
+
+#[tokio::test]
+async fn migrate_layout_moves_sharded_blocks_flat_and_a_second_run_is_a_no_op() {
+    let dir = temp_dir();
+    let blocks = seed_sharded(dir.path(), 300);
+    let shards = std::fs::read_dir(dir.path()).expect("read").count();
+    let store = DirStore::open(dir.path()).await.expect("open");
+
+    let first = store.migrate_layout().await.expect("migrate");
+    assert_eq!(first.moved, 300);
+    assert_eq!(first.duplicates, 0);
+    assert_eq!(first.shard_dirs_removed, shards as u64);
+    assert_eq!(first.left_in_place, 0);
+    assert_all_flat(dir.path(), &blocks).await;
+
+    let second = store.migrate_layout().await.expect("migrate again");
+    assert_eq!(second, LayoutMigration::default());
+    assert_all_flat(dir.path(), &blocks).await;
+}
+
+#[tokio::test]
+async fn interrupted_migration_completes_on_a_rerun() {
+    let dir = temp_dir();
+    let root = dir.path();
+    let blocks = seed_sharded(root, 200);
+    // A migration that stopped halfway: half the blocks already renamed flat (some shard
+    // directories emptied but not yet removed), and one block both flat and sharded, as a
+    // writer using the flat layout may have stored it again meanwhile.
+    for (id, _) in blocks.iter().step_by(2) {
+        let name = hex::encode(id);
+        std::fs::rename(root.join(&name[..2]).join(&name), root.join(&name)).expect("move");
+    }
+    let (twice, data) = blocks.get(1).expect("second block");
+    std::fs::write(root.join(hex::encode(twice)), data).expect("flat copy");
+
+    let store = DirStore::open(root).await.expect("open");
+    for (id, data) in &blocks {
+        assert_eq!(
+            store.get(id).await.expect("get mid-migration").as_deref(),
+            Some(&data[..])
+        );
+    }
+    let report = store.migrate_layout().await.expect("resume");
+    assert_eq!(report.moved + report.duplicates, 100);
+    assert_eq!(report.duplicates, 1);
+    assert_eq!(report.left_in_place, 0);
+    assert_all_flat(root, &blocks).await;
+}
+
+#[tokio::test]
+async fn migrate_layout_leaves_foreign_files_and_their_shard_directory() {
+    let dir = temp_dir();
+    let root = dir.path();
+    let blocks = seed_sharded(root, 1);
+    let name = hex::encode(blocks[0].0);
+    // A temp file of a writer of the old layout, and a file that is no block of this shard.
+    let shard = root.join(&name[..2]);
+    std::fs::write(shard.join(format!(".{name}.tmp-1-0")), b"partial").expect("temp");
+    std::fs::write(shard.join("README"), b"not a block").expect("foreign");
+    // Directories that are not shards are not touched.
+    std::fs::create_dir(root.join("lost+found")).expect("other dir");
+
+    let store = DirStore::open(root).await.expect("open");
+    let report = store.migrate_layout().await.expect("migrate");
+    assert_eq!(report.moved, 1);
+    assert_eq!(report.left_in_place, 2);
+    assert_eq!(report.shard_dirs_removed, 0);
+    assert!(root.join(&name).is_file());
+    assert!(shard.join("README").is_file());
+    assert!(root.join("lost+found").is_dir());
 }
 
 #[tokio::test]
@@ -118,6 +252,35 @@ async fn reads_blocks_written_by_rfs_and_zflist() {
 }
 
 #[tokio::test]
+async fn zflist_chunks_migrated_flat_still_read() {
+    // zflist stored its chunks sharded; a copy of that store migrated to the flat layout must
+    // serve the same bytes under the same ids.
+    let source = testdata("flist-store");
+    let dir = temp_dir();
+    let mut expected = Vec::new();
+    for name in files(&source) {
+        let target = dir.path().join(&name);
+        std::fs::create_dir_all(target.parent().expect("parent")).expect("shard");
+        std::fs::copy(source.join(&name), &target).expect("copy");
+        let file = name.file_name().expect("file name").to_string_lossy();
+        expected.push((file.into_owned(), std::fs::read(&target).expect("read")));
+    }
+    let store = DirStore::open(dir.path()).await.expect("open");
+    let report = store.migrate_layout().await.expect("migrate");
+    assert_eq!(report.moved, 6);
+    let mut flat: Vec<PathBuf> = expected.iter().map(|(n, _)| PathBuf::from(n)).collect();
+    flat.sort();
+    assert_eq!(files(dir.path()), flat);
+    for (name, data) in expected {
+        let id = hex::decode(name.as_bytes()).expect("hex name");
+        assert_eq!(
+            store.get(&id).await.expect("get").as_deref(),
+            Some(&data[..])
+        );
+    }
+}
+
+#[tokio::test]
 async fn concurrent_writers_of_the_same_id_leave_one_whole_file() {
     let dir = temp_dir();
     let store = Arc::new(DirStore::open(dir.path()).await.expect("open"));
@@ -134,7 +297,7 @@ async fn concurrent_writers_of_the_same_id_leave_one_whole_file() {
     }
     assert_eq!(store.get(&id).await.expect("get"), Some(block));
     let all = files(dir.path());
-    assert_eq!(all, vec![PathBuf::from(format!("42/{}", hex::encode(id)))]);
+    assert_eq!(all, vec![PathBuf::from(hex::encode(id))]);
 }
 
 #[tokio::test]

@@ -64,7 +64,7 @@ mod tests {
             url: "zdb://h".into(),
             reason: "refused".into(),
         }));
-        assert!(matches!(down, JobError::Transient(_)));
+        assert!(matches!(down, JobError::Transient { .. }));
         let bug = convert_failure(ConvertError::Internal("worker panicked".into()));
         assert!(matches!(bug, JobError::Internal(_)));
     }

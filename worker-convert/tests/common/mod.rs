@@ -256,9 +256,10 @@ impl TestHub {
     /// Path of block `id` in the directory store.
     pub fn block_path(&self, id: &[u8]) -> Option<PathBuf> {
         let name = hex::encode(id);
-        let sharded = self.store_dir.path().join(&name[..2]).join(&name);
+        // Written flat; older hubs wrote `<hex[0:2]>/<hex>`.
         let flat = self.store_dir.path().join(&name);
-        [sharded, flat].into_iter().find(|path| path.exists())
+        let sharded = self.store_dir.path().join(&name[..2]).join(&name);
+        [flat, sharded].into_iter().find(|path| path.exists())
     }
 }
 

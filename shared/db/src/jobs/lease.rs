@@ -298,8 +298,10 @@ impl Lease {
     }
 
     /// After a transient error: `running → queued` to be retried after `delay`, recording the
-    /// error; or, when this was the last attempt, `running → failed` with
-    /// [`failure_codes::ATTEMPTS_EXHAUSTED`]. The returned job's state says which.
+    /// error; or, when this was the last attempt, `running → failed` with the failure's own code
+    /// when it names what failed (e.g. `pull_failed`), else (the generic
+    /// [`failure_codes::TRANSIENT`]) with [`failure_codes::ATTEMPTS_EXHAUSTED`]. The returned
+    /// job's state says which.
     pub async fn retry(
         &mut self,
         db: impl Acquire<'_, Database = Postgres>,
@@ -307,7 +309,7 @@ impl Lease {
         delay: Duration,
     ) -> Result<(Job, Vec<JobEvent>), DbError> {
         if self.attempt >= self.max_attempts {
-            let failure = exhausted(self.max_attempts, &failure.message);
+            let failure = last_failure(self.max_attempts, failure);
             return self.fail(db, &failure).await;
         }
         let message = format!(
@@ -438,6 +440,19 @@ pub(super) fn exhausted(max_attempts: i32, last: &str) -> JobFailure {
     JobFailure::new(
         failure_codes::ATTEMPTS_EXHAUSTED,
         format!("gave up after {max_attempts} attempts: {last}"),
+    )
+}
+
+/// The failure of a job whose last attempt ended in a retryable `last` error. A specific code
+/// is kept: the gateway answers from it (a docker pull that never reached the registry is
+/// `502 could not pull this image`, not a generic error).
+fn last_failure(max_attempts: i32, last: &JobFailure) -> JobFailure {
+    if last.code == failure_codes::TRANSIENT {
+        return exhausted(max_attempts, &last.message);
+    }
+    JobFailure::new(
+        last.code.clone(),
+        format!("gave up after {max_attempts} attempts: {}", last.message),
     )
 }
 

@@ -36,6 +36,29 @@ pub struct ClaimedJob {
     pub envelope: JobEnvelope,
 }
 
+impl ClaimedJob {
+    /// `retrying <attempt>/<max>: <reason>` when this run retries an earlier attempt, the reason
+    /// being how that attempt failed; `None` on the first attempt. Handlers report it instead of
+    /// repeating the first attempt's progress line, so a watcher sees that and why the job is
+    /// retried.
+    pub fn retry_note(&self) -> Option<String> {
+        let job = &self.job;
+        if job.attempt <= 1 {
+            return None;
+        }
+        let reason = job
+            .error
+            .as_ref()
+            .map_or("the previous attempt did not finish", |failure| {
+                failure.message.as_str()
+            });
+        Some(format!(
+            "retrying {}/{}: {reason}",
+            job.attempt, job.max_attempts
+        ))
+    }
+}
+
 /// An entry to publish when the job succeeds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publication {
@@ -94,10 +117,17 @@ pub enum JobError {
         /// Human-readable message (shown to the user).
         message: String,
     },
-    /// Something the job needs is unreachable or overloaded: retried with back-off; after the
-    /// last attempt the job fails with `attempts_exhausted`.
-    #[error("{0}")]
-    Transient(String),
+    /// Something the job needs is unreachable or overloaded: retried with back-off. After the
+    /// last attempt the job fails with `code` when it names the failure (e.g. `pull_failed`,
+    /// which the gateway maps to a specific answer), or `attempts_exhausted` when it is the
+    /// generic `transient`.
+    #[error("{message}")]
+    Transient {
+        /// Stable machine-readable code: `transient`, or a handler's own.
+        code: Cow<'static, str>,
+        /// Human-readable message (shown to the user, and in the retry's progress line).
+        message: String,
+    },
     /// The job was cancelled (the handler saw [`JobContext::cancelled`]).
     #[error("cancelled")]
     Cancelled,
@@ -120,9 +150,18 @@ impl JobError {
         }
     }
 
-    /// A [`JobError::Transient`].
+    /// A [`JobError::Transient`] with the generic code `transient`.
     pub fn transient(message: impl Into<String>) -> Self {
-        Self::Transient(message.into())
+        Self::transient_as(failure_codes::TRANSIENT, message)
+    }
+
+    /// A [`JobError::Transient`] with a specific code, kept as the job's failure code when the
+    /// last attempt fails too.
+    pub fn transient_as(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self::Transient {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 
     /// An [`JobError::Internal`].
@@ -133,8 +172,7 @@ impl JobError {
     /// The machine-readable code recorded for this failure.
     pub fn code(&self) -> &str {
         match self {
-            Self::Invalid { code, .. } => code,
-            Self::Transient(_) => failure_codes::TRANSIENT,
+            Self::Invalid { code, .. } | Self::Transient { code, .. } => code,
             Self::Cancelled => failure_codes::CANCELLED,
             Self::Internal(_) => failure_codes::INTERNAL,
         }
@@ -146,7 +184,7 @@ impl From<DbError> for JobError {
         match err {
             // The job changed under the worker (cancelled, taken over): stop quietly.
             DbError::Stale => Self::Cancelled,
-            err if err.is_transient() => Self::Transient(err.to_string()),
+            err if err.is_transient() => Self::transient(err.to_string()),
             err => Self::Internal(err.to_string()),
         }
     }
@@ -160,7 +198,7 @@ impl From<crate::JobsError> for JobError {
                 "upload_missing",
                 format!("the uploaded file `{name}` is no longer available"),
             ),
-            err if err.is_transient() => Self::Transient(err.to_string()),
+            err if err.is_transient() => Self::transient(err.to_string()),
             err => Self::Internal(err.to_string()),
         }
     }
@@ -178,6 +216,10 @@ mod tests {
             "invalid_archive"
         );
         assert_eq!(JobError::transient("x").code(), "transient");
+        assert_eq!(
+            JobError::transient_as("pull_failed", "x").code(),
+            "pull_failed"
+        );
         assert_eq!(JobError::Cancelled.code(), "cancelled");
         assert_eq!(JobError::internal("x").code(), "internal");
     }
@@ -189,7 +231,7 @@ mod tests {
             JobError::Cancelled
         ));
         let down = DbError::Sqlx(sqlx_pool_timeout());
-        assert!(matches!(JobError::from(down), JobError::Transient(_)));
+        assert!(matches!(JobError::from(down), JobError::Transient { .. }));
         let corrupt = DbError::Corrupt("x".into());
         assert!(matches!(JobError::from(corrupt), JobError::Internal(_)));
     }

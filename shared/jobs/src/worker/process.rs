@@ -196,9 +196,9 @@ async fn fail<H: JobHandler>(
     let attempt = context.attempt();
     let mut lease = context.lease().await;
     let (written, ack) = match &error {
-        JobError::Transient(message) => {
+        JobError::Transient { code, message } => {
             let delay = runtime.config.retry_delay(attempt);
-            let failure = JobFailure::new(failure_codes::TRANSIENT, message.clone());
+            let failure = JobFailure::new(code.as_ref(), message.clone());
             let written = lease.retry(&runtime.pool, &failure, delay).await;
             let ack = match &written {
                 Ok((job, _)) if job.state == JobState::Queued => AckKind::Nak(Some(delay)),
