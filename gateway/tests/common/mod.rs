@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod raw;
+
 use std::net::SocketAddr;
 
 use hub_gateway::{AppState, GatewayConfig};
