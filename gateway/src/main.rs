@@ -95,6 +95,7 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
     let listen = config.gateway.listen;
     let grpc_listen = config.gateway.grpc_listen;
     let shutdown = hub_telemetry::shutdown_token();
+    let settings = config.clone();
     let state = AppState::connect(config)
         .await
         .context("starting the gateway")?;
@@ -106,10 +107,8 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
     tracing::info!(%listen, %grpc_listen, "gateway listening");
     // Both servers stop on the same signal and finish the requests in flight.
     let http = async {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await
-            .context("serving HTTP")
+        hub_gateway::server::serve(listener, app, &settings, shutdown.clone()).await;
+        Ok::<(), anyhow::Error>(())
     };
     let grpc = async {
         hub_gateway::grpc::serve(state, grpc_listener, shutdown.clone())

@@ -13,6 +13,7 @@ use hub_testkit::NatsTest;
 use sqlx::PgPool;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// A running gateway for one test.
 pub struct TestHub {
@@ -28,6 +29,8 @@ pub struct TestHub {
     pub http: reqwest::Client,
     /// The chunk store's directory.
     pub store_dir: TempDir,
+    /// Cancelling it shuts the server down gracefully, as `SIGTERM` does the binary.
+    pub shutdown: CancellationToken,
     nats: Option<NatsTest>,
     server: JoinHandle<()>,
 }
@@ -62,8 +65,12 @@ impl TestHub {
             .await
             .expect("gateway state");
         let app = hub_gateway::app(state.clone());
+        // Served as the binary serves it (connection timeouts, per-address cap, peer address).
+        let served = config.clone();
+        let shutdown = CancellationToken::new();
+        let signal = shutdown.clone();
         let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("serve");
+            hub_gateway::server::serve(listener, app, &served, signal).await;
         });
         Self {
             base: format!("http://{addr}"),
@@ -72,6 +79,7 @@ impl TestHub {
             config,
             http: reqwest::Client::new(),
             store_dir,
+            shutdown,
             nats: Some(nats),
             server,
         }
