@@ -65,8 +65,28 @@ pub struct GatewaySettings {
     /// Key sealing per-job registry credentials on the queue (64 hex characters = 32 bytes).
     /// Must be the same on the gateway and worker-docker.
     pub credentials_key: Option<String>,
-    /// Trust `X-Forwarded-*` headers (the hub runs behind a TLS-terminating proxy).
+    /// Honour `X-Forwarded-*` headers from loopback peers (a proxy on the same host). Kept for
+    /// existing configurations: [`GatewaySettings::trusted_proxies`] says which peers are
+    /// proxies, and a non-empty list replaces this switch. Off by default: a gateway reached
+    /// directly must not print a host a client made up.
     pub trust_forwarded: bool,
+    /// Addresses (`10.0.0.7`) and networks (`10.0.0.0/8`, `fd00::/8`) of the reverse proxies in
+    /// front of the gateway. Only from these peers are `X-Forwarded-Host`, `-Proto`, `-Prefix`
+    /// and `-For` honoured, and their connections are not counted per address (a proxy carries
+    /// many clients).
+    pub trusted_proxies: Vec<String>,
+    /// How long a client may take to send a request's headers (also how long an idle
+    /// keep-alive connection stays open); `0s` disables it.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// How long reading a request body may wait without receiving a byte before the request
+    /// fails with `408`; a body that keeps arriving may take as long as it needs. `0s` disables
+    /// it.
+    #[serde(with = "humantime_serde")]
+    pub body_idle_timeout: Duration,
+    /// Connections one client address (an IPv6 /64) may hold open at once; more are answered
+    /// `429` and closed. `0` = unlimited. Trusted proxies are not limited.
+    pub max_connections_per_address: u32,
     /// Key signing the website's session cookie (hex or Base64, at least 32 bytes). Persistent so
     /// that a restart does not log everyone out (D25); when absent it is derived from
     /// `auth.threebot_seed` or `auth.hub_jwt.secret`, and only as a last resort made up at start.
@@ -95,13 +115,25 @@ impl Default for GatewaySettings {
             sync_timeout: Duration::from_secs(3600),
             max_long_poll: Duration::from_secs(60),
             credentials_key: None,
-            trust_forwarded: true,
+            trust_forwarded: false,
+            trusted_proxies: Vec::new(),
+            header_read_timeout: Duration::from_secs(10),
+            body_idle_timeout: Duration::from_secs(30),
+            max_connections_per_address: 64,
             session_secret: None,
             flist_cache_bytes: 256 * 1024 * 1024,
             listing_cache_ttl: Duration::from_secs(2),
             active_job_cache_ttl: Duration::from_millis(250),
             debug: false,
         }
+    }
+}
+
+impl GatewaySettings {
+    /// Whether any peer's `X-Forwarded-*` headers may be honoured (which peers: see
+    /// [`crate::forwarded::TrustedProxies`]).
+    pub fn honours_forwarded(&self) -> bool {
+        self.trust_forwarded || !self.trusted_proxies.is_empty()
     }
 }
 
@@ -162,6 +194,8 @@ impl Validate for GatewayConfig {
                 format!("`{}` must be an http(s) URL", self.public_url),
             ));
         }
+        crate::forwarded::TrustedProxies::from_settings(&self.gateway)
+            .map_err(|e| ConfigError::invalid("gateway.trusted_proxies", e.to_string()))?;
         if let Some(key) = &self.gateway.credentials_key
             && (key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()))
         {

@@ -38,11 +38,16 @@ impl FromRequestParts<AppState> for Caller {
 
 /// The address of the client a request comes from, for the limits kept per client.
 ///
-/// Today the TCP peer (the server must be run with
-/// `into_make_service_with_connect_info::<SocketAddr>()`; without it the address is unknown and
-/// per-client limits do not apply). Honouring forwarded headers from trusted proxies belongs
-/// here, and only here, so every per-client limit follows.
+/// The client the forwarded layer found (the right-most untrusted `X-Forwarded-For` hop behind a
+/// trusted proxy, else the TCP peer), else the TCP peer; `None` for a router served without
+/// peer addresses, where per-client limits do not apply. Every per-client limit takes the
+/// address from here.
 pub fn client_address(parts: &Parts) -> Option<IpAddr> {
+    // The forwarded layer records the client behind a trusted proxy; without it (a router
+    // served another way), the TCP peer.
+    if let Some(crate::forwarded::ClientAddr(client)) = parts.extensions.get() {
+        return Some(*client);
+    }
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()

@@ -1,6 +1,8 @@
 //! Cross-cutting HTTP behaviour of the original hub (hub-api spec 2.2, 2.3), applied around
 //! the whole router before routing:
 //!
+//! * method names are matched in any letter case (`Post` is `POST`), as the original's
+//!   framework upper-cases them;
 //! * a trailing slash is ignored (`strict_slashes=False`);
 //! * the non-standard `INFO /api/flist/{repo}/{flist}` is answered by the `/light` route;
 //! * `OPTIONS` is answered everywhere, and CORS preflights succeed for `Authorization`;
@@ -42,6 +44,27 @@ pub fn wrap(app: Router) -> Router {
         .layer(middleware::from_fn(api_errors_as_json))
         .layer(middleware::from_fn(info_method))
         .layer(middleware::from_fn(cors))
+        .layer(middleware::from_fn(upper_case_method))
+}
+
+/// `Post`, `get`, `info`: route like `POST`, `GET`, `INFO`. The original's framework upper-cases
+/// the method before routing and published clients rely on it (`curl -X Post`); hyper keeps
+/// such names as extension methods, which no route matches. Outermost, so that every other
+/// layer (CORS's `OPTIONS`, `INFO`) sees the upper-case name.
+async fn upper_case_method(mut request: Request, next: Next) -> Response {
+    if let Some(method) = upper_case(request.method()) {
+        *request.method_mut() = method;
+    }
+    next.run(request).await
+}
+
+/// The upper-case form of `method` when it has lower-case letters.
+fn upper_case(method: &Method) -> Option<Method> {
+    let name = method.as_str();
+    if !name.bytes().any(|b| b.is_ascii_lowercase()) {
+        return None;
+    }
+    Method::from_bytes(name.to_ascii_uppercase().as_bytes()).ok()
 }
 
 /// Unknown routes: the JSON error under `/api/`, a plain 404 elsewhere.
@@ -169,6 +192,17 @@ fn is_json(response: &Response<Body>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn method_names_are_upper_cased() {
+        let method = |name: &str| Method::from_bytes(name.as_bytes()).expect("method");
+        assert_eq!(upper_case(&method("Post")), Some(Method::POST));
+        assert_eq!(upper_case(&method("get")), Some(Method::GET));
+        assert_eq!(upper_case(&method("options")), Some(Method::OPTIONS));
+        assert_eq!(upper_case(&method("info")), Some(method("INFO")));
+        assert_eq!(upper_case(&Method::DELETE), None);
+        assert_eq!(upper_case(&method("INFO")), None);
+    }
 
     #[test]
     fn info_is_rewritten_for_four_segment_flist_paths_only() {

@@ -7,16 +7,21 @@ pub mod compat;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod forwarded;
 pub mod grpc;
 pub mod layers;
 pub mod limits;
 pub mod openapi;
 pub mod pyjson;
 pub mod routes;
+pub mod server;
 pub mod state;
 pub mod web;
 
+use std::sync::Arc;
+
 use axum::Router;
+use axum::middleware;
 use hub_jobs::probes;
 use hub_telemetry::{Readiness, health_router};
 
@@ -24,9 +29,15 @@ pub use config::GatewayConfig;
 pub use state::{AppState, StartupError};
 
 /// The complete HTTP application: every route module, the health endpoints and the
-/// cross-cutting layers ([`layers::wrap`]: trailing slashes, `INFO`, CORS, JSON errors).
+/// cross-cutting layers ([`layers::wrap`]: method case, trailing slashes, `INFO`, CORS, JSON
+/// errors), behind [`forwarded::screen`] (forwarded headers from trusted proxies only). Serve it
+/// with [`server::serve`], which gives it the peer address.
 pub fn app(state: AppState) -> Router {
     let readiness = readiness(&state);
+    // The configuration was validated at load; an invalid list here trusts nobody.
+    let trusted = Arc::new(
+        forwarded::TrustedProxies::from_settings(&state.config.gateway).unwrap_or_default(),
+    );
     let routes = Router::new()
         .merge(routes::public::router())
         .merge(routes::me::router())
@@ -39,7 +50,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::web::router())
         .with_state(state)
         .merge(health_router(readiness));
-    layers::wrap(routes)
+    layers::wrap(routes).layer(middleware::from_fn_with_state(trusted, forwarded::screen))
 }
 
 /// `/readyz` probes: the gateway is ready when PostgreSQL, NATS and the chunk store answer.

@@ -1,6 +1,5 @@
 //! `hub-gateway`: serve the hub's HTTP and gRPC APIs, or run an administrative command.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -96,6 +95,7 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
     let listen = config.gateway.listen;
     let grpc_listen = config.gateway.grpc_listen;
     let shutdown = hub_telemetry::shutdown_token();
+    let settings = config.clone();
     let state = AppState::connect(config)
         .await
         .context("starting the gateway")?;
@@ -107,14 +107,8 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
     tracing::info!(%listen, %grpc_listen, "gateway listening");
     // Both servers stop on the same signal and finish the requests in flight.
     let http = async {
-        // The peer address is what per-client limits count against (`extract::client_address`).
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await
-        .context("serving HTTP")
+        hub_gateway::server::serve(listener, app, &settings, shutdown.clone()).await;
+        Ok::<(), anyhow::Error>(())
     };
     let grpc = async {
         hub_gateway::grpc::serve(state, grpc_listener, shutdown.clone())

@@ -161,6 +161,7 @@ async fn names_with_bidi_or_invisible_characters_are_refused_on_every_route(pool
         "app.flist",
         "bob",
         "app.flist",
+        hub_db::EntryQuota::UNLIMITED,
     )
     .await
     .expect("tag");

@@ -212,6 +212,8 @@ async fn txt_and_json_info(pool: PgPool) {
         config.public_url = "https://hub.example".into();
         config.publish.backend_host = "zdb.example".into();
         config.publish.backend_port = 9900;
+        // The test client plays the proxy (forwarded headers from anyone else are ignored).
+        config.gateway.trusted_proxies = vec!["127.0.0.1".into()];
     })
     .await;
     let seeded = seed(&hub).await;

@@ -6,9 +6,10 @@ use crate::config::GatewayConfig;
 
 /// `public_url`, or the address the client used when a trusted proxy says so with
 /// `X-Forwarded-Host` (and `-Proto`, `-Prefix`). Without a trusted forwarded host the configured
-/// URL wins, so a direct request cannot make the hub print someone else's host.
+/// URL wins, so a direct request cannot make the hub print someone else's host: the headers of
+/// peers that are not trusted proxies are removed before routing ([`crate::forwarded::screen`]).
 pub fn public_base(config: &GatewayConfig, headers: &HeaderMap) -> String {
-    if config.gateway.trust_forwarded
+    if config.gateway.honours_forwarded()
         && let Some(host) = first_value(headers, "x-forwarded-host").filter(|h| is_host(h))
     {
         let proto = match first_value(headers, "x-forwarded-proto") {

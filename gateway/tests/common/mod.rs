@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod raw;
+
 use std::net::SocketAddr;
 
 use hub_gateway::{AppState, GatewayConfig};
@@ -11,6 +13,7 @@ use hub_testkit::NatsTest;
 use sqlx::PgPool;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// A running gateway for one test.
 pub struct TestHub {
@@ -26,6 +29,8 @@ pub struct TestHub {
     pub http: reqwest::Client,
     /// The chunk store's directory.
     pub store_dir: TempDir,
+    /// Cancelling it shuts the server down gracefully, as `SIGTERM` does the binary.
+    pub shutdown: CancellationToken,
     nats: Option<NatsTest>,
     server: JoinHandle<()>,
 }
@@ -60,14 +65,12 @@ impl TestHub {
             .await
             .expect("gateway state");
         let app = hub_gateway::app(state.clone());
+        // Served as the binary serves it (connection timeouts, per-address cap, peer address).
+        let served = config.clone();
+        let shutdown = CancellationToken::new();
+        let signal = shutdown.clone();
         let server = tokio::spawn(async move {
-            // As the binary serves it: per-client limits need the peer address.
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .expect("serve");
+            hub_gateway::server::serve(listener, app, &served, signal).await;
         });
         Self {
             base: format!("http://{addr}"),
@@ -76,6 +79,7 @@ impl TestHub {
             config,
             http: reqwest::Client::new(),
             store_dir,
+            shutdown,
             nats: Some(nats),
             server,
         }
