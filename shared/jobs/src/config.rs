@@ -19,7 +19,8 @@ pub struct JobsConfig {
     /// takes over). Must exceed `max_attempts`: other deliveries are used up by messages that
     /// arrive while the job's holder is alive.
     pub max_deliver: i64,
-    /// Attempts (claims by a worker) before a job fails with `attempts_exhausted`.
+    /// Attempts (claims by a worker) before a job fails: with the last retryable error's own
+    /// code when it has one (e.g. `pull_failed`), else `attempts_exhausted`.
     pub max_attempts: i32,
     /// Delay before the second attempt after a transient error; doubles per attempt.
     #[serde(with = "humantime_serde")]
