@@ -22,26 +22,11 @@ use axum::http::{HeaderValue, StatusCode};
 use hub_auth::{AuthError, Identity};
 
 use crate::error::ApiError;
+use crate::limits::COUNT_IN_WINDOW;
 use crate::state::AppState;
 
 /// Length of the counting window.
 const WINDOW: Duration = Duration::from_secs(60);
-
-/// `KEYS[1]` counter; `ARGV[1]` window in ms. Counts one failure; returns `{count, ms left}`.
-/// The expiry is set in the same script so a counter can never be left without one.
-static COUNT_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return {count, ttl}
-",
-    )
-});
 
 /// `KEYS[1]` counter. Returns `{count, ms left}` without counting.
 static PEEK_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
@@ -106,7 +91,7 @@ impl Throttle {
         let Some(key) = &self.key else {
             return error.into();
         };
-        match run(state, &COUNT_SCRIPT, key).await {
+        match run(state, &COUNT_IN_WINDOW, key).await {
             // The count is atomic: of N failures racing in parallel exactly the first `budget`
             // are told why, the rest are throttled.
             Some((count, ttl_ms)) if count > u64::from(self.budget) => throttled(ttl_ms),

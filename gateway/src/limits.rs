@@ -38,8 +38,10 @@ const JOB_SLOT_RETRY_AFTER: u64 = 10;
 /// Most slots checked against PostgreSQL when reclaiming (the limit is small in practice).
 const RECLAIM_BATCH: isize = 1000;
 
-/// `KEYS[1]` counter; `ARGV[1]` window in ms. Returns `{count, ms left in the window}`.
-static RATE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+/// `KEYS[1]` counter; `ARGV[1]` window in ms. Counts one in a fixed window and returns
+/// `{count, ms left in the window}`; the expiry is set in the same script, so a counter can never
+/// be left without one. Shared by the request rate and the failed-authentication throttle.
+pub(crate) static COUNT_IN_WINDOW: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 local count = redis.call('INCR', KEYS[1])
@@ -125,7 +127,7 @@ pub async fn check_request_rate(state: &AppState, identity: &Identity) -> Result
     }
     let key = key(state, "rate", &identity.username);
     let mut redis = state.redis.clone();
-    let counted: redis::RedisResult<(u64, i64)> = RATE_SCRIPT
+    let counted: redis::RedisResult<(u64, i64)> = COUNT_IN_WINDOW
         .key(&key)
         .arg(millis(RATE_WINDOW))
         .invoke_async(&mut redis)

@@ -266,21 +266,33 @@ async fn an_event_stream_stays_open_past_the_connection_timeouts(pool: PgPool) {
     hub.stop().await;
 }
 
-#[sqlx::test(migrator = "hub_db::MIGRATOR")]
-async fn forwarded_host_from_a_direct_client_is_ignored(pool: PgPool) {
-    let hub = TestHub::start(pool).await;
-    legacy_support::seed_sample(&hub, "alice", "app.flist").await;
-    let body = hub
-        .http
-        .get(hub.url("/alice/app.txt"))
-        .header("X-Forwarded-Host", "evil.example")
-        .header("X-Forwarded-Proto", "https")
+/// The `.txt` info of the sample flist `alice/app.flist`, requested with `headers`.
+async fn sample_txt(hub: &TestHub, headers: &[(&str, &str)]) -> String {
+    let mut request = hub.http.get(hub.url("/alice/app.txt"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request
         .send()
         .await
         .expect("txt")
         .text()
         .await
-        .expect("body");
+        .expect("body")
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn forwarded_host_from_a_direct_client_is_ignored(pool: PgPool) {
+    let hub = TestHub::start(pool).await;
+    legacy_support::seed_sample(&hub, "alice", "app.flist").await;
+    let body = sample_txt(
+        &hub,
+        &[
+            ("X-Forwarded-Host", "evil.example"),
+            ("X-Forwarded-Proto", "https"),
+        ],
+    )
+    .await;
     assert!(!body.contains("evil.example"), "{body}");
     assert!(
         body.contains(&format!("Source:   {}/alice/app.flist\n", hub.base)),
@@ -296,17 +308,14 @@ async fn forwarded_host_from_a_trusted_proxy_is_honoured(pool: PgPool) {
     })
     .await;
     legacy_support::seed_sample(&hub, "alice", "app.flist").await;
-    let body = hub
-        .http
-        .get(hub.url("/alice/app.txt"))
-        .header("X-Forwarded-Host", "mirror.example")
-        .header("X-Forwarded-Proto", "https")
-        .send()
-        .await
-        .expect("txt")
-        .text()
-        .await
-        .expect("body");
+    let body = sample_txt(
+        &hub,
+        &[
+            ("X-Forwarded-Host", "mirror.example"),
+            ("X-Forwarded-Proto", "https"),
+        ],
+    )
+    .await;
     assert!(
         body.contains("Source:   https://mirror.example/alice/app.flist\n"),
         "{body}"
@@ -322,16 +331,7 @@ async fn a_proxy_elsewhere_does_not_make_loopback_trusted(pool: PgPool) {
     })
     .await;
     legacy_support::seed_sample(&hub, "alice", "app.flist").await;
-    let body = hub
-        .http
-        .get(hub.url("/alice/app.txt"))
-        .header("X-Forwarded-Host", "evil.example")
-        .send()
-        .await
-        .expect("txt")
-        .text()
-        .await
-        .expect("body");
+    let body = sample_txt(&hub, &[("X-Forwarded-Host", "evil.example")]).await;
     assert!(!body.contains("evil.example"), "{body}");
     hub.stop().await;
 }

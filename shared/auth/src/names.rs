@@ -359,29 +359,8 @@ mod tests {
             err.message(),
             "invalid flist name: U+202E is an invisible or bidirectional formatting character"
         );
-        for c in [
-            '\u{202A}',
-            '\u{202B}',
-            '\u{202C}',
-            '\u{202D}',
-            '\u{2066}',
-            '\u{2067}',
-            '\u{2068}',
-            '\u{2069}',
-            '\u{200E}',
-            '\u{200F}',
-            '\u{061C}',
-            '\u{200B}',
-            '\u{200C}',
-            '\u{200D}',
-            '\u{2060}',
-            '\u{FEFF}',
-            '\u{00AD}',
-            '\u{E0001}',
-            '\u{2028}',
-            '\u{2029}',
-            '\u{3164}',
-        ] {
+        // One of each family; the property tests cover the whole list of hidden characters.
+        for c in ['\u{2066}', '\u{200B}', '\u{FEFF}', '\u{2028}', '\u{3164}'] {
             let name = format!("a{c}b");
             assert!(is_hidden_character(c), "{c:?}");
             assert_eq!(
