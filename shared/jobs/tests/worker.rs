@@ -430,3 +430,63 @@ async fn jobs_start_quickly_on_an_idle_worker(pool: PgPool) -> TestResult {
     hub.nats.cleanup().await?;
     Ok(())
 }
+
+/// The delay in "attempt N failed, retrying in D s", as announced.
+fn announced_delay(message: &str) -> Option<Duration> {
+    let (_, rest) = message.split_once("retrying in ")?;
+    let (seconds, _) = rest.split_once(" s")?;
+    Duration::try_from_secs_f64(seconds.parse().ok()?).ok()
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn each_transient_retry_starts_after_the_announced_delay(pool: PgPool) -> TestResult {
+    // Whole seconds and `ack_wait` below the later delays: JetStream's redelivery back-off
+    // (if any) would stretch the second and third retries by one and three `ack_wait`s.
+    let config = hub_jobs::JobsConfig {
+        ack_wait: Duration::from_secs(2),
+        max_attempts: 4,
+        retry_backoff: Duration::from_secs(1),
+        max_retry_backoff: Duration::from_secs(4),
+        ..common::fast_config()
+    };
+    let hub = common::Hub::with_config(pool, config).await?;
+    let handler = TestHandler::new(&[
+        Step::Transient,
+        Step::Transient,
+        Step::Transient,
+        Step::Succeed,
+    ]);
+    let (task, shutdown) = hub.spawn_worker(handler.clone()).await?;
+    let id = hub.submit("patient.flist", None).await?;
+    let job = hub
+        .wait_state(id, JobState::Succeeded, Duration::from_secs(40))
+        .await?;
+    assert_eq!(job.attempt, 4);
+
+    let log = events::list(&hub.pool, id, 0, 1000).await?;
+    let mut measured = Vec::new();
+    for (n, retry) in log.iter().enumerate() {
+        let Some(announced) = retry.message.as_deref().and_then(announced_delay) else {
+            continue;
+        };
+        let restart = log[n..]
+            .iter()
+            .find(|e| e.state == Some(JobState::Running))
+            .ok_or("no restart after a retry")?;
+        measured.push((announced, (restart.at - retry.at).to_std()?));
+    }
+    println!("announced vs real retry delays: {measured:?}");
+    let announced: Vec<u64> = measured.iter().map(|(a, _)| a.as_secs()).collect();
+    assert_eq!(announced, [1, 2, 4]);
+    for (announced, real) in measured {
+        // Never early; late only by a pull round trip and a database write.
+        assert!(
+            real >= announced && real <= announced + Duration::from_millis(700),
+            "announced {announced:?}, took {real:?}"
+        );
+    }
+    shutdown.cancel();
+    task.await??;
+    hub.nats.cleanup().await?;
+    Ok(())
+}

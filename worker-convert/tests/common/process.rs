@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use hub_db::PgPool;
 use hub_jobs::{JobClient, JobEnvelope, Queue, Staging, Submission};
-use hub_proto::v1::{ConvertJob, FlistFormat};
 use hub_proto::v1::job_envelope::Payload;
+use hub_proto::v1::{ConvertJob, FlistFormat};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
@@ -197,4 +197,3 @@ pub async fn signal(pid: u32, name: &str) -> TestResult {
     assert!(sent.success(), "kill -{name} {pid}");
     Ok(())
 }
-
