@@ -11,8 +11,9 @@ use crate::JobsError;
 #[serde(default)]
 pub struct JobsConfig {
     /// How long JetStream waits for an acknowledgement before redelivering a job. Workers send
-    /// in-progress acknowledgements every third of it, so it bounds how fast a killed worker's
-    /// job is picked up again, not how long a job may run.
+    /// in-progress acknowledgements every quarter of it, so it bounds how fast a killed
+    /// worker's job is picked up again (every time: there is no growing redelivery back-off),
+    /// not how long a job may run.
     #[serde(with = "humantime_serde")]
     pub ack_wait: Duration,
     /// Deliveries of one queue message before JetStream stops redelivering it (the janitor then
@@ -93,15 +94,23 @@ impl Default for JobsConfig {
 }
 
 impl JobsConfig {
-    /// Period of a running job's heartbeat (in-progress ack and database `heartbeat_at`).
+    /// Period of a running job's heartbeat (in-progress ack and database `heartbeat_at`): a
+    /// quarter of `ack_wait`.
     pub fn heartbeat_interval(&self) -> Duration {
-        self.ack_wait / 3
+        self.ack_wait / 4
     }
 
-    /// Heartbeat age from which another worker may take a running job over: one `ack_wait`,
-    /// the time after which JetStream redelivers the job of a silent worker.
+    /// Heartbeat age from which another worker may take a running job over: `ack_wait` minus
+    /// one heartbeat interval (three quarters of `ack_wait`).
+    ///
+    /// Below `ack_wait` so that the redelivery of a dead worker's message, which JetStream
+    /// sends `ack_wait` after the last in-progress ack, always finds the job stale and takes
+    /// it over on the spot (with staleness at `ack_wait` it arrived a hair early, was turned
+    /// away as "held by a live worker" and came back much later). Two intervals above the
+    /// heartbeat period, so that a live worker whose heartbeat is late (scheduling, a slow
+    /// database write) still has half of `ack_wait` before anyone may take its job.
     pub fn stale_after(&self) -> Duration {
-        self.ack_wait
+        self.ack_wait.saturating_sub(self.heartbeat_interval())
     }
 
     /// Delay before retrying after the transient failure of attempt `attempt` (1-based):
@@ -113,17 +122,6 @@ impl JobsConfig {
         self.retry_backoff
             .saturating_mul(1 << doublings)
             .min(self.max_retry_backoff)
-    }
-
-    /// JetStream redelivery delays after an ack timeout: `ack_wait`, then doubling, at most
-    /// `max_deliver - 1` steps (the server requires fewer steps than deliveries).
-    pub(crate) fn redelivery_backoff(&self) -> Vec<Duration> {
-        let steps = usize::try_from(self.max_deliver.saturating_sub(1))
-            .unwrap_or(0)
-            .min(4);
-        (0..steps)
-            .map(|step| self.ack_wait.saturating_mul(1 << step))
-            .collect()
     }
 
     /// Reject settings that cannot work.
@@ -176,16 +174,17 @@ mod tests {
     }
 
     #[test]
-    fn redelivery_backoff_stays_below_max_deliver() {
+    fn a_dead_workers_job_is_stale_when_redelivered_and_a_live_one_has_a_margin() {
         let config = JobsConfig {
-            ack_wait: Duration::from_secs(2),
-            max_deliver: 3,
+            ack_wait: Duration::from_secs(10),
             ..JobsConfig::default()
         };
-        assert_eq!(
-            config.redelivery_backoff(),
-            [Duration::from_secs(2), Duration::from_secs(4)]
-        );
+        assert_eq!(config.heartbeat_interval(), Duration::from_millis(2500));
+        assert_eq!(config.stale_after(), Duration::from_millis(7500));
+        // Redelivered `ack_wait` after the last heartbeat: stale, with an interval to spare.
+        assert!(config.stale_after() + config.heartbeat_interval() <= config.ack_wait);
+        // A live worker's heartbeat may be up to two intervals late before it counts as stale.
+        assert!(config.stale_after() >= config.heartbeat_interval() * 3);
     }
 
     #[test]

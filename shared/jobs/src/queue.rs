@@ -84,7 +84,11 @@ impl Queue {
                 ack_policy: AckPolicy::Explicit,
                 ack_wait: config.ack_wait,
                 max_deliver: config.max_deliver,
-                backoff: config.redelivery_backoff(),
+                // No redelivery back-off: on NATS 2.9 it also stretches every delayed nak (a
+                // retry's delay, a busy job's "come back when its holder is stale") and every
+                // ack timeout after the first delivery, so a job killed twice waited 2× then 4×
+                // `ack_wait`. Left empty, an older version's back-off is removed on update.
+                backoff: Vec::new(),
                 ..Default::default()
             };
             js.create_consumer_on_stream(consumer, names.stream())

@@ -72,6 +72,40 @@ async fn stream_and_consumers_are_created_idempotently() -> TestResult {
 }
 
 #[tokio::test]
+async fn opening_the_queue_removes_a_redelivery_backoff_of_an_older_version() -> TestResult {
+    let nats = NatsTest::connect().await?;
+    let config = fast_config();
+    let queue = Queue::new(nats.client().clone(), nats.prefix(), &config).await?;
+    // What earlier versions configured: redeliveries after ack_wait, then doubling. The server
+    // stretches every delayed nak and every ack timeout after the first by it.
+    for kind in JobKind::ALL {
+        let older = async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some(queue.names().consumer(kind)),
+            filter_subject: queue.names().job_subject(kind),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: config.ack_wait,
+            max_deliver: config.max_deliver,
+            backoff: vec![config.ack_wait, config.ack_wait * 2],
+            ..Default::default()
+        };
+        queue
+            .jetstream()
+            .create_consumer_on_stream(older, queue.names().stream())
+            .await?;
+    }
+
+    let queue = Queue::new(nats.client().clone(), nats.prefix(), &config).await?;
+    for kind in JobKind::ALL {
+        let mut consumer = queue.consumer(kind).await?;
+        let info = consumer.info().await?;
+        assert!(info.config.backoff.is_empty(), "{:?}", info.config.backoff);
+        assert_eq!(info.config.ack_wait, config.ack_wait);
+    }
+    nats.cleanup().await?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_retried_publish_is_queued_once() -> TestResult {
     let nats = NatsTest::connect().await?;
     let queue = Queue::new(nats.client().clone(), nats.prefix(), &fast_config()).await?;

@@ -430,3 +430,171 @@ async fn jobs_start_quickly_on_an_idle_worker(pool: PgPool) -> TestResult {
     hub.nats.cleanup().await?;
     Ok(())
 }
+
+/// The delay in "attempt N failed, retrying in D s", as announced.
+fn announced_delay(message: &str) -> Option<Duration> {
+    let (_, rest) = message.split_once("retrying in ")?;
+    let (seconds, _) = rest.split_once(" s")?;
+    Duration::try_from_secs_f64(seconds.parse().ok()?).ok()
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn each_transient_retry_starts_after_the_announced_delay(pool: PgPool) -> TestResult {
+    // Whole seconds and `ack_wait` below the later delays: JetStream's redelivery back-off
+    // (if any) would stretch the second and third retries by one and three `ack_wait`s.
+    let config = hub_jobs::JobsConfig {
+        ack_wait: Duration::from_secs(2),
+        max_attempts: 4,
+        retry_backoff: Duration::from_secs(1),
+        max_retry_backoff: Duration::from_secs(4),
+        ..common::fast_config()
+    };
+    let hub = common::Hub::with_config(pool, config).await?;
+    let handler = TestHandler::new(&[
+        Step::Transient,
+        Step::Transient,
+        Step::Transient,
+        Step::Succeed,
+    ]);
+    let (task, shutdown) = hub.spawn_worker(handler.clone()).await?;
+    let id = hub.submit("patient.flist", None).await?;
+    let job = hub
+        .wait_state(id, JobState::Succeeded, Duration::from_secs(40))
+        .await?;
+    assert_eq!(job.attempt, 4);
+
+    let log = events::list(&hub.pool, id, 0, 1000).await?;
+    let mut measured = Vec::new();
+    for (n, retry) in log.iter().enumerate() {
+        let Some(announced) = retry.message.as_deref().and_then(announced_delay) else {
+            continue;
+        };
+        let restart = log[n..]
+            .iter()
+            .find(|e| e.state == Some(JobState::Running))
+            .ok_or("no restart after a retry")?;
+        measured.push((announced, (restart.at - retry.at).to_std()?));
+    }
+    println!("announced vs real retry delays: {measured:?}");
+    let announced: Vec<u64> = measured.iter().map(|(a, _)| a.as_secs()).collect();
+    assert_eq!(announced, [1, 2, 4]);
+    for (announced, real) in measured {
+        // Never early; late only by a pull round trip and a database write.
+        assert!(
+            real >= announced && real <= announced + Duration::from_millis(700),
+            "announced {announced:?}, took {real:?}"
+        );
+    }
+    shutdown.cancel();
+    task.await??;
+    hub.nats.cleanup().await?;
+    Ok(())
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn a_job_whose_message_ran_out_of_deliveries_is_requeued_by_the_janitor(
+    pool: PgPool,
+) -> TestResult {
+    use futures::StreamExt;
+    let config = hub_jobs::JobsConfig {
+        max_deliver: 3,
+        max_attempts: 2,
+        ..common::fast_config()
+    };
+    let hub = common::Hub::with_config(pool, config).await?;
+    let names = hub.queue.names();
+    let mut gave_up = hub
+        .nats
+        .client()
+        .subscribe(format!(
+            "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.{}",
+            names.stream(),
+            names.consumer(hub_jobs::JobKind::Convert)
+        ))
+        .await?;
+    let id = hub.submit("persistent.flist", None).await?;
+    // A holder whose database heartbeats go through but whose in-progress acks do not: every
+    // delivery of the job's message finds it held by a live worker, until JetStream gives up.
+    let claim = db_jobs::claim(&hub.pool, id, hub.queue.config().stale_after()).await?;
+    let db_jobs::Claim::Claimed(claimed) = claim else {
+        return Err(format!("not claimed: {claim:?}").into());
+    };
+    let holder = {
+        let (pool, lease) = (hub.pool.clone(), claimed.lease.clone());
+        tokio::spawn(async move {
+            loop {
+                let _ = lease.heartbeat(&pool).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let handler = TestHandler::new(&[Step::Succeed]);
+    let (task, shutdown) = hub.spawn_worker(handler.clone()).await?;
+    tokio::time::timeout(WAIT, gave_up.next())
+        .await?
+        .ok_or("no max-deliveries advisory")?;
+    assert_eq!(handler.runs(), 0, "never run while held");
+
+    // The holder dies. No message is left to redeliver: the janitor re-queues the job once its
+    // heartbeat is `janitor_stale_after` old, and the worker runs it.
+    holder.abort();
+    let janitor = Janitor::new(hub.pool.clone(), hub.queue.clone(), None);
+    let requeued = hub_testkit::wait_until(WAIT, "the janitor to re-queue the job", || async {
+        let report = janitor.sweep().await?;
+        Ok::<_, hub_jobs::JobsError>((report.requeued > 0).then_some(report.requeued))
+    })
+    .await?;
+    assert_eq!(requeued, 1);
+    let job = hub.wait_state(id, JobState::Succeeded, WAIT).await?;
+    assert_eq!((job.attempt, handler.runs()), (2, 1));
+    assert_eq!(entries_named(&hub.pool, "persistent.flist").await?, 1);
+    shutdown.cancel();
+    task.await??;
+    hub.nats.cleanup().await?;
+    Ok(())
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn a_busy_job_is_taken_over_as_soon_as_its_holder_turns_stale(pool: PgPool) -> TestResult {
+    let hub = Hub::start(pool).await?;
+    let stale_after = hub.queue.config().stale_after();
+    let id = hub.submit("held.flist", None).await?;
+    // A live holder (database heartbeats, no in-progress acks): the job's message keeps coming
+    // back and is turned away, several times.
+    let claim = db_jobs::claim(&hub.pool, id, stale_after).await?;
+    let db_jobs::Claim::Claimed(claimed) = claim else {
+        return Err(format!("not claimed: {claim:?}").into());
+    };
+    let holder = {
+        let (pool, lease) = (hub.pool.clone(), claimed.lease.clone());
+        tokio::spawn(async move {
+            loop {
+                let _ = lease.heartbeat(&pool).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let handler = TestHandler::new(&[Step::Succeed]);
+    let (task, shutdown) = hub.spawn_worker(handler.clone()).await?;
+    tokio::time::sleep(hub.queue.config().ack_wait * 3).await;
+    assert_eq!(handler.runs(), 0, "never run while held");
+    assert_eq!(hub.job(id).await?.attempt, 1);
+
+    // The holder dies: the message, told to come back when the holder would be stale, does.
+    holder.abort();
+    let died = tokio::time::Instant::now();
+    let job = hub
+        .wait_state(id, JobState::Succeeded, Duration::from_secs(60))
+        .await?;
+    let started = died.elapsed();
+    println!("taken over {started:?} after the holder died (stale after {stale_after:?})");
+    assert_eq!((job.attempt, handler.runs()), (2, 1));
+    assert!(
+        started <= stale_after + Duration::from_secs(1),
+        "taken over {started:?} after the holder died, stale after {stale_after:?}"
+    );
+    shutdown.cancel();
+    task.await??;
+    hub.nats.cleanup().await?;
+    Ok(())
+}

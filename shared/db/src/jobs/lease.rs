@@ -315,7 +315,7 @@ impl Lease {
         let message = format!(
             "attempt {} failed, retrying in {} s: {}",
             self.attempt,
-            delay.as_secs_f32().ceil(),
+            announced_seconds(delay),
             failure.message
         );
         self.requeue(db, Some(failure), &message, 0).await
@@ -456,6 +456,13 @@ fn last_failure(max_attempts: i32, last: &JobFailure) -> JobFailure {
     )
 }
 
+/// `delay` in seconds as announced to users: to the millisecond, without trailing zeros
+/// (`10`, `0.1`, `1.25`), so that the announced delay is the one waited (rounding up to whole
+/// seconds announced 1 s for a 100 ms retry).
+fn announced_seconds(delay: Duration) -> f64 {
+    (delay.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
 fn failure_events(failure: &JobFailure) -> Vec<NewEvent> {
     vec![
         NewEvent::error(
@@ -468,4 +475,17 @@ fn failure_events(failure: &JobFailure) -> Vec<NewEvent> {
 
 fn failure_json(failure: &JobFailure) -> Result<serde_json::Value, DbError> {
     serde_json::to_value(failure).map_err(|err| DbError::Corrupt(err.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_are_announced_as_they_are() {
+        let announced = |ms| announced_seconds(Duration::from_millis(ms)).to_string();
+        assert_eq!(announced(10_000), "10");
+        assert_eq!(announced(100), "0.1");
+        assert_eq!(announced(1250), "1.25");
+    }
 }
