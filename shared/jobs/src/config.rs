@@ -215,5 +215,10 @@ mod tests {
             ..JobsConfig::default()
         };
         assert!(no_workers.validate().is_err());
+        let busy_probing = JobsConfig {
+            outage_probe_interval: Duration::from_millis(10),
+            ..JobsConfig::default()
+        };
+        assert!(busy_probing.validate().is_err());
     }
 }
