@@ -1,7 +1,8 @@
 //! A chunk-store outage spends no attempt: workers converting into a 0-db store (the double)
 //! that is stopped for far longer than all of a job's retries together would last, then
 //! restarted. Every job submitted before or during the outage succeeds at its first attempt,
-//! and no job starts while the store is down.
+//! and no job starts while the store is down. A store down for longer than `jobs.outage_max`
+//! fails the job with `dependency_unavailable` instead of letting it wait forever.
 
 mod common;
 
@@ -113,4 +114,30 @@ async fn convert(hub: &TestHub, name: &str, source: &std::path::Path) -> AnyResu
         Default::default(),
     )
     .await
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn a_store_down_longer_than_outage_max_fails_the_job_as_dependency_unavailable(
+    pool: PgPool,
+) -> TestResult {
+    let zdb = ZdbDouble::start(DoubleConfig::default()).await?;
+    zdb.create_namespace("blocks", NamespaceSettings::default())?;
+    let store = hub_store::open(&zdb.url("blocks")).await?;
+    let jobs = hub_jobs::JobsConfig {
+        outage_max: Duration::from_secs(2),
+        ..fast_jobs()
+    };
+    let hub = TestHub::start_on(pool, test_publish(), jobs, store, tempfile::tempdir()?).await?;
+    zdb.stop().await;
+    let source = common::source_tree()?;
+    let id = convert(&hub, "stranded.flist", source.path()).await?;
+    let job = hub.finished(id).await?;
+    assert_eq!(job.state, JobState::Failed);
+    let error = job.error.ok_or("no error recorded")?;
+    assert_eq!(error.code, "dependency_unavailable", "{error:?}");
+    assert!(error.message.contains("store"), "{}", error.message);
+    assert_eq!(job.attempt, 1, "failed at once, without retries");
+    hub.stop().await?;
+    zdb.shutdown().await;
+    Ok(())
 }
