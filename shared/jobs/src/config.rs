@@ -63,6 +63,16 @@ pub struct JobsConfig {
     /// How long finished jobs (and their events) stay readable.
     #[serde(with = "humantime_serde")]
     pub retention: Duration,
+    /// How long a worker keeps handing jobs back while a dependency it probes (PostgreSQL, NATS,
+    /// the chunk store) is down. During an outage the worker takes no job and hands back the
+    /// ones that fail because of it without spending an attempt; past this bound it takes jobs
+    /// again and a job failing for want of the dependency fails with `dependency_unavailable`,
+    /// so no job waits forever.
+    #[serde(with = "humantime_serde")]
+    pub outage_max: Duration,
+    /// Period of the dependency probes while a worker waits for a dependency to return.
+    #[serde(with = "humantime_serde")]
+    pub outage_probe_interval: Duration,
     /// Event followers re-read the database after this long without a live event, in case a
     /// live message was lost (core NATS delivers at most once).
     #[serde(with = "humantime_serde")]
@@ -89,6 +99,8 @@ impl Default for JobsConfig {
             queued_timeout: Duration::from_secs(30 * 60),
             retention: Duration::from_secs(7 * 24 * 3600),
             event_poll_interval: Duration::from_secs(5),
+            outage_max: Duration::from_secs(3600),
+            outage_probe_interval: Duration::from_secs(1),
         }
     }
 }
@@ -138,6 +150,9 @@ impl JobsConfig {
         }
         if self.concurrency == 0 {
             return fail("concurrency must be at least 1");
+        }
+        if self.outage_probe_interval < Duration::from_millis(100) {
+            return fail("outage_probe_interval must be at least 100ms");
         }
         if self.janitor_stale_after < self.stale_after() {
             return fail("janitor_stale_after must be at least ack_wait");
@@ -200,5 +215,10 @@ mod tests {
             ..JobsConfig::default()
         };
         assert!(no_workers.validate().is_err());
+        let busy_probing = JobsConfig {
+            outage_probe_interval: Duration::from_millis(10),
+            ..JobsConfig::default()
+        };
+        assert!(busy_probing.validate().is_err());
     }
 }

@@ -50,7 +50,9 @@ impl Service {
         &self.connections
     }
 
-    /// Start pulling `handler`'s kind of jobs. On shutdown the worker stops fetching, lets
+    /// Start pulling `handler`'s kind of jobs. While PostgreSQL, NATS or the store is down the
+    /// worker takes no job and hands back those that fail because of it without spending an
+    /// attempt (for at most `jobs.outage_max`). On shutdown the worker stops fetching, lets
     /// running jobs finish within `jobs.shutdown_grace` and hands the others back to the queue.
     pub async fn add_worker<H: JobHandler>(&mut self, handler: H) -> Result<(), ServiceError> {
         let connections = &self.connections;
@@ -60,7 +62,9 @@ impl Service {
             connections.staging.clone(),
             handler,
         )
-        .await?;
+        .await?
+        // Only what every job needs: a worker's own probes (`add_probe`) do not pause it.
+        .pause_while_down(connections.readiness());
         let shutdown = self.shutdown.clone();
         self.tasks.spawn(async move {
             worker

@@ -77,15 +77,26 @@ pub struct TestHub {
 impl TestHub {
     /// A hub publishing with `publish`, its convert and verify workers running.
     pub async fn start(pool: PgPool, publish: PublishConfig) -> AnyResult<Self> {
+        let store_dir = tempfile::tempdir()?;
+        let store = hub_store::open(&format!("dir://{}", store_dir.path().display())).await?;
+        Self::start_on(pool, publish, fast_jobs(), store, store_dir).await
+    }
+
+    /// A hub with `jobs` settings whose workers store chunks in `store` (e.g. a 0-db double);
+    /// `store_dir` is kept for the hub's lifetime (an unused empty directory for other stores).
+    pub async fn start_on(
+        pool: PgPool,
+        publish: PublishConfig,
+        jobs: JobsConfig,
+        store: SharedStore,
+        store_dir: tempfile::TempDir,
+    ) -> AnyResult<Self> {
         hub_testkit::init_logging();
         let nats = NatsTest::connect().await?;
-        let jobs = fast_jobs();
         let queue = Queue::new(nats.client().clone(), nats.prefix(), &jobs).await?;
         let staging =
             Staging::open_bucket(queue.jetstream(), queue.names(), jobs.staging_ttl).await?;
         let client = JobClient::new(pool.clone(), queue.clone(), Some(staging.clone()));
-        let store_dir = tempfile::tempdir()?;
-        let store = hub_store::open(&format!("dir://{}", store_dir.path().display())).await?;
         let connections = Connections {
             pool: pool.clone(),
             queue: queue.clone(),

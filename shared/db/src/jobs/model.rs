@@ -28,6 +28,9 @@ pub mod failure_codes {
     pub const INVALID_INPUT: &str = "invalid_input";
     /// Publishing would exceed the repository's entry quota.
     pub const QUOTA_EXCEEDED: &str = "quota_exceeded";
+    /// A dependency of the worker (store, database, NATS) stayed unavailable for longer than
+    /// `jobs.outage_max` while the job waited for it.
+    pub const DEPENDENCY_UNAVAILABLE: &str = "dependency_unavailable";
 }
 
 /// The four job families, one queue subject and one worker binary each.

@@ -8,10 +8,15 @@
 //! moment leaves an unacknowledged message that JetStream redelivers after `ack_wait`; the
 //! next worker takes the job over once its heartbeat is stale, and the revision guard makes
 //! sure only one of them ever records an outcome.
+//!
+//! A worker given its dependencies' probes ([`Worker::pause_while_down`]) takes no job while one
+//! of them is down and hands back, without spending an attempt, a job that failed because of
+//! it (see `outage`).
 
 mod cancel;
 mod context;
 mod handler;
+mod outage;
 mod process;
 
 use std::sync::Arc;
@@ -23,12 +28,14 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use hub_db::PgPool;
+use hub_telemetry::Readiness;
 
 pub use context::JobContext;
 pub use handler::{ClaimedJob, JobError, JobHandler, JobOutput, Publication};
 
 use crate::{EventPublisher, JobsConfig, JobsError, Queue, Staging};
 use cancel::CancelWatch;
+use outage::{Dependencies, Health};
 
 /// Pause after a failed pull request (NATS unreachable) before the next one.
 const FETCH_RETRY: Duration = Duration::from_secs(1);
@@ -42,11 +49,12 @@ struct Runtime<H> {
     publisher: EventPublisher,
     cancels: CancelWatch,
     config: JobsConfig,
+    dependencies: Dependencies,
 }
 
 /// A worker process's job loop for handler `H`.
 pub struct Worker<H> {
-    runtime: Arc<Runtime<H>>,
+    runtime: Runtime<H>,
 }
 
 impl<H: JobHandler> Worker<H> {
@@ -61,8 +69,9 @@ impl<H: JobHandler> Worker<H> {
         let cancels = CancelWatch::subscribe(queue.client(), queue.names()).await?;
         let publisher = EventPublisher::new(queue.client().clone(), queue.names().clone());
         let config = queue.config().clone();
+        let dependencies = Dependencies::new(None, config.outage_max);
         Ok(Self {
-            runtime: Arc::new(Runtime {
+            runtime: Runtime {
                 handler,
                 queue,
                 pool,
@@ -70,8 +79,20 @@ impl<H: JobHandler> Worker<H> {
                 publisher,
                 cancels,
                 config,
-            }),
+                dependencies,
+            },
         })
+    }
+
+    /// Take no job while one of `readiness`'s probes fails, and hand back without spending an
+    /// attempt a job whose handler failed transiently while a probe failed, for at most
+    /// `jobs.outage_max` per outage. Give it the probes of what every job needs (PostgreSQL,
+    /// NATS, the chunk store).
+    #[must_use]
+    pub fn pause_while_down(mut self, readiness: Readiness) -> Self {
+        self.runtime.dependencies =
+            Dependencies::new(Some(readiness), self.runtime.config.outage_max);
+        self
     }
 
     /// Run jobs until `shutdown` fires, then stop fetching, give running jobs
@@ -80,7 +101,7 @@ impl<H: JobHandler> Worker<H> {
     /// Dropping the future instead (aborting its task) drops every running job on the spot,
     /// like a crash: their messages are redelivered after `ack_wait`.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), JobsError> {
-        let runtime = self.runtime;
+        let runtime = Arc::new(self.runtime);
         let consumer = runtime.queue.consumer(H::KIND).await?;
         let config = &runtime.config;
         let slots = Arc::new(Semaphore::new(config.concurrency));
@@ -98,6 +119,15 @@ impl<H: JobHandler> Worker<H> {
             let mut free = vec![first];
             while let Ok(slot) = Arc::clone(&slots).try_acquire_owned() {
                 free.push(slot);
+            }
+            // Pulled jobs would only fail while a dependency is down: leave them in the queue
+            // (for workers that can reach it) and probe again later.
+            if let Health::Down(_) = runtime.dependencies.check().await {
+                drop(free);
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(config.outage_probe_interval) => continue,
+                }
             }
             let batch = consumer
                 .batch()

@@ -2,7 +2,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::message::{AckKind, Acker};
 use futures::FutureExt;
@@ -16,6 +16,7 @@ use hub_db::{DbError, EntryQuota, entries};
 use hub_proto::v1::JobEnvelope;
 
 use super::context::{JobContext, StopReason};
+use super::outage::Health;
 use super::{ClaimedJob, JobError, JobHandler, JobOutput, Runtime};
 use crate::JobsError;
 use crate::envelope::{decode_envelope, envelope_job_id, envelope_kind};
@@ -49,6 +50,17 @@ pub(super) async fn process<H: JobHandler>(
             return;
         }
     };
+    // Claiming would spend an attempt that the outage makes fail at once: offer the job again
+    // later (to a worker that can reach the dependency, or to this one once it is back).
+    if let Health::Down(reason) = runtime.dependencies.check().await {
+        tracing::debug!(job = %id, %reason, "not claiming while a dependency is down");
+        settle(
+            &acker,
+            AckKind::Nak(Some(runtime.config.outage_probe_interval)),
+        )
+        .await;
+        return;
+    }
     let claim = jobs::claim(&runtime.pool, id, runtime.config.stale_after()).await;
     match claim {
         Ok(Claim::Claimed(claimed)) => run(&runtime, *claimed, envelope, &acker, &shutdown).await,
@@ -171,12 +183,34 @@ async fn finish<H: JobHandler>(
     let id = job.job.id;
     let error = match (outcome, context.stop_reason()) {
         (Ok(output), _) => return succeed(runtime, context, job, output, acker).await,
-        (Err(_), Some(StopReason::Shutdown)) => return release(runtime, context, id, acker).await,
+        (Err(_), Some(StopReason::Shutdown)) => {
+            let reason = "queued again: its worker is shutting down";
+            if let Err(err) = release(runtime, context, reason, None, acker).await {
+                // Redelivered after `ack_wait`, and taken over once the heartbeat is stale.
+                tracing::warn!(job = %id, %err, "cannot hand the job back");
+            }
+            return;
+        }
         (Err(_), Some(StopReason::Cancelled | StopReason::LeaseLost)) => {
             return stopped(runtime, job, acker).await;
         }
         (Err(JobError::Cancelled), None) => {
             JobError::internal("the handler stopped as cancelled, but the job was not cancelled")
+        }
+        // A transient error while a dependency is down is the outage's, not the job's.
+        (Err(error @ JobError::Transient { .. }), None) => {
+            match runtime.dependencies.check().await {
+                Health::Up => error,
+                Health::Down(reason) => return hand_back(runtime, context, &reason, acker).await,
+                // Recorded like an input error: failed at once with its code, no retry.
+                Health::GaveUp(reason) => JobError::invalid_as(
+                    failure_codes::DEPENDENCY_UNAVAILABLE,
+                    format!(
+                        "a dependency stayed unavailable for more than {:?} ({reason}): {error}",
+                        runtime.dependencies.outage_max()
+                    ),
+                ),
+            }
         }
         (Err(error), None) => error,
     };
@@ -286,28 +320,59 @@ async fn succeed<H: JobHandler>(
     }
 }
 
-/// The worker is stopping: hand the job back for another worker to start at once.
+/// Hand the job back without spending its attempt: redelivered after `delay` (at once when
+/// `None`). `Err` when the database refused the write; the message is then left unsettled.
 async fn release<H: JobHandler>(
     runtime: &Runtime<H>,
     context: &JobContext,
-    id: Uuid,
+    reason: &str,
+    delay: Option<Duration>,
     acker: &Acker,
-) {
-    let released = context
-        .lease()
-        .await
-        .release(&runtime.pool, "queued again: its worker is shutting down")
-        .await;
+) -> Result<(), DbError> {
+    let released = context.lease().await.release(&runtime.pool, reason).await;
     match released {
         Ok((_, events)) => {
-            tracing::info!(job = %id, "job handed back on shutdown");
+            tracing::info!(job = %context.job_id(), reason, "job handed back");
             runtime.publisher.publish(&events).await;
-            settle(acker, AckKind::Nak(None)).await;
+            settle(acker, AckKind::Nak(delay)).await;
+            Ok(())
         }
         // Not ours anymore; whoever has it owns its message too.
-        Err(DbError::Stale) => settle(acker, AckKind::Ack).await,
-        // Redelivered after `ack_wait`, and taken over once the heartbeat is stale.
-        Err(err) => tracing::warn!(job = %id, %err, "cannot hand the job back"),
+        Err(DbError::Stale) => {
+            settle(acker, AckKind::Ack).await;
+            Ok(())
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// The job failed because a dependency is down (`reason`): hand it back without spending its
+/// attempt. When the database is the one down, the hand-back itself waits for it (keeping the
+/// message with in-progress acks) for at most `outage_max`, so that the job is not taken over
+/// as a stale one, which would spend an attempt.
+async fn hand_back<H: JobHandler>(
+    runtime: &Runtime<H>,
+    context: &JobContext,
+    reason: &str,
+    acker: &Acker,
+) {
+    let message = format!("queued again: waiting for an unavailable dependency ({reason})");
+    let interval = runtime.config.outage_probe_interval;
+    let started = Instant::now();
+    loop {
+        let Err(err) = release(runtime, context, &message, Some(interval), acker).await else {
+            return;
+        };
+        if started.elapsed() > runtime.dependencies.outage_max() {
+            // Redelivered after `ack_wait`, and taken over once the heartbeat is stale.
+            tracing::warn!(job = %context.job_id(), %err, "cannot hand the job back; giving up");
+            return;
+        }
+        tracing::debug!(job = %context.job_id(), %err, "cannot hand the job back yet");
+        if let Err(err) = acker.ack_with(AckKind::Progress).await {
+            tracing::debug!(job = %context.job_id(), %err, "in-progress ack failed");
+        }
+        tokio::time::sleep(interval).await;
     }
 }
 
