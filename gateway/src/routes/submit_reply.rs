@@ -17,6 +17,9 @@ use crate::error::ApiError;
 use crate::pyjson::{self, PyJson};
 use crate::state::AppState;
 
+/// `Retry-After` of a job that failed because a dependency stayed down past `jobs.outage_max`.
+const DEPENDENCY_RETRY_AFTER: u64 = 60;
+
 /// Codes of conversion failures caused by the uploaded archive itself (hub-convert's codes and
 /// the job platform's `upload_missing`): `400 invalid archive`.
 const ARCHIVE_INPUT_CODES: &[&str] = &[
@@ -226,6 +229,15 @@ pub fn failure(job: &Job) -> ApiError {
     if code == failure_codes::QUOTA_EXCEEDED {
         return crate::error::quota_exceeded(detail);
     }
+    if code == failure_codes::DEPENDENCY_UNAVAILABLE {
+        // The hub, not the input, failed: the same submission may well work later.
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("service temporarily unavailable: {detail}"),
+        )
+        .with_code(failure_codes::DEPENDENCY_UNAVAILABLE)
+        .with_retry_after(DEPENDENCY_RETRY_AFTER);
+    }
     let error = match job.kind {
         JobKind::Convert if ARCHIVE_INPUT_CODES.contains(&code) => {
             ApiError::bad_request(format!("invalid archive: {detail}"))
@@ -282,6 +294,7 @@ fn static_code(code: &str) -> &'static str {
         "device_not_allowed",
         "invalid_input",
         failure_codes::QUOTA_EXCEEDED,
+        failure_codes::DEPENDENCY_UNAVAILABLE,
         "upload_missing",
         "invalid_flist",
         "missing_block",
@@ -393,6 +406,25 @@ mod tests {
         assert_eq!(
             mapped(JobKind::Docker, "unsafe_path", "../x"),
             (500, "../x".into())
+        );
+        assert_eq!(
+            mapped(
+                JobKind::Convert,
+                "quota_exceeded",
+                "repository quota exceeded"
+            ),
+            (403, "repository quota exceeded".into())
+        );
+        assert_eq!(
+            mapped(
+                JobKind::Convert,
+                "dependency_unavailable",
+                "store down for 1h"
+            ),
+            (
+                503,
+                "service temporarily unavailable: store down for 1h".into()
+            )
         );
     }
 
