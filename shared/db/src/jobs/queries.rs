@@ -128,6 +128,21 @@ pub async fn finished_among(db: impl PgExecutor<'_>, ids: &[Uuid]) -> Result<Vec
     Ok(finished)
 }
 
+/// The state of each of `ids` that has a job row (ids without one are left out). The staging
+/// sweep decides with it whether a staged upload still belongs to a job.
+pub async fn states_among(
+    db: impl PgExecutor<'_>,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, JobState)>, DbError> {
+    let rows: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, state FROM jobs WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(db)
+        .await?;
+    rows.into_iter()
+        .map(|(id, state)| Ok((id, state.parse()?)))
+        .collect()
+}
+
 /// Up to `limit` jobs matching `filter`, newest first, starting after `after`.
 ///
 /// Keyset pagination on `(created_at, id)`: pages stay stable while jobs are added, and each
