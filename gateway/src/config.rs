@@ -162,6 +162,13 @@ pub struct LimitsConfig {
     /// most this long.
     #[serde(with = "humantime_serde")]
     pub job_slot_lease: Duration,
+    /// Jobs that may wait for a worker, all users together; a new job beyond is refused with
+    /// `503`, code `hub_busy`, before its upload is read. Bounds the queue and the staged
+    /// uploads when the workers fall behind. 0 = unlimited.
+    pub max_queued_jobs: u64,
+    /// `Retry-After` of that refusal.
+    #[serde(with = "humantime_serde")]
+    pub busy_retry_after: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -174,6 +181,8 @@ impl Default for LimitsConfig {
             repository_max_entries: 10_000,
             job_slot_ttl: Duration::from_secs(24 * 3600),
             job_slot_lease: Duration::from_secs(30),
+            max_queued_jobs: 1000,
+            busy_retry_after: Duration::from_secs(30),
         }
     }
 }

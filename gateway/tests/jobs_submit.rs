@@ -769,3 +769,104 @@ async fn large_uploads_stream_into_staging_without_being_buffered(pool: PgPool) 
     workers.stop().await;
     hub.stop().await;
 }
+
+/// An upload of `name` whose body stops right after the `file` part's headers: the client is
+/// still sending, nothing of the file has arrived.
+fn stalled_upload(hub: &common::TestHub, name: &str) -> reqwest::RequestBuilder {
+    let body = Form::new().file("file", name, &[5u8; 4096]).body();
+    let file_starts = body
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .expect("part headers")
+        + 4;
+    let head = futures::stream::iter([Ok::<_, std::io::Error>(body[..file_starts].to_vec())]);
+    hub.http
+        .post(hub.url("/api/flist/me/upload"))
+        .header("Content-Type", Form::content_type())
+        .header("Prefer", "respond-async")
+        .body(reqwest::Body::wrap_stream(futures::StreamExt::chain(
+            head,
+            futures::stream::pending(),
+        )))
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn beyond_max_queued_jobs_a_submission_gets_503_hub_busy_before_its_upload_is_read(
+    pool: PgPool,
+) {
+    let hub = jobs_support::start(pool, |config| {
+        config.limits.max_queued_jobs = 2;
+        config.limits.busy_retry_after = Duration::from_secs(7);
+    })
+    .await;
+    // No worker runs: the workers have fallen behind, every job stays queued.
+    let mut queued = Vec::new();
+    for name in ["one.tar.gz", "two.tar.gz"] {
+        let form = Form::new().file("file", name, b"content");
+        let response = post_form(
+            &hub,
+            "/api/flist/me/upload",
+            form,
+            &[("Prefer", "respond-async")],
+        )
+        .await;
+        assert_eq!(response.status(), 202, "below the limit");
+        queued.push(json(response).await["id"].as_str().expect("id").to_owned());
+    }
+    tokio::time::sleep(hub_gateway::backpressure::DEPTH_CACHE_TTL).await;
+    let before = hub.state.staging.usage().await.expect("staging usage");
+    assert_eq!(before.objects, 2);
+
+    // Answered although the file never arrives: refused before its bytes are read.
+    let response = tokio::time::timeout(
+        Duration::from_secs(10),
+        stalled_upload(&hub, "three.tar.gz").send(),
+    )
+    .await
+    .expect("answered without the upload's body")
+    .expect("request");
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok()),
+        Some("7")
+    );
+    let body = json(response).await;
+    assert_eq!(body["code"], "hub_busy");
+    assert!(
+        body["message"].as_str().is_some_and(|m| m.contains("busy")),
+        "{body}"
+    );
+    // Jobs without an upload meet the same limit.
+    seed_flist(&hub, "tf", "base.flist").await;
+    seed_flist(&hub, "tf", "tools.flist").await;
+    let response = hub
+        .http
+        .post(hub.url("/api/flist/me/merge/merged"))
+        .header("Prefer", "respond-async")
+        .json(&["tf/base.flist", "tf/tools.flist"])
+        .send()
+        .await
+        .expect("merge");
+    assert_eq!(response.status(), 503);
+    assert_eq!(hub.state.staging.usage().await.expect("usage"), before);
+
+    // Once a job leaves the queue, submissions are accepted again.
+    let first = queued[0].parse().expect("uuid");
+    hub_db::jobs::cancel(&hub.state.pool, first, "test")
+        .await
+        .expect("cancel");
+    tokio::time::sleep(hub_gateway::backpressure::DEPTH_CACHE_TTL).await;
+    let form = Form::new().file("file", "four.tar.gz", b"content");
+    let response = post_form(
+        &hub,
+        "/api/flist/me/upload",
+        form,
+        &[("Prefer", "respond-async")],
+    )
+    .await;
+    assert_eq!(response.status(), 202);
+    hub.stop().await;
+}
