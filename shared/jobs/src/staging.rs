@@ -55,7 +55,7 @@ pub struct StagingUsage {
 }
 
 /// What one [`Staging::sweep_abandoned`] removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct StagingSweep {
     /// Complete uploads whose job has finished.
     pub finished: usize,
