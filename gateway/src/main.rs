@@ -139,6 +139,15 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
     let state = AppState::connect(config)
         .await
         .context("starting the gateway")?;
+    // Uploads are abandoned at the gateway (clients or a gateway gone mid-upload), even while
+    // no worker, and so no janitor, runs: each gateway sweeps the staging bucket too (several
+    // sweeping at once is harmless).
+    tokio::spawn(state.staging.clone().sweep_periodically(
+        state.pool.clone(),
+        settings.jobs.janitor_interval,
+        settings.jobs.staging_orphan_after,
+        shutdown.clone(),
+    ));
     let app = hub_gateway::app(state.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -260,6 +260,31 @@ impl Staging {
         Ok(sweep)
     }
 
+    /// [`Staging::sweep_abandoned`] every `every` until `shutdown`. For processes that do not
+    /// run the [`crate::Janitor`] (the gateway): uploads arrive there, and are abandoned there
+    /// even while no worker runs. Failures are logged; the next round tries again.
+    pub async fn sweep_periodically(
+        self,
+        pool: PgPool,
+        every: Duration,
+        orphan_after: Duration,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = interval.tick() => {}
+            }
+            match self.sweep_abandoned(&pool, orphan_after).await {
+                Ok(sweep) if !sweep.is_empty() => tracing::info!(?sweep, "staging sweep"),
+                Ok(_) => {}
+                Err(err) => tracing::warn!(%err, "cannot sweep the staging bucket"),
+            }
+        }
+    }
+
     /// The complete uploads (not those deleted, not those in progress).
     async fn objects(
         &self,

@@ -209,3 +209,34 @@ async fn a_queued_jobs_input_and_a_live_upload_stay_and_a_finished_jobs_input_go
     hub.nats.cleanup().await?;
     Ok(())
 }
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn the_gateways_sweeper_purges_a_cut_off_upload_while_no_janitor_runs(
+    pool: PgPool,
+) -> TestResult {
+    let hub = Hub::with_config(pool, staging_config()).await?;
+    let name = Uuid::new_v4().to_string();
+    assert!(hub.staging.put(&name, &mut cut_off_body(3)).await.is_err());
+    assert_eq!(chunk_subjects(&hub).await?, 1);
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(hub.staging.clone().sweep_periodically(
+        hub.pool.clone(),
+        Duration::from_millis(200),
+        ORPHAN_AFTER,
+        shutdown.clone(),
+    ));
+    wait_until(
+        ORPHAN_AFTER + SWEEP_SLACK,
+        "partial upload purged",
+        || async {
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                (chunk_subjects(&hub).await? == 0).then_some(()),
+            )
+        },
+    )
+    .await?;
+    shutdown.cancel();
+    hub.nats.cleanup().await?;
+    Ok(())
+}
