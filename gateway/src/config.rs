@@ -205,6 +205,15 @@ impl Validate for GatewayConfig {
         }
         crate::forwarded::TrustedProxies::from_settings(&self.gateway)
             .map_err(|e| ConfigError::invalid("gateway.trusted_proxies", e.to_string()))?;
+        // The staging sweep takes an upload idle this long for abandoned: a live one must never
+        // pause that long.
+        let idle = self.gateway.body_idle_timeout;
+        if !idle.is_zero() && idle >= self.jobs.staging_orphan_after {
+            return Err(ConfigError::invalid(
+                "jobs.staging_orphan_after",
+                "must exceed gateway.body_idle_timeout (a live upload pauses up to that long)",
+            ));
+        }
         if let Some(key) = &self.gateway.credentials_key
             && (key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()))
         {
@@ -228,5 +237,33 @@ impl GatewayConfig {
     /// `public_url` without a trailing slash.
     pub fn public_base(&self) -> &str {
         self.public_url.trim_end_matches('/')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hub_config::Validate;
+
+    use super::GatewayConfig;
+
+    fn orphan_error(config: &GatewayConfig) -> bool {
+        config
+            .validate()
+            .is_err_and(|error| error.to_string().contains("staging_orphan_after"))
+    }
+
+    #[test]
+    fn a_live_upload_may_pause_less_than_the_staging_grace_period() {
+        let mut config = GatewayConfig::default();
+        assert!(!orphan_error(&config), "the defaults agree");
+        config.jobs.staging_orphan_after = config.gateway.body_idle_timeout;
+        assert!(orphan_error(&config));
+        config.gateway.body_idle_timeout = Duration::ZERO;
+        assert!(
+            !orphan_error(&config),
+            "no idle timeout: the operator's choice"
+        );
     }
 }
