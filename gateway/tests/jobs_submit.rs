@@ -870,3 +870,68 @@ async fn beyond_max_queued_jobs_a_submission_gets_503_hub_busy_before_its_upload
     assert_eq!(response.status(), 202);
     hub.stop().await;
 }
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn a_client_that_disconnects_mid_upload_leaves_nothing_in_staging_after_orphan_after(
+    pool: PgPool,
+) {
+    use tokio::io::AsyncWriteExt;
+
+    let orphan_after = Duration::from_secs(1);
+    let hub = jobs_support::start(pool, |config| {
+        config.jobs.staging_orphan_after = orphan_after;
+        config.gateway.body_idle_timeout = Duration::from_millis(500);
+    })
+    .await;
+    // As `hub-gateway serve` does.
+    let sweeper = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(hub.state.staging.clone().sweep_periodically(
+        hub.state.pool.clone(),
+        Duration::from_millis(200),
+        orphan_after,
+        sweeper.clone(),
+    ));
+    let stored = || async {
+        hub.state
+            .staging
+            .usage()
+            .await
+            .map(|usage| usage.stored_bytes)
+    };
+
+    // Half of a 2 MiB upload, then the client is gone.
+    let body = Form::new()
+        .file("file", "half.tar.gz", &vec![3u8; 2 << 20])
+        .body();
+    let mut client = tokio::net::TcpStream::connect(hub.addr).await.expect("tcp");
+    let head = format!(
+        "POST /api/flist/me/upload HTTP/1.1\r\nHost: hub\r\nPrefer: respond-async\r\n\
+         Content-Type: {}\r\nContent-Length: {}\r\n\r\n",
+        Form::content_type(),
+        body.len()
+    );
+    client.write_all(head.as_bytes()).await.expect("head");
+    client
+        .write_all(&body[..body.len() / 2])
+        .await
+        .expect("half the body");
+    client.flush().await.expect("flush");
+    hub_testkit::wait_until(Duration::from_secs(10), "half staged", || async {
+        Ok::<_, hub_jobs::JobsError>((stored().await? >= 512 * 1024).then_some(()))
+    })
+    .await
+    .expect("the upload streams into staging");
+    drop(client);
+
+    let gone = tokio::time::Instant::now();
+    hub_testkit::wait_until(
+        orphan_after + Duration::from_secs(4),
+        "partial upload removed",
+        || async { Ok::<_, hub_jobs::JobsError>((stored().await? == 0).then_some(())) },
+    )
+    .await
+    .expect("nothing left in staging");
+    assert!(gone.elapsed() >= orphan_after - Duration::from_millis(300));
+    sweeper.cancel();
+    hub.stop().await;
+}
