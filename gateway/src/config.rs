@@ -166,6 +166,10 @@ pub struct LimitsConfig {
     /// `503`, code `hub_busy`, before its upload is read. Bounds the queue and the staged
     /// uploads when the workers fall behind. 0 = unlimited.
     pub max_queued_jobs: u64,
+    /// Bytes the staging bucket may hold (uploads waiting for their job, and partial ones); a
+    /// new upload beyond is refused with `503`, code `hub_busy`, before it is read. 0 =
+    /// unlimited.
+    pub max_staged_bytes: u64,
     /// `Retry-After` of that refusal.
     #[serde(with = "humantime_serde")]
     pub busy_retry_after: Duration,
@@ -182,6 +186,7 @@ impl Default for LimitsConfig {
             job_slot_ttl: Duration::from_secs(24 * 3600),
             job_slot_lease: Duration::from_secs(30),
             max_queued_jobs: 1000,
+            max_staged_bytes: 0,
             busy_retry_after: Duration::from_secs(30),
         }
     }

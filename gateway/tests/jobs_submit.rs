@@ -935,3 +935,37 @@ async fn a_client_that_disconnects_mid_upload_leaves_nothing_in_staging_after_or
     sweeper.cancel();
     hub.stop().await;
 }
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn beyond_max_staged_bytes_an_upload_gets_503_hub_busy_before_it_is_read(pool: PgPool) {
+    let hub = jobs_support::start(pool, |config| {
+        config.limits.max_staged_bytes = 1 << 20;
+    })
+    .await;
+    // No worker: the first upload stays staged, filling staging beyond the limit.
+    let form = Form::new().file("file", "big.tar.gz", &vec![4u8; 2 << 20]);
+    let response = post_form(
+        &hub,
+        "/api/flist/me/upload",
+        form,
+        &[("Prefer", "respond-async")],
+    )
+    .await;
+    assert_eq!(response.status(), 202);
+    tokio::time::sleep(hub_gateway::backpressure::DEPTH_CACHE_TTL).await;
+    let before = hub.state.staging.usage().await.expect("usage");
+    assert!(before.stored_bytes >= 2 << 20, "{before:?}");
+
+    let response = tokio::time::timeout(
+        Duration::from_secs(10),
+        stalled_upload(&hub, "more.tar.gz").send(),
+    )
+    .await
+    .expect("answered without the upload's body")
+    .expect("request");
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(json(response).await["code"], "hub_busy");
+    assert_eq!(hub.state.staging.usage().await.expect("usage"), before);
+    hub.stop().await;
+}
