@@ -162,6 +162,17 @@ pub struct LimitsConfig {
     /// most this long.
     #[serde(with = "humantime_serde")]
     pub job_slot_lease: Duration,
+    /// Jobs that may wait for a worker, all users together; a new job beyond is refused with
+    /// `503`, code `hub_busy`, before its upload is read. Bounds the queue and the staged
+    /// uploads when the workers fall behind. 0 = unlimited.
+    pub max_queued_jobs: u64,
+    /// Bytes the staging bucket may hold (uploads waiting for their job, and partial ones); a
+    /// new upload beyond is refused with `503`, code `hub_busy`, before it is read. 0 =
+    /// unlimited.
+    pub max_staged_bytes: u64,
+    /// `Retry-After` of that refusal.
+    #[serde(with = "humantime_serde")]
+    pub busy_retry_after: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -174,6 +185,9 @@ impl Default for LimitsConfig {
             repository_max_entries: 10_000,
             job_slot_ttl: Duration::from_secs(24 * 3600),
             job_slot_lease: Duration::from_secs(30),
+            max_queued_jobs: 1000,
+            max_staged_bytes: 0,
+            busy_retry_after: Duration::from_secs(30),
         }
     }
 }
@@ -196,6 +210,15 @@ impl Validate for GatewayConfig {
         }
         crate::forwarded::TrustedProxies::from_settings(&self.gateway)
             .map_err(|e| ConfigError::invalid("gateway.trusted_proxies", e.to_string()))?;
+        // The staging sweep takes an upload idle this long for abandoned: a live one must never
+        // pause that long.
+        let idle = self.gateway.body_idle_timeout;
+        if !idle.is_zero() && idle >= self.jobs.staging_orphan_after {
+            return Err(ConfigError::invalid(
+                "jobs.staging_orphan_after",
+                "must exceed gateway.body_idle_timeout (a live upload pauses up to that long)",
+            ));
+        }
         if let Some(key) = &self.gateway.credentials_key
             && (key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()))
         {
@@ -219,5 +242,33 @@ impl GatewayConfig {
     /// `public_url` without a trailing slash.
     pub fn public_base(&self) -> &str {
         self.public_url.trim_end_matches('/')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hub_config::Validate;
+
+    use super::GatewayConfig;
+
+    fn orphan_error(config: &GatewayConfig) -> bool {
+        config
+            .validate()
+            .is_err_and(|error| error.to_string().contains("staging_orphan_after"))
+    }
+
+    #[test]
+    fn a_live_upload_may_pause_less_than_the_staging_grace_period() {
+        let mut config = GatewayConfig::default();
+        assert!(!orphan_error(&config), "the defaults agree");
+        config.jobs.staging_orphan_after = config.gateway.body_idle_timeout;
+        assert!(orphan_error(&config));
+        config.gateway.body_idle_timeout = Duration::ZERO;
+        assert!(
+            !orphan_error(&config),
+            "no idle timeout: the operator's choice"
+        );
     }
 }

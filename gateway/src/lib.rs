@@ -3,6 +3,7 @@
 //! PostgreSQL, NATS JetStream, Redis and the chunk store.
 
 pub mod auth_limit;
+pub mod backpressure;
 pub mod compat;
 pub mod config;
 pub mod error;

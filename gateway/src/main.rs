@@ -33,6 +33,14 @@ enum Command {
         #[arg(long, default_value = "minted by an administrator")]
         description: String,
     },
+    /// Print what the upload staging bucket holds, as JSON (complete uploads, their bytes, the
+    /// bytes the bucket stores including partial uploads).
+    Staging {
+        /// First remove abandoned uploads, as the janitor does (`jobs.staging_orphan_after`),
+        /// and print what was removed too.
+        #[arg(long)]
+        sweep: bool,
+    },
 }
 
 #[tokio::main]
@@ -53,7 +61,39 @@ async fn main() -> anyhow::Result<()> {
             ttl,
             description,
         } => mint_token(config, &user, ttl, &description).await,
+        Command::Staging { sweep } => staging(&config, sweep).await,
     }
+}
+
+async fn staging(config: &GatewayConfig, sweep: bool) -> anyhow::Result<()> {
+    let common = &config.common;
+    let nats = hub_jobs::connect_nats(&common.nats_url, "hub-gateway staging")
+        .await
+        .context("connecting to NATS")?;
+    let js = async_nats::jetstream::new(nats);
+    let names = hub_jobs::Names::new(common.nats_prefix.as_str());
+    let staging = hub_jobs::Staging::open_bucket(&js, &names, config.jobs.staging_ttl)
+        .await
+        .context("opening the staging bucket")?;
+    let removed = if sweep {
+        let pool = hub_db::connect(&common.database_url, 2)
+            .await
+            .context("connecting to PostgreSQL")?;
+        let removed = staging
+            .sweep_abandoned(&pool, config.jobs.staging_orphan_after)
+            .await
+            .context("sweeping the staging bucket")?;
+        Some(removed)
+    } else {
+        None
+    };
+    let usage = staging
+        .usage()
+        .await
+        .context("reading the staging bucket")?;
+    let report = serde_json::json!({ "usage": usage, "removed": removed });
+    println!("{report}");
+    Ok(())
 }
 
 async fn migrate(config: &GatewayConfig) -> anyhow::Result<()> {
@@ -99,6 +139,15 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
     let state = AppState::connect(config)
         .await
         .context("starting the gateway")?;
+    // Uploads are abandoned at the gateway (clients or a gateway gone mid-upload), even while
+    // no worker, and so no janitor, runs: each gateway sweeps the staging bucket too (several
+    // sweeping at once is harmless).
+    tokio::spawn(state.staging.clone().sweep_periodically(
+        state.pool.clone(),
+        settings.jobs.janitor_interval,
+        settings.jobs.staging_orphan_after,
+        shutdown.clone(),
+    ));
     let app = hub_gateway::app(state.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -39,6 +39,8 @@ pub struct Inner {
     pub compat: crate::compat::Compat,
     /// Jobs served from memory (the job API's polls), invalidated by job events.
     pub job_cache: Arc<crate::routes::jobs::JobCache>,
+    /// The queue depth the back-pressure compares with `limits.max_queued_jobs`.
+    pub queue_depth: crate::backpressure::QueueDepth,
 }
 
 impl AppState {
@@ -127,6 +129,7 @@ impl AppState {
             redis,
             compat,
             job_cache,
+            queue_depth: crate::backpressure::QueueDepth::default(),
         }))
     }
 }

@@ -769,3 +769,203 @@ async fn large_uploads_stream_into_staging_without_being_buffered(pool: PgPool) 
     workers.stop().await;
     hub.stop().await;
 }
+
+/// An upload of `name` whose body stops right after the `file` part's headers: the client is
+/// still sending, nothing of the file has arrived.
+fn stalled_upload(hub: &common::TestHub, name: &str) -> reqwest::RequestBuilder {
+    let body = Form::new().file("file", name, &[5u8; 4096]).body();
+    let file_starts = body
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .expect("part headers")
+        + 4;
+    let head = futures::stream::iter([Ok::<_, std::io::Error>(body[..file_starts].to_vec())]);
+    hub.http
+        .post(hub.url("/api/flist/me/upload"))
+        .header("Content-Type", Form::content_type())
+        .header("Prefer", "respond-async")
+        .body(reqwest::Body::wrap_stream(futures::StreamExt::chain(
+            head,
+            futures::stream::pending(),
+        )))
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn beyond_max_queued_jobs_a_submission_gets_503_hub_busy_before_its_upload_is_read(
+    pool: PgPool,
+) {
+    let hub = jobs_support::start(pool, |config| {
+        config.limits.max_queued_jobs = 2;
+        config.limits.busy_retry_after = Duration::from_secs(7);
+    })
+    .await;
+    // No worker runs: the workers have fallen behind, every job stays queued.
+    let mut queued = Vec::new();
+    for name in ["one.tar.gz", "two.tar.gz"] {
+        let form = Form::new().file("file", name, b"content");
+        let response = post_form(
+            &hub,
+            "/api/flist/me/upload",
+            form,
+            &[("Prefer", "respond-async")],
+        )
+        .await;
+        assert_eq!(response.status(), 202, "below the limit");
+        queued.push(json(response).await["id"].as_str().expect("id").to_owned());
+    }
+    tokio::time::sleep(hub_gateway::backpressure::DEPTH_CACHE_TTL).await;
+    let before = hub.state.staging.usage().await.expect("staging usage");
+    assert_eq!(before.objects, 2);
+
+    // Answered although the file never arrives: refused before its bytes are read.
+    let response = tokio::time::timeout(
+        Duration::from_secs(10),
+        stalled_upload(&hub, "three.tar.gz").send(),
+    )
+    .await
+    .expect("answered without the upload's body")
+    .expect("request");
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok()),
+        Some("7")
+    );
+    let body = json(response).await;
+    assert_eq!(body["code"], "hub_busy");
+    assert!(
+        body["message"].as_str().is_some_and(|m| m.contains("busy")),
+        "{body}"
+    );
+    // Jobs without an upload meet the same limit.
+    seed_flist(&hub, "tf", "base.flist").await;
+    seed_flist(&hub, "tf", "tools.flist").await;
+    let response = hub
+        .http
+        .post(hub.url("/api/flist/me/merge/merged"))
+        .header("Prefer", "respond-async")
+        .json(&["tf/base.flist", "tf/tools.flist"])
+        .send()
+        .await
+        .expect("merge");
+    assert_eq!(response.status(), 503);
+    assert_eq!(hub.state.staging.usage().await.expect("usage"), before);
+
+    // Once a job leaves the queue, submissions are accepted again.
+    let first = queued[0].parse().expect("uuid");
+    hub_db::jobs::cancel(&hub.state.pool, first, "test")
+        .await
+        .expect("cancel");
+    tokio::time::sleep(hub_gateway::backpressure::DEPTH_CACHE_TTL).await;
+    let form = Form::new().file("file", "four.tar.gz", b"content");
+    let response = post_form(
+        &hub,
+        "/api/flist/me/upload",
+        form,
+        &[("Prefer", "respond-async")],
+    )
+    .await;
+    assert_eq!(response.status(), 202);
+    hub.stop().await;
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn a_client_that_disconnects_mid_upload_leaves_nothing_in_staging_after_orphan_after(
+    pool: PgPool,
+) {
+    use tokio::io::AsyncWriteExt;
+
+    let orphan_after = Duration::from_secs(1);
+    let hub = jobs_support::start(pool, |config| {
+        config.jobs.staging_orphan_after = orphan_after;
+        config.gateway.body_idle_timeout = Duration::from_millis(500);
+    })
+    .await;
+    // As `hub-gateway serve` does.
+    let sweeper = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(hub.state.staging.clone().sweep_periodically(
+        hub.state.pool.clone(),
+        Duration::from_millis(200),
+        orphan_after,
+        sweeper.clone(),
+    ));
+    let stored = || async {
+        hub.state
+            .staging
+            .usage()
+            .await
+            .map(|usage| usage.stored_bytes)
+    };
+
+    // Half of a 2 MiB upload, then the client is gone.
+    let body = Form::new()
+        .file("file", "half.tar.gz", &vec![3u8; 2 << 20])
+        .body();
+    let mut client = tokio::net::TcpStream::connect(hub.addr).await.expect("tcp");
+    let head = format!(
+        "POST /api/flist/me/upload HTTP/1.1\r\nHost: hub\r\nPrefer: respond-async\r\n\
+         Content-Type: {}\r\nContent-Length: {}\r\n\r\n",
+        Form::content_type(),
+        body.len()
+    );
+    client.write_all(head.as_bytes()).await.expect("head");
+    client
+        .write_all(&body[..body.len() / 2])
+        .await
+        .expect("half the body");
+    client.flush().await.expect("flush");
+    hub_testkit::wait_until(Duration::from_secs(10), "half staged", || async {
+        Ok::<_, hub_jobs::JobsError>((stored().await? >= 512 * 1024).then_some(()))
+    })
+    .await
+    .expect("the upload streams into staging");
+    drop(client);
+
+    let gone = tokio::time::Instant::now();
+    hub_testkit::wait_until(
+        orphan_after + Duration::from_secs(4),
+        "partial upload removed",
+        || async { Ok::<_, hub_jobs::JobsError>((stored().await? == 0).then_some(())) },
+    )
+    .await
+    .expect("nothing left in staging");
+    assert!(gone.elapsed() >= orphan_after - Duration::from_millis(300));
+    sweeper.cancel();
+    hub.stop().await;
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn beyond_max_staged_bytes_an_upload_gets_503_hub_busy_before_it_is_read(pool: PgPool) {
+    let hub = jobs_support::start(pool, |config| {
+        config.limits.max_staged_bytes = 1 << 20;
+    })
+    .await;
+    // No worker: the first upload stays staged, filling staging beyond the limit.
+    let form = Form::new().file("file", "big.tar.gz", &vec![4u8; 2 << 20]);
+    let response = post_form(
+        &hub,
+        "/api/flist/me/upload",
+        form,
+        &[("Prefer", "respond-async")],
+    )
+    .await;
+    assert_eq!(response.status(), 202);
+    tokio::time::sleep(hub_gateway::backpressure::DEPTH_CACHE_TTL).await;
+    let before = hub.state.staging.usage().await.expect("usage");
+    assert!(before.stored_bytes >= 2 << 20, "{before:?}");
+
+    let response = tokio::time::timeout(
+        Duration::from_secs(10),
+        stalled_upload(&hub, "more.tar.gz").send(),
+    )
+    .await
+    .expect("answered without the upload's body")
+    .expect("request");
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(json(response).await["code"], "hub_busy");
+    assert_eq!(hub.state.staging.usage().await.expect("usage"), before);
+    hub.stop().await;
+}

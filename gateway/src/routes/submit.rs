@@ -6,7 +6,9 @@
 //! read:
 //!
 //! 1. [`begin`]: an `Idempotency-Key` already used by the caller designates the earlier job;
-//!    otherwise a job id is drawn and a concurrent-job slot taken (`429` when none is left).
+//!    otherwise the queue must be below `limits.max_queued_jobs` (`503 hub_busy` with
+//!    `Retry-After`, see [`crate::backpressure`]), then a job id is drawn and a concurrent-job
+//!    slot taken (`429` when none is left).
 //! 2. [`queue`]: the repository quota is checked (`403 quota_exceeded`), the job recorded in
 //!    PostgreSQL and queued on JetStream.
 //! 3. [`answer`]: `202` with the job at once (`Prefer: respond-async`), or the original's
@@ -118,6 +120,8 @@ pub async fn begin(
     {
         return Ok(Begun::Existing(Box::new(job)));
     }
+    // Only new jobs meet the back-pressure: a retry naming an earlier job adds nothing.
+    crate::backpressure::check_queue_depth(state).await?;
     let slot = limits::acquire_job_slot(state, identity, Uuid::new_v4()).await?;
     Ok(Begun::New(Ticket {
         slot,

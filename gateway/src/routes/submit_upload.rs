@@ -224,6 +224,10 @@ async fn receive(
                 Ok(Begun::Existing(job)) => return Ok(Submitted::Existing(*job)),
                 Err(error) => break Err(error),
             };
+            if let Err(error) = crate::backpressure::check_staging(state).await {
+                ticket.abandon(state).await;
+                break Err(error);
+            }
             match stage(state, &ticket, field).await {
                 Ok(object) => {
                     staged = Some(Staged {

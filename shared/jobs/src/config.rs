@@ -49,6 +49,13 @@ pub struct JobsConfig {
     /// How long a staged upload is kept if no job deletes it.
     #[serde(with = "humantime_serde")]
     pub staging_ttl: Duration,
+    /// Age at which the janitor removes a staged upload that no queued or running job reads:
+    /// a complete upload with no job row (the gateway died before recording it), or the
+    /// chunks of an upload that never completed (client or gateway gone mid-upload), counted
+    /// from its last received byte. Must exceed the longest pause of a live upload (the
+    /// gateway's `body_idle_timeout`) plus the time from staging to recording the job.
+    #[serde(with = "humantime_serde")]
+    pub staging_orphan_after: Duration,
     /// Period of the janitor's sweeps.
     #[serde(with = "humantime_serde")]
     pub janitor_interval: Duration,
@@ -94,6 +101,7 @@ impl Default for JobsConfig {
             duplicate_window: Duration::from_secs(120),
             queue_max_age: Duration::from_secs(7 * 24 * 3600),
             staging_ttl: Duration::from_secs(24 * 3600),
+            staging_orphan_after: Duration::from_secs(10 * 60),
             janitor_interval: Duration::from_secs(15),
             janitor_stale_after: Duration::from_secs(120),
             queued_timeout: Duration::from_secs(30 * 60),
@@ -159,6 +167,9 @@ impl JobsConfig {
         }
         if self.duplicate_window > self.queue_max_age {
             return fail("duplicate_window must not exceed queue_max_age");
+        }
+        if self.staging_orphan_after.is_zero() {
+            return fail("staging_orphan_after must be positive");
         }
         if self.fetch_expiry.is_zero() || self.event_poll_interval.is_zero() {
             return fail("fetch_expiry and event_poll_interval must be positive");

@@ -1,5 +1,6 @@
 //! The janitor: re-queues jobs whose worker vanished, re-publishes jobs whose message was
-//! lost, fails jobs out of attempts, and purges old finished jobs.
+//! lost, fails jobs out of attempts, purges old finished jobs, and removes abandoned staged
+//! uploads.
 
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
@@ -8,7 +9,7 @@ use hub_db::PgPool;
 use hub_db::jobs::{self, Job, Requeued};
 
 use crate::envelope::decode_envelope;
-use crate::{EventPublisher, JobsError, Queue, Staging};
+use crate::{EventPublisher, JobsError, Queue, Staging, StagingSweep};
 
 /// Jobs handled per category and sweep; the rest wait for the next sweep.
 const SWEEP_LIMIT: i64 = 200;
@@ -26,6 +27,18 @@ pub struct SweepReport {
     pub republished: usize,
     /// Finished jobs deleted after `retention`.
     pub purged: u64,
+    /// Staged uploads removed (see [`Staging::sweep_abandoned`]).
+    pub staging: StagingSweep,
+}
+
+impl SweepReport {
+    /// The report of a leader's sweep that found nothing to do.
+    fn idle_leader() -> Self {
+        Self {
+            leader: true,
+            ..Self::default()
+        }
+    }
 }
 
 /// The janitor. Run one in any process (the gateway does); extra ones are harmless.
@@ -59,7 +72,8 @@ impl Janitor {
                 _ = interval.tick() => {}
             }
             match self.sweep().await {
-                Ok(report) if report != SweepReport::default() && report.leader => {
+                // Logged when it did something (`leader` alone is every sweep of the leader).
+                Ok(report) if report.leader && report != SweepReport::idle_leader() => {
                     tracing::info!(?report, "janitor sweep");
                 }
                 Ok(_) => {}
@@ -103,7 +117,24 @@ impl Janitor {
             failed: failed.len(),
             republished: forgotten.len(),
             purged,
+            staging: self.sweep_staging().await,
         })
+    }
+
+    /// Remove abandoned staged uploads. Only the leader does it, to spare the bucket listings;
+    /// a failure is logged, and the next sweep tries again.
+    async fn sweep_staging(&self) -> StagingSweep {
+        let Some(staging) = &self.staging else {
+            return StagingSweep::default();
+        };
+        let orphan_after = self.queue.config().staging_orphan_after;
+        match staging.sweep_abandoned(&self.pool, orphan_after).await {
+            Ok(sweep) => sweep,
+            Err(err) => {
+                tracing::warn!(%err, "cannot sweep the staging bucket");
+                StagingSweep::default()
+            }
+        }
     }
 
     async fn republish(&self, requeued: &Requeued, nonce: &str) {

@@ -39,7 +39,7 @@ pub use janitor::{Janitor, SweepReport};
 pub use names::Names;
 pub use publish::{FlistFile, store_flist};
 pub use queue::{Published, Queue};
-pub use staging::{StagedObject, Staging};
+pub use staging::{StagedObject, Staging, StagingSweep, StagingUsage};
 pub use worker::{ClaimedJob, JobContext, JobError, JobHandler, JobOutput, Publication, Worker};
 
 pub use hub_db::events::{EventKind, JobEvent};

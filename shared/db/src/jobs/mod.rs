@@ -20,5 +20,6 @@ pub use model::{
     failure_codes,
 };
 pub use queries::{
-    Cancelled, Created, cancel, create, find_by_idempotency_key, finished_among, get, list, payload,
+    Cancelled, Created, cancel, count_queued, create, find_by_idempotency_key, finished_among, get,
+    list, payload, states_among,
 };

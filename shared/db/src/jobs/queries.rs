@@ -128,6 +128,32 @@ pub async fn finished_among(db: impl PgExecutor<'_>, ids: &[Uuid]) -> Result<Vec
     Ok(finished)
 }
 
+/// The state of each of `ids` that has a job row (ids without one are left out). The staging
+/// sweep decides with it whether a staged upload still belongs to a job.
+pub async fn states_among(
+    db: impl PgExecutor<'_>,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, JobState)>, DbError> {
+    let rows: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, state FROM jobs WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(db)
+        .await?;
+    rows.into_iter()
+        .map(|(id, state)| Ok((id, state.parse()?)))
+        .collect()
+}
+
+/// How many jobs are queued (waiting for a worker): the gateway's back-pressure compares it
+/// with `limits.max_queued_jobs`. Counted on the partial index of queued jobs.
+pub async fn count_queued(db: impl PgExecutor<'_>) -> Result<u64, DbError> {
+    // A literal, not a parameter: only then can the planner use the partial index
+    // `jobs_queued_updated` (`WHERE state = 'queued'`).
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state = 'queued'")
+        .fetch_one(db)
+        .await?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
 /// Up to `limit` jobs matching `filter`, newest first, starting after `after`.
 ///
 /// Keyset pagination on `(created_at, id)`: pages stay stable while jobs are added, and each

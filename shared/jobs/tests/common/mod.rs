@@ -89,7 +89,17 @@ impl Hub {
         name: &str,
         staged: Option<&str>,
     ) -> Result<Uuid, hub_jobs::JobsError> {
-        let id = Uuid::new_v4();
+        self.submit_with_id(Uuid::new_v4(), name, staged).await
+    }
+
+    /// [`Hub::submit`] with the job id chosen by the caller (the gateway names a staged upload
+    /// by its job's id before the job exists).
+    pub async fn submit_with_id(
+        &self,
+        id: Uuid,
+        name: &str,
+        staged: Option<&str>,
+    ) -> Result<Uuid, hub_jobs::JobsError> {
         let envelope = JobEnvelope {
             job_id: id.to_string(),
             owner: "alice".into(),
