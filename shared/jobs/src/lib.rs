@@ -18,6 +18,7 @@
 mod client;
 mod config;
 mod contents;
+pub mod crash;
 mod envelope;
 mod error;
 mod events;

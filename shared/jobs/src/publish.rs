@@ -8,6 +8,7 @@ use hub_db::flists::{self, Flist, FlistFormat, NewFlist};
 use hub_store::ObjectStore;
 
 use crate::JobsError;
+use crate::crash::{CrashPoint, crash_point};
 use crate::worker::{ClaimedJob, Publication};
 
 /// A flist file built (or received) by a job, with what the hub precomputes about it.
@@ -45,6 +46,7 @@ pub async fn store_flist(
     // A slice length always fits: no allocation exceeds isize::MAX bytes.
     let size = i64::try_from(file.bytes.len()).unwrap_or(i64::MAX);
     let id = objects.put(file.bytes).await?;
+    crash_point(CrashPoint::FlistStored);
     let new = NewFlist {
         content_hash: id.to_hex(),
         md5,
@@ -57,7 +59,9 @@ pub async fn store_flist(
         source_key: file.source_key,
         creator: Some(creator.to_owned()),
     };
-    Ok(flists::insert_or_get(pool, &new).await?)
+    let row = flists::insert_or_get(pool, &new).await?;
+    crash_point(CrashPoint::FlistRowInserted);
+    Ok(row)
 }
 
 impl Publication {

@@ -19,6 +19,7 @@ use super::context::{JobContext, StopReason};
 use super::outage::Health;
 use super::{ClaimedJob, JobError, JobHandler, JobOutput, Runtime};
 use crate::JobsError;
+use crate::crash::{CrashPoint, crash_point};
 use crate::envelope::{decode_envelope, envelope_job_id, envelope_kind};
 
 /// Margin added to a busy job's remaining heartbeat time before it is offered again.
@@ -280,6 +281,7 @@ async fn succeed<H: JobHandler>(
     let quota = EntryQuota::at_most(job.envelope.repository_max_entries);
     let committed = async {
         let mut tx = runtime.pool.begin().await?;
+        crash_point(CrashPoint::TransactionBegan);
         // Published first: a refusal (the repository's quota) must leave the lease untouched
         // for the failure that follows.
         if let Some(publication) = &output.publish {
@@ -294,7 +296,9 @@ async fn succeed<H: JobHandler>(
         }
         let info = NewEvent::info(None, output.info);
         let (row, events) = lease.succeed(&mut tx, &output.result, info).await?;
+        crash_point(CrashPoint::BeforeCommit);
         tx.commit().await?;
+        crash_point(CrashPoint::AfterCommit);
         Ok::<_, DbError>((row, events))
     }
     .await;
