@@ -76,7 +76,7 @@ pub struct Flist {
 }
 
 /// The values of a new flist row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewFlist {
     /// Object id of the bytes in the store.
     pub content_hash: String,
