@@ -114,7 +114,7 @@ impl JobHandler for ConvertHandler {
             "file": request.original_name,
             "input_bytes": stats.input_bytes,
         });
-        let stored = output::store(ctx.pool(), &self.objects, job, encoded, source, None).await?;
+        let stored = output::store(&self.objects, job, encoded, source, None).await?;
         ctx.progress(100, phases::DONE, READY);
         let mut extra = Map::new();
         extra.insert("blocks_written".into(), Value::from(stats.blocks_written));

@@ -128,7 +128,7 @@ impl JobHandler for VerifyHandler {
         ctx.progress(95, phases::PUBLISHING, "Storing the flist");
         let encoded = output::describe(flist, bytes).await?;
         let source = json!({"kind": "upload-flist", "checked_blocks": report.blocks_checked});
-        let stored = output::store(ctx.pool(), &self.objects, job, encoded, source, None).await?;
+        let stored = output::store(&self.objects, job, encoded, source, None).await?;
         ctx.progress(100, phases::DONE, READY);
         let mut extra = Map::new();
         extra.insert("blocks_checked".into(), Value::from(report.blocks_checked));

@@ -18,7 +18,7 @@ use hub_worker::{PublishSettings, READY, output, requested_format};
 
 use crate::config::{DockerSettings, EngineMode};
 use crate::progress::{JobProgress, phase};
-use crate::result::published;
+use crate::result::{converted, reused};
 
 /// Converts container images (JobKind::Docker).
 pub struct DockerHandler {
@@ -219,7 +219,7 @@ impl DockerHandler {
         };
         tracing::info!(job = %job.job.id, flist = existing.id, key, "reusing an earlier conversion");
         ctx.progress(100, phase::DONE, READY);
-        Ok(Some(published(job, &existing, key, true)))
+        Ok(Some(reused(job, &existing, key)))
     }
 
     async fn publish(
@@ -233,17 +233,9 @@ impl DockerHandler {
         ctx.progress(95, phase::WRITING, "Writing flist");
         self.publish.apply(&mut flist, &self.store.routes());
         let encoded = output::encode(flist).await?;
-        let stored = output::store(
-            ctx.pool(),
-            &self.objects,
-            job,
-            encoded,
-            source,
-            Some(key.clone()),
-        )
-        .await?;
+        let stored = output::store(&self.objects, job, encoded, source, Some(key.clone())).await?;
         ctx.progress(100, phase::DONE, READY);
-        Ok(published(job, &stored.row, &key, false))
+        Ok(converted(job, stored.row, &key))
     }
 }
 

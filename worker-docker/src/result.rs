@@ -1,20 +1,40 @@
 //! What a finished docker job reports: its result (hub-api 7.12) and the final `info` event of
 //! the original's `/listen` stream (hub-api 9).
 
-use hub_db::flists::Flist as FlistRow;
+use hub_db::flists::{Flist as FlistRow, NewFlist};
 use hub_jobs::{ClaimedJob, JobOutput, Publication};
 use serde_json::{Value, json};
 
-/// The output of a job publishing `row` (converted now, or `reused` from an earlier job with
-/// the same `source_key`) under the job's target name.
-pub fn published(job: &ClaimedJob, row: &FlistRow, source_key: &str, reused: bool) -> JobOutput {
-    let name = &job.job.target_name;
-    let result = json!({
-        "name": name, "flist_id": row.id, "md5": row.md5,
-        "source_key": source_key, "reused": reused, "files": files(&row.stats),
-    });
+/// The output of a job publishing `row`, reused from an earlier job with the same
+/// `source_key`, under the job's target name.
+pub fn reused(job: &ClaimedJob, row: &FlistRow, source_key: &str) -> JobOutput {
+    let result = result(job, Some(row.id), &row.md5, source_key, true, &row.stats);
     JobOutput::publishing(Publication::for_job(job, row), result)
-        .with_info(docker_info(name, &row.stats))
+        .with_info(docker_info(&job.job.target_name, &row.stats))
+}
+
+/// The output of a job publishing `flist`, converted now (its row is written when published),
+/// under the job's target name.
+pub fn converted(job: &ClaimedJob, flist: NewFlist, source_key: &str) -> JobOutput {
+    // `flist_id` is filled in by the runtime once the row is written.
+    let result = result(job, None, &flist.md5, source_key, false, &flist.stats);
+    let info = docker_info(&job.job.target_name, &flist.stats);
+    JobOutput::publishing(Publication::staged(job, flist), result).with_info(info)
+}
+
+/// hub-api 7.12's result of a docker job.
+fn result(
+    job: &ClaimedJob,
+    flist_id: Option<i64>,
+    md5: &str,
+    source_key: &str,
+    reused: bool,
+    stats: &Value,
+) -> Value {
+    json!({
+        "name": job.job.target_name, "flist_id": flist_id, "md5": md5,
+        "source_key": source_key, "reused": reused, "files": files(stats),
+    })
 }
 
 /// The final `info` event of a docker job: what legacy listeners wait for.

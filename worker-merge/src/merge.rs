@@ -101,7 +101,7 @@ impl JobHandler for MergeHandler {
             MergeMode::Overlay => "overlay",
         };
         let source = json!({"kind": "merge", "sources": labels, "mode": mode_name});
-        let stored = output::store(ctx.pool(), &self.objects, job, encoded, source, None).await?;
+        let stored = output::store(&self.objects, job, encoded, source, None).await?;
         ctx.progress(100, DONE, READY);
         let mut extra = Map::new();
         extra.insert("sources".into(), Value::Array(labels));

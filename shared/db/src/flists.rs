@@ -76,7 +76,7 @@ pub struct Flist {
 }
 
 /// The values of a new flist row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewFlist {
     /// Object id of the bytes in the store.
     pub content_hash: String,
@@ -205,6 +205,38 @@ pub async fn by_source_key(
     .await?
     .map(Flist::try_from)
     .transpose()
+}
+
+/// At most `limit` flist rows that no entry references and that were recorded before
+/// `created_before`, lowest id first, starting after id `after` (pass 0 to start): what a
+/// garbage collector may remove, page by page.
+///
+/// Workers write a row only in the transaction that publishes an entry naming it, so such rows
+/// are flists whose entries were deleted or replaced (or left by older releases). The grace
+/// period (`created_before`) keeps a row a job found by `source_key` or content hash just
+/// before its entry went away, so the job can publish it again. A delete must still repeat the
+/// "no entry" condition, and the foreign key of `entries.flist_id` refuses to delete a row an
+/// entry published in between.
+pub async fn unreferenced(
+    db: impl PgExecutor<'_>,
+    created_before: DateTime<Utc>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Flist>, DbError> {
+    sqlx::query_as::<_, FlistRow>(sql!(
+        "SELECT {COLUMNS} FROM flists f \
+         WHERE f.id > $1 AND f.created_at < $2 \
+           AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.flist_id = f.id) \
+         ORDER BY f.id LIMIT $3"
+    ))
+    .bind(after)
+    .bind(created_before)
+    .bind(limit)
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .map(Flist::try_from)
+    .collect()
 }
 
 /// The precomputed contents dump (spec 6.6) of flist `id`, if one was stored.

@@ -599,3 +599,39 @@ async fn official_flags_follow_the_configured_list(pool: PgPool) -> TestResult {
     assert!(repositories::list(&pool).await?.iter().all(|r| !r.official));
     Ok(())
 }
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn unreferenced_lists_flists_no_entry_names_older_than_the_cutoff(
+    pool: PgPool,
+) -> TestResult {
+    let published = flist(&pool, "aaa", 1).await?;
+    let orphan = flist(&pool, "bbb", 2).await?;
+    let replaced = flist(&pool, "ccc", 3).await?;
+    publish(&pool, "alice", "app.flist", published).await?;
+    publish(&pool, "alice", "old.flist", replaced).await?;
+    publish(&pool, "alice", "old.flist", published).await?;
+    let later = chrono::Utc::now() + chrono::Duration::seconds(5);
+
+    let ids = |rows: Vec<flists::Flist>| rows.into_iter().map(|f| f.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(flists::unreferenced(&pool, later, 0, 100).await?),
+        vec![orphan, replaced]
+    );
+    // Paged by id.
+    assert_eq!(
+        ids(flists::unreferenced(&pool, later, 0, 1).await?),
+        vec![orphan]
+    );
+    assert_eq!(
+        ids(flists::unreferenced(&pool, later, orphan, 1).await?),
+        vec![replaced]
+    );
+    // Rows recorded after the cutoff are kept out (the grace period).
+    let earlier = chrono::Utc::now() - chrono::Duration::seconds(60);
+    assert!(
+        flists::unreferenced(&pool, earlier, 0, 100)
+            .await?
+            .is_empty()
+    );
+    Ok(())
+}

@@ -18,6 +18,7 @@
 mod client;
 mod config;
 mod contents;
+pub mod crash;
 mod envelope;
 mod error;
 mod events;
@@ -37,10 +38,12 @@ pub use error::JobsError;
 pub use events::{EventBus, EventObserver, EventPublisher, JobEventStream};
 pub use janitor::{Janitor, SweepReport};
 pub use names::Names;
-pub use publish::{FlistFile, store_flist};
+pub use publish::{FlistFile, stage_flist, store_flist};
 pub use queue::{Published, Queue};
 pub use staging::{StagedObject, Staging, StagingSweep, StagingUsage};
-pub use worker::{ClaimedJob, JobContext, JobError, JobHandler, JobOutput, Publication, Worker};
+pub use worker::{
+    ClaimedJob, JobContext, JobError, JobHandler, JobOutput, Publication, PublishedFlist, Worker,
+};
 
 pub use hub_db::events::{EventKind, JobEvent};
 pub use hub_db::jobs::{Job, JobFailure, JobKind, JobState};

@@ -1,13 +1,12 @@
 //! What every job that publishes a flist does at the end: serialise it off the async
 //! threads, precompute what the hub serves about it (statistics, contents dump, metadata),
-//! store and record it.
+//! store it and hand it to the runtime to record and publish.
 
 use bytes::Bytes;
-use hub_db::PgPool;
-use hub_db::flists::{Flist as FlistRow, FlistFormat};
+use hub_db::flists::{FlistFormat, NewFlist};
 use hub_flist::{Flist, Format};
 use hub_jobs::{
-    ClaimedJob, FlistFile, JobError, JobOutput, Publication, Stats, contents_dump, store_flist,
+    ClaimedJob, FlistFile, JobError, JobOutput, Publication, Stats, contents_dump, stage_flist,
 };
 use hub_store::ObjectStore;
 use serde_json::{Map, Value, json};
@@ -88,11 +87,12 @@ async fn blocking<T: Send + 'static>(
         .map_err(|err| JobError::internal(format!("background task failed: {err}")))?
 }
 
-/// A flist stored and recorded, to be published under the job's target name.
+/// A flist stored, to be recorded and published under the job's target name when the job
+/// succeeds (see [`hub_jobs::stage_flist`]).
 #[derive(Debug, Clone)]
 pub struct StoredFlist {
-    /// Its row.
-    pub row: FlistRow,
+    /// Its row, written in the transaction that publishes it.
+    pub row: NewFlist,
     /// Its statistics.
     pub stats: Stats,
     /// The entry name it is published as (`<name>.flist` / `<name>.fl`).
@@ -101,11 +101,10 @@ pub struct StoredFlist {
     pub format: Format,
 }
 
-/// Store `encoded` in the object store and record its row (both idempotent), noting `source`
+/// Store `encoded` in the object store (idempotent) and prepare its row, noting `source`
 /// (what it was built from) and, for a conversion later jobs may reuse, its `source_key`. The
 /// job's owner is recorded as the creator.
 pub async fn store(
-    pool: &PgPool,
     objects: &ObjectStore,
     job: &ClaimedJob,
     encoded: Encoded,
@@ -114,7 +113,7 @@ pub async fn store(
 ) -> Result<StoredFlist, JobError> {
     let (stats, format) = (encoded.stats, encoded.format);
     let file = encoded.into_file(Some(source), source_key);
-    let row = store_flist(pool, objects, file, &job.job.owner).await?;
+    let row = stage_flist(objects, file, &job.job.owner).await?;
     Ok(StoredFlist {
         row,
         stats,
@@ -133,7 +132,8 @@ impl StoredFlist {
         result.insert("format".into(), Value::from(self.format.extension()));
         result.insert("md5".into(), Value::from(self.row.md5.clone()));
         result.insert("size".into(), Value::from(self.row.size));
-        result.insert("flist_id".into(), Value::from(self.row.id));
+        // The row's id is known once it is written: the runtime fills it in when publishing.
+        result.insert("flist_id".into(), Value::Null);
         result.extend(extra);
         Value::Object(result)
     }
@@ -146,7 +146,7 @@ impl StoredFlist {
     /// The job's output: publish this flist as the job's target, with `result` and the
     /// upload-shaped info event.
     pub fn output(&self, job: &ClaimedJob, result: Value) -> JobOutput {
-        JobOutput::publishing(Publication::for_job(job, &self.row), result)
+        JobOutput::publishing(Publication::staged(job, self.row.clone()), result)
             .with_info(self.upload_info())
     }
 }

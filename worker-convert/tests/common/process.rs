@@ -119,8 +119,29 @@ impl ProcessHub {
 
     /// Start a worker process and wait until it is ready.
     pub async fn start_worker(&self) -> AnyResult<WorkerProcess> {
+        self.start_worker_with(None).await
+    }
+
+    /// Start a worker process that aborts when a job reaches `point` of publishing
+    /// ([`hub_jobs::crash`]), and wait until it is ready.
+    pub async fn start_worker_crashing_at(
+        &self,
+        point: hub_jobs::crash::CrashPoint,
+    ) -> AnyResult<WorkerProcess> {
+        self.start_worker_with(Some(point)).await
+    }
+
+    async fn start_worker_with(
+        &self,
+        crash_at: Option<hub_jobs::crash::CrashPoint>,
+    ) -> AnyResult<WorkerProcess> {
         let health = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hub-worker-convert"))
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hub-worker-convert"));
+        match crash_at {
+            Some(point) => command.env(hub_jobs::crash::CRASH_AT_ENV, point.name()),
+            None => command.env_remove(hub_jobs::crash::CRASH_AT_ENV),
+        };
+        let child = command
             .arg("--config")
             .arg(&self.config)
             .env("HUB_HEALTH_LISTEN", health.to_string())

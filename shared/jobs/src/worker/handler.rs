@@ -66,8 +66,18 @@ pub struct Publication {
     pub repository: String,
     /// Entry name (replaces an existing entry).
     pub name: String,
-    /// The flist row (see [`crate::store_flist`]).
-    pub flist_id: i64,
+    /// The flist it names.
+    pub flist: PublishedFlist,
+}
+
+/// The flist a [`Publication`] names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishedFlist {
+    /// An existing row, by id.
+    Existing(i64),
+    /// Bytes stored by [`crate::stage_flist`] whose row is written (or, for equal bytes, found)
+    /// in the publishing transaction; the runtime then sets the job result's `flist_id`.
+    Staged(Box<hub_db::flists::NewFlist>),
 }
 
 /// What a successful job produced.
@@ -77,7 +87,9 @@ pub struct JobOutput {
     pub result: serde_json::Value,
     /// Data of the final `info` event (the result message legacy listeners wait for).
     pub info: serde_json::Value,
-    /// Entry to publish, in the same transaction as the job's success.
+    /// Entry to publish, in the same transaction as the job's success. When it names a
+    /// [`PublishedFlist::Staged`] flist and `result` is an object, the runtime sets the
+    /// result's `flist_id` member to the row's id before storing it.
     pub publish: Option<Publication>,
 }
 

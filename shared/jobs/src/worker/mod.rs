@@ -31,7 +31,7 @@ use hub_db::PgPool;
 use hub_telemetry::Readiness;
 
 pub use context::JobContext;
-pub use handler::{ClaimedJob, JobError, JobHandler, JobOutput, Publication};
+pub use handler::{ClaimedJob, JobError, JobHandler, JobOutput, Publication, PublishedFlist};
 
 use crate::{EventPublisher, JobsConfig, JobsError, Queue, Staging};
 use cancel::CancelWatch;

@@ -12,13 +12,14 @@ use uuid::Uuid;
 
 use hub_db::events::NewEvent;
 use hub_db::jobs::{self, Claim, Claimed, JobFailure, JobState, failure_codes};
-use hub_db::{DbError, EntryQuota, entries};
+use hub_db::{DbError, EntryQuota, entries, flists};
 use hub_proto::v1::JobEnvelope;
 
 use super::context::{JobContext, StopReason};
 use super::outage::Health;
-use super::{ClaimedJob, JobError, JobHandler, JobOutput, Runtime};
+use super::{ClaimedJob, JobError, JobHandler, JobOutput, PublishedFlist, Runtime};
 use crate::JobsError;
+use crate::crash::{CrashPoint, crash_point};
 use crate::envelope::{decode_envelope, envelope_job_id, envelope_kind};
 
 /// Margin added to a busy job's remaining heartbeat time before it is offered again.
@@ -267,7 +268,9 @@ async fn fail<H: JobHandler>(
     }
 }
 
-/// Publish the result and mark the job succeeded, in one transaction.
+/// Publish the result and mark the job succeeded, in one transaction: a staged flist's row,
+/// the entry naming it and the job's success are committed together or not at all, so a
+/// worker dying at any point leaves no row that no entry references.
 async fn succeed<H: JobHandler>(
     runtime: &Runtime<H>,
     context: &JobContext,
@@ -278,23 +281,42 @@ async fn succeed<H: JobHandler>(
     let id = job.job.id;
     let mut lease = context.lease().await;
     let quota = EntryQuota::at_most(job.envelope.repository_max_entries);
+    let JobOutput {
+        mut result,
+        info,
+        publish,
+    } = output;
     let committed = async {
         let mut tx = runtime.pool.begin().await?;
+        crash_point(CrashPoint::TransactionBegan);
         // Published first: a refusal (the repository's quota) must leave the lease untouched
-        // for the failure that follows.
-        if let Some(publication) = &output.publish {
+        // for the failure that follows (and rolls the flist row back with the rest).
+        if let Some(publication) = &publish {
+            let flist_id = match &publication.flist {
+                PublishedFlist::Existing(flist_id) => *flist_id,
+                PublishedFlist::Staged(new) => {
+                    let row = flists::insert_or_get(&mut *tx, new).await?;
+                    crash_point(CrashPoint::FlistRowInserted);
+                    if let Some(result) = result.as_object_mut() {
+                        result.insert("flist_id".into(), row.id.into());
+                    }
+                    row.id
+                }
+            };
             entries::publish_flist(
                 &mut tx,
                 &publication.repository,
                 &publication.name,
-                publication.flist_id,
+                flist_id,
                 quota,
             )
             .await?;
         }
-        let info = NewEvent::info(None, output.info);
-        let (row, events) = lease.succeed(&mut tx, &output.result, info).await?;
+        let info = NewEvent::info(None, info);
+        let (row, events) = lease.succeed(&mut tx, &result, info).await?;
+        crash_point(CrashPoint::BeforeCommit);
         tx.commit().await?;
+        crash_point(CrashPoint::AfterCommit);
         Ok::<_, DbError>((row, events))
     }
     .await;
