@@ -215,3 +215,21 @@ pub async fn dump(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Vec<u8>>, D
         .await?;
     dump.ok_or(DbError::NotFound(Missing::Flist))
 }
+
+/// Flists the garbage collector must keep, as `(id, content_hash)`: those a `regular` entry
+/// points at, and those created at or after `since` (the grace window), which covers a
+/// job's flist stored before its entry is published.
+pub async fn live_for_gc(
+    db: impl PgExecutor<'_>,
+    since: DateTime<Utc>,
+) -> Result<Vec<(i64, String)>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT id, content_hash FROM flists f \
+         WHERE f.created_at >= $1 \
+            OR EXISTS (SELECT 1 FROM entries e WHERE e.flist_id = f.id) \
+         ORDER BY id",
+    )
+    .bind(since)
+    .fetch_all(db)
+    .await?)
+}
