@@ -171,6 +171,8 @@ async fn gc_frees_exactly_the_blocks_of_deleted_flists(pool: PgPool) {
         before_deleted.len() + 3,
         "a dry run deletes nothing"
     );
+    assert_eq!(dry.flist_rows_deleted, 1, "{dry:?}");
+    assert!(hub_db::flists::get(&pool, deleted).await.is_ok());
 
     let report = collect(&pool, &store, false).await;
     assert_eq!(
@@ -178,6 +180,11 @@ async fn gc_frees_exactly_the_blocks_of_deleted_flists(pool: PgPool) {
         (dry.freed_blocks, dry.freed_bytes)
     );
     assert_eq!(stored(dir.path()), before_deleted);
+    assert_eq!(report.flist_rows_deleted, 1, "{report:?}");
+    assert!(matches!(
+        hub_db::flists::get(&pool, deleted).await,
+        Err(hub_db::DbError::NotFound(_))
+    ));
     // The kept flist still reads back whole.
     let row = hub_db::flists::get(&pool, kept).await.expect("row");
     let objects = ObjectStore::new(store.clone());
@@ -208,9 +215,20 @@ async fn gc_keeps_every_block_of_a_conversion_running_during_the_collection(pool
     assert!(report.freed_blocks >= 1, "block 3 is garbage: {report:?}");
     assert!(!dir.path().join(hex::encode(block(3))).exists());
 
-    // The conversion finishes after the collection: every block it relies on is there.
+    // The conversion stores its flist row, and another collection runs before it publishes:
+    // the young row and its file stay.
     let new = store_row(&pool, &store, &blocks).await;
+    let again = collect(&pool, &store, false).await;
+    assert_eq!(again.flist_rows_deleted, 0, "{again:?}");
+    // The conversion publishes: every block it relies on is there.
     publish(&pool, "new.fl", new).await;
+    let row = hub_db::flists::get(&pool, new).await.expect("row");
+    let bytes = ObjectStore::new(store.clone())
+        .get(&row.content_hash.parse().expect("hash"))
+        .await
+        .expect("read flist")
+        .expect("flist file present");
+    assert!(hub_flist::read_bytes(&bytes).is_ok());
     for id in &blocks {
         assert_eq!(
             store.get(id).await.expect("get").as_deref(),

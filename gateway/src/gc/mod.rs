@@ -53,6 +53,9 @@ impl Default for GcConfig {
 pub struct GcReport {
     /// Whether nothing was deleted.
     pub dry_run: bool,
+    /// Flist rows no entry references and older than the grace window, deleted (dry run:
+    /// that would be deleted) before the mark; their files and blocks are then swept.
+    pub flist_rows_deleted: u64,
     /// Live flists whose blocks were marked.
     pub flists_marked: u64,
     /// Live flists whose file is no longer in the store (nothing to mark; logged).
@@ -124,6 +127,19 @@ pub async fn run(
         dry_run,
         ..GcReport::default()
     };
+    // Rows first: a row deleted here can no longer be reused by a job (its entry would fail
+    // on the foreign key), and the mark below sees exactly the rows that stay.
+    let before = chrono::DateTime::<chrono::Utc>::from(cutoff);
+    report.flist_rows_deleted = if dry_run {
+        hub_db::flists::count_unreferenced(db, before).await?
+    } else {
+        hub_db::flists::delete_unreferenced(db, before).await?
+    };
+    tracing::info!(
+        rows = report.flist_rows_deleted,
+        dry_run,
+        "gc: unreferenced flist rows"
+    );
     let mut marked = Bloom::new(config.expected_blocks, config.false_positive_rate);
     mark::run(db, store, cutoff, &mut marked, &mut report).await?;
     sweep::run(store, config, cutoff, &marked, &mut report).await?;

@@ -233,3 +233,35 @@ pub async fn live_for_gc(
     .fetch_all(db)
     .await?)
 }
+
+/// Deletes the flist rows no entry references that were created before `before`; the number
+/// deleted. One statement: an entry published concurrently either commits first (the row is
+/// then referenced and kept) or fails on its foreign key (the row is gone), never dangles.
+pub async fn delete_unreferenced(
+    db: impl PgExecutor<'_>,
+    before: DateTime<Utc>,
+) -> Result<u64, DbError> {
+    let done = sqlx::query(
+        "DELETE FROM flists f WHERE f.created_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.flist_id = f.id)",
+    )
+    .bind(before)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// How many rows [`delete_unreferenced`] would delete now.
+pub async fn count_unreferenced(
+    db: impl PgExecutor<'_>,
+    before: DateTime<Utc>,
+) -> Result<u64, DbError> {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM flists f WHERE f.created_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.flist_id = f.id)",
+    )
+    .bind(before)
+    .fetch_one(db)
+    .await?;
+    Ok(u64::try_from(count).unwrap_or_default())
+}
