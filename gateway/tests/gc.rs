@@ -238,3 +238,58 @@ async fn gc_keeps_every_block_of_a_conversion_running_during_the_collection(pool
         );
     }
 }
+
+/// Benchmark for `docs/performance.md` (run by hand, see there): a `dir://` store of
+/// `GC_BENCH_BLOCKS` blocks (default 1 million) under `GC_BENCH_DIR` (default the temp dir),
+/// half referenced by one published `.fl`, half old garbage.
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+#[ignore = "benchmark: minutes and a million files"]
+async fn gc_bench_mark_and_sweep_rates(pool: PgPool) {
+    let total: u32 = std::env::var("GC_BENCH_BLOCKS")
+        .ok()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(1_000_000);
+    let parent = std::env::var("GC_BENCH_DIR").unwrap_or_else(|_| "/tmp".to_owned());
+    let dir = tempfile::tempdir_in(parent).expect("bench dir");
+    let store: SharedStore = Arc::new(DirStore::open(dir.path()).await.expect("open store"));
+    let id = |n: u32| -> [u8; 32] {
+        let mut id = [0u8; 32];
+        id[..4].copy_from_slice(&n.to_be_bytes());
+        id[4] = 0xb1;
+        id
+    };
+    let root = dir.path().to_path_buf();
+    let clock = std::time::Instant::now();
+    tokio::task::spawn_blocking(move || {
+        let old = SystemTime::now() - LONG_AGO;
+        for n in 0..total {
+            let path = root.join(hex::encode(id(n)));
+            std::fs::write(&path, b"chunk").expect("write block");
+            let file = std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .expect("open");
+            file.set_modified(old).expect("age");
+        }
+    })
+    .await
+    .expect("seed");
+    eprintln!("seeded {total} blocks in {:?}", clock.elapsed());
+    let referenced: Vec<[u8; 32]> = (0..total / 2).map(id).collect();
+    let flist = store_row(&pool, &store, &referenced).await;
+    publish(&pool, "bench.fl", flist).await;
+
+    let dry = collect(&pool, &store, true).await;
+    eprintln!("dry run: {dry:?}");
+    let report = collect(&pool, &store, false).await;
+    eprintln!("collection: {report:?}");
+    assert_eq!(report.freed_blocks, u64::from(total - total / 2));
+    let per_million = |ms: u64, count: u64| ms as f64 / (count.max(1) as f64 / 1e6) / 1000.0;
+    eprintln!(
+        "mark: {:.1} s per million block references; sweep (list + check): {:.1} s per million \
+         blocks; sweep with deletes: {:.1} s per million blocks listed",
+        per_million(report.mark_ms, report.blocks_marked),
+        per_million(dry.sweep_ms, dry.blocks_scanned),
+        per_million(report.sweep_ms, report.blocks_scanned),
+    );
+}

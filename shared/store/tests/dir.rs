@@ -438,3 +438,35 @@ async fn gc_delete_keeps_a_block_confirmed_after_it_was_listed() {
         vec![PathBuf::from(hex::encode([1u8; 32]))]
     );
 }
+
+#[tokio::test]
+async fn gc_listing_restores_a_block_a_crashed_collection_left_as_a_tombstone() {
+    use futures::TryStreamExt;
+    let dir = temp_dir();
+    // A collection renamed the block, then died before deciding (the name `delete_if_older`
+    // uses), in the flat layout and in a shard directory.
+    std::fs::write(dir.path().join(".abcd01.gc-4242-7"), b"kept").expect("seed");
+    std::fs::create_dir(dir.path().join("ef")).expect("shard");
+    std::fs::write(dir.path().join("ef/.ef02.gc-4242-8"), b"shard").expect("seed");
+    let store = DirStore::open(dir.path()).await.expect("open");
+    let mut listed: Vec<Vec<u8>> = store
+        .blocks()
+        .map_ok(|block| block.id)
+        .try_collect()
+        .await
+        .expect("list");
+    listed.sort();
+    assert_eq!(listed, vec![vec![0xab, 0xcd, 0x01], vec![0xef, 0x02]]);
+    assert_eq!(
+        files(dir.path()),
+        vec![PathBuf::from("abcd01"), PathBuf::from("ef/ef02")]
+    );
+    assert_eq!(
+        store
+            .get(&[0xab, 0xcd, 0x01])
+            .await
+            .expect("get")
+            .as_deref(),
+        Some(&b"kept"[..])
+    );
+}

@@ -58,31 +58,41 @@ fn list_dir(
     let entries = fs::read_dir(dir).map_err(|error| with_path(error, dir))?;
     for entry in entries {
         let entry = entry.map_err(|error| with_path(error, dir))?;
-        let name = entry.file_name();
-        // Temp files and tombstones start with a dot; anything else not hex is not ours.
-        let Some(name) = name.to_str().filter(|name| is_hex_name(name)) else {
+        let file_name = entry.file_name();
+        let Some(name) = file_name.to_str() else {
             continue;
         };
-        let file_type = entry.file_type().map_err(|error| with_path(error, dir))?;
-        if file_type.is_dir() {
+        // A tombstone left by a collection that crashed between its rename and its decision:
+        // put the block back (a later run may delete it again, with its age checked).
+        let name = match tombstone_target(name) {
+            Some(target) => {
+                restore(&entry.path(), &dir.join(target))?;
+                target
+            }
+            None => name,
+        };
+        // Temp files start with a dot; anything else not hex is not ours.
+        if name.is_empty() || !is_hex_name(name) {
+            continue;
+        }
+        let path = dir.join(name);
+        let meta = match fs::metadata(&path) {
+            Ok(meta) => meta,
+            // Deleted since the directory was read.
+            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(with_path(error, &path).into()),
+        };
+        if meta.is_dir() {
             if dir == root && name.len() == 2 {
-                list_dir(root, &entry.path(), sender)?;
+                list_dir(root, &path, sender)?;
             }
             continue;
         }
         let Ok(id) = hex::decode(name) else { continue };
-        let meta = match entry.metadata() {
-            Ok(meta) => meta,
-            // Deleted since the directory was read.
-            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
-            Err(error) => return Err(with_path(error, &entry.path()).into()),
-        };
         let block = StoredBlock {
             id,
             size: meta.len(),
-            modified: meta
-                .modified()
-                .map_err(|error| with_path(error, &entry.path()))?,
+            modified: meta.modified().map_err(|error| with_path(error, &path))?,
         };
         if sender.blocking_send(Ok(block)).is_err() {
             return Ok(());
@@ -115,7 +125,12 @@ fn delete_one(path: &Path, cutoff: SystemTime) -> Result<Option<u64>, StoreError
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(with_path(error, path).into()),
     }
-    let meta = fs::metadata(&tombstone).map_err(|error| with_path(error, &tombstone))?;
+    let meta = match fs::metadata(&tombstone) {
+        Ok(meta) => meta,
+        // Another collection's listing restored it meanwhile: keep it.
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(with_path(error, &tombstone).into()),
+    };
     let modified = meta
         .modified()
         .map_err(|error| with_path(error, &tombstone))?;
@@ -123,8 +138,11 @@ fn delete_one(path: &Path, cutoff: SystemTime) -> Result<Option<u64>, StoreError
         restore(&tombstone, path)?;
         return Ok(None);
     }
-    fs::remove_file(&tombstone).map_err(|error| with_path(error, &tombstone))?;
-    Ok(Some(meta.len()))
+    match fs::remove_file(&tombstone) {
+        Ok(()) => Ok(Some(meta.len())),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(with_path(error, &tombstone).into()),
+    }
 }
 
 /// Puts a tombstone back under its name. `hard_link` never replaces: when a writer stored
@@ -133,10 +151,22 @@ fn restore(tombstone: &Path, path: &Path) -> Result<(), StoreError> {
     match fs::hard_link(tombstone, path) {
         Ok(()) => {}
         Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+        // Restored (or deleted) by another collection meanwhile.
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(error) => return Err(with_path(error, path).into()),
     }
-    fs::remove_file(tombstone).map_err(|error| with_path(error, tombstone))?;
-    Ok(())
+    match fs::remove_file(tombstone) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(with_path(error, tombstone).into()),
+    }
+}
+
+/// The block name a tombstone `.<hex>.gc-<pid>-<n>` stands for.
+fn tombstone_target(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix('.')?;
+    let (target, _) = rest.split_once(".gc-")?;
+    Some(target)
 }
 
 /// A name in the block's directory that no reader, writer or listing uses.
