@@ -293,3 +293,19 @@ async fn gc_bench_mark_and_sweep_rates(pool: PgPool) {
         per_million(report.sweep_ms, report.blocks_scanned),
     );
 }
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn gc_refuses_a_store_it_cannot_list_before_deleting_any_flist_row(pool: PgPool) {
+    let (dir, store) = open_store().await;
+    let old = convert(&pool, &store, &[block(3)]).await;
+    age_everything(&pool, dir.path()).await;
+    // A router cannot be collected yet (docs/gc.md).
+    let router = hub_store::open(&format!("00-ff=dir://{}", dir.path().display()))
+        .await
+        .expect("open router");
+    let error = gc::run(&pool, &router, &GcConfig::default(), false)
+        .await
+        .expect_err("router refused");
+    assert!(error.to_string().contains("does not support"), "{error}");
+    assert!(hub_db::flists::get(&pool, old).await.is_ok(), "row kept");
+}

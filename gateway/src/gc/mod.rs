@@ -13,6 +13,7 @@ mod sweep;
 
 use std::time::{Duration, SystemTime};
 
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 pub use bloom::Bloom;
@@ -127,6 +128,14 @@ pub async fn run(
         dry_run,
         ..GcReport::default()
     };
+    // A store that cannot be collected is refused before anything is deleted. The listing
+    // only starts here: no verdict is made before the mark below is complete.
+    let mut listing = store.blocks().peekable();
+    if let Some(Err(_)) = std::pin::Pin::new(&mut listing).peek().await
+        && let Some(Err(error)) = listing.next().await
+    {
+        return Err(error.into());
+    }
     // Rows first: a row deleted here can no longer be reused by a job (its entry would fail
     // on the foreign key), and the mark below sees exactly the rows that stay.
     let before = chrono::DateTime::<chrono::Utc>::from(cutoff);
@@ -142,6 +151,6 @@ pub async fn run(
     );
     let mut marked = Bloom::new(config.expected_blocks, config.false_positive_rate);
     mark::run(db, store, cutoff, &mut marked, &mut report).await?;
-    sweep::run(store, config, cutoff, &marked, &mut report).await?;
+    sweep::run(store, listing, config, cutoff, &marked, &mut report).await?;
     Ok(report)
 }

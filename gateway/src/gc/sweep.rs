@@ -2,8 +2,8 @@
 
 use std::time::{Instant, SystemTime};
 
-use futures::{StreamExt, TryStreamExt};
-use hub_store::{SharedStore, StoredBlock};
+use futures::{Stream, StreamExt, TryStreamExt};
+use hub_store::{SharedStore, StoreError, StoredBlock};
 
 use super::{Bloom, GcConfig, GcError, GcReport};
 
@@ -14,8 +14,12 @@ enum Verdict {
     Garbage(StoredBlock),
 }
 
+/// Decides and deletes, in listing order; `listing` is the store's [`BlockStore::blocks`].
+///
+/// [`BlockStore::blocks`]: hub_store::BlockStore::blocks
 pub(super) async fn run(
     store: &SharedStore,
+    listing: impl Stream<Item = Result<StoredBlock, StoreError>> + Unpin,
     config: &GcConfig,
     cutoff: SystemTime,
     marked: &Bloom,
@@ -23,7 +27,7 @@ pub(super) async fn run(
 ) -> Result<(), GcError> {
     let clock = Instant::now();
     let every = config.progress_every.max(1);
-    let mut candidates = store.blocks().map_ok(|block| {
+    let mut candidates = listing.map_ok(|block| {
         if marked.contains(&block.id) {
             Verdict::Referenced
         } else if block.modified >= cutoff {
