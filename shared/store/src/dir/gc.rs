@@ -9,6 +9,7 @@
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
@@ -39,7 +40,13 @@ pub(super) fn touch(path: &Path) -> Result<bool, StoreError> {
     if let Err(error) = file.set_modified(SystemTime::now()) {
         tracing::debug!(path = %path.display(), %error, "cannot refresh a block's mtime");
     }
-    Ok(true)
+    // The refresh went to the open file: if a collection renamed it away since we opened
+    // it, it may already have judged its age. Only a block still under its name counts.
+    match fs::metadata(path) {
+        Ok(now) => Ok(now.dev() == meta.dev() && now.ino() == meta.ino()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(with_path(error, path).into()),
+    }
 }
 
 /// Walks `root` (flat blocks, then blocks left in 2-hex-digit shard directories) on a blocking
