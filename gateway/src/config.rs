@@ -30,6 +30,8 @@ pub struct GatewayConfig {
     pub jobs: JobsConfig,
     /// Per-user limits and quotas.
     pub limits: LimitsConfig,
+    /// Garbage collection of the chunk store (`hub-gateway gc`).
+    pub gc: crate::gc::GcConfig,
 }
 
 impl Default for GatewayConfig {
@@ -43,6 +45,7 @@ impl Default for GatewayConfig {
             auth: AuthConfig::default(),
             jobs: JobsConfig::default(),
             limits: LimitsConfig::default(),
+            gc: crate::gc::GcConfig::default(),
         }
     }
 }

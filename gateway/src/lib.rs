@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod forwarded;
+pub mod gc;
 pub mod grpc;
 pub mod layers;
 pub mod limits;

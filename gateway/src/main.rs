@@ -41,6 +41,13 @@ enum Command {
         #[arg(long)]
         sweep: bool,
     },
+    /// Delete chunk-store blocks and flist files no live flist references (run it as a
+    /// periodic job, e.g. a Kubernetes CronJob; see docs/gc.md).
+    Gc {
+        /// Report what would be freed (count, bytes) without deleting anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[tokio::main]
@@ -62,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
             description,
         } => mint_token(config, &user, ttl, &description).await,
         Command::Staging { sweep } => staging(&config, sweep).await,
+        Command::Gc { dry_run } => gc(&config, dry_run).await,
     }
 }
 
@@ -128,6 +136,21 @@ async fn mint_token(
         info.jti, info.username, info.expires_at
     );
     println!("{token}");
+    Ok(())
+}
+
+async fn gc(config: &GatewayConfig, dry_run: bool) -> anyhow::Result<()> {
+    let pool = hub_db::connect(&config.common.database_url, 2)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let store = hub_store::open(&config.common.store)
+        .await
+        .context("opening the chunk store")?;
+    let report = hub_gateway::gc::run(&pool, &store, &config.gc, dry_run)
+        .await
+        .context("collecting garbage")?;
+    // The summary on stdout, as JSON, for the CronJob's logs and scripts.
+    println!("{}", serde_json::to_string(&report)?);
     Ok(())
 }
 

@@ -247,3 +247,53 @@ pub async fn dump(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Vec<u8>>, D
         .await?;
     dump.ok_or(DbError::NotFound(Missing::Flist))
 }
+
+/// Flists the garbage collector must keep, as `(id, content_hash)`: those a `regular` entry
+/// points at, and those created at or after `since` (the grace window), which covers a
+/// job's flist stored before its entry is published.
+pub async fn live_for_gc(
+    db: impl PgExecutor<'_>,
+    since: DateTime<Utc>,
+) -> Result<Vec<(i64, String)>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT id, content_hash FROM flists f \
+         WHERE f.created_at >= $1 \
+            OR EXISTS (SELECT 1 FROM entries e WHERE e.flist_id = f.id) \
+         ORDER BY id",
+    )
+    .bind(since)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Deletes the flist rows no entry references that were created before `before`; the number
+/// deleted. One statement: an entry published concurrently either commits first (the row is
+/// then referenced and kept) or fails on its foreign key (the row is gone), never dangles.
+pub async fn delete_unreferenced(
+    db: impl PgExecutor<'_>,
+    before: DateTime<Utc>,
+) -> Result<u64, DbError> {
+    let done = sqlx::query(
+        "DELETE FROM flists f WHERE f.created_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.flist_id = f.id)",
+    )
+    .bind(before)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// How many rows [`delete_unreferenced`] would delete now.
+pub async fn count_unreferenced(
+    db: impl PgExecutor<'_>,
+    before: DateTime<Utc>,
+) -> Result<u64, DbError> {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM flists f WHERE f.created_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.flist_id = f.id)",
+    )
+    .bind(before)
+    .fetch_one(db)
+    .await?;
+    Ok(u64::try_from(count).unwrap_or_default())
+}

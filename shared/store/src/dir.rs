@@ -12,12 +12,15 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::stream::BoxStream;
 
-use crate::{BlockStore, MAX_VALUE_SIZE, Route, StoreError, check_key, check_value};
+use crate::{BlockStore, MAX_VALUE_SIZE, Route, StoreError, StoredBlock, check_key, check_value};
 
+mod gc;
 mod migrate;
 
 pub use migrate::LayoutMigration;
@@ -106,16 +109,6 @@ fn with_path(error: io::Error, path: &Path) -> io::Error {
     io::Error::new(error.kind(), format!("{}: {error}", path.display()))
 }
 
-/// Whether a block file exists at `path`; other errors than "not found" are reported.
-fn present(path: &Path) -> Result<bool, StoreError> {
-    match fs::metadata(path) {
-        // A one-byte id's flat name is also the name of its shard directory.
-        Ok(meta) => Ok(meta.is_file()),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(error) => Err(with_path(error, path).into()),
-    }
-}
-
 /// Reads a whole block, `None` if there is no block file at `path`.
 fn read_block(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
     let mut file = match fs::File::open(path) {
@@ -198,8 +191,9 @@ impl BlockStore for DirStore {
         let id = id.to_vec();
         self.blocking(move |root| {
             let (flat, sharded) = paths(root, &id);
-            // Content-addressed: a present block already holds these bytes.
-            if present(&flat)? || present(&sharded)? {
+            // Content-addressed: a present block already holds these bytes. Touching it tells
+            // the garbage collector the block is wanted again (see `gc`).
+            if gc::touch(&flat)? || gc::touch(&sharded)? {
                 return Ok(());
             }
             write_atomically(&flat, &data)
@@ -212,9 +206,32 @@ impl BlockStore for DirStore {
         let id = id.to_vec();
         self.blocking(move |root| {
             let (flat, sharded) = paths(root, &id);
-            Ok(present(&flat)? || present(&sharded)?)
+            // Writers skip uploading a block that exists: refreshing its mtime keeps the
+            // garbage collector from deleting it under them (see `gc`).
+            Ok(gc::touch(&flat)? || gc::touch(&sharded)?)
         })
         .await
+    }
+
+    fn blocks(&self) -> BoxStream<'static, Result<StoredBlock, StoreError>> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(gc::LIST_BUFFER);
+        let root = Arc::clone(&self.root);
+        tokio::task::spawn_blocking(move || gc::list(&root, &sender));
+        Box::pin(futures::stream::unfold(
+            receiver,
+            |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) },
+        ))
+    }
+
+    async fn delete_if_older(
+        &self,
+        id: &[u8],
+        cutoff: SystemTime,
+    ) -> Result<Option<u64>, StoreError> {
+        check_dir_key(id)?;
+        let id = id.to_vec();
+        self.blocking(move |root| gc::delete_if_older(root, &id, cutoff))
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -74,6 +74,14 @@ pub enum StoreError {
         /// What does not match.
         reason: String,
     },
+    /// The store cannot do this operation (e.g. listing or deleting for garbage collection).
+    #[error("store {url} does not support {operation}")]
+    Unsupported {
+        /// Store URL, password stripped.
+        url: String,
+        /// The refused operation.
+        operation: &'static str,
+    },
     /// Local file-system error (directory stores).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -100,6 +108,7 @@ impl StoreError {
             | Self::InvalidKey { .. }
             | Self::EmptyValue { .. }
             | Self::CorruptObject { .. }
+            | Self::Unsupported { .. }
             | Self::Task(_) => false,
         }
     }

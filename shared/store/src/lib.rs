@@ -22,8 +22,10 @@ mod spec;
 mod zdb;
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
+use futures::stream::BoxStream;
 
 pub use dir::{DirStore, LayoutMigration};
 pub use error::StoreError;
@@ -53,6 +55,33 @@ pub trait BlockStore: Send + Sync + std::fmt::Debug + 'static {
     /// Whether a value is stored under `id`.
     async fn exists(&self, id: &[u8]) -> Result<bool, StoreError>;
 
+    /// Every stored block with its size and last write (or existence confirmation), for the
+    /// garbage collector. The stream holds a bounded buffer, never the whole listing. Stores
+    /// that cannot list answer one [`StoreError::Unsupported`].
+    fn blocks(&self) -> BoxStream<'static, Result<StoredBlock, StoreError>> {
+        let error = StoreError::Unsupported {
+            url: self.url(),
+            operation: "listing blocks",
+        };
+        Box::pin(futures::stream::once(async move { Err(error) }))
+    }
+
+    /// Deletes the block stored under `id` unless it was written or confirmed by
+    /// [`BlockStore::exists`] or [`BlockStore::set`] at or after `cutoff`, checked atomically
+    /// with respect to those calls: a writer that was told the block exists keeps it. Returns
+    /// the bytes freed, `None` when nothing was deleted (absent or too young).
+    async fn delete_if_older(
+        &self,
+        id: &[u8],
+        cutoff: SystemTime,
+    ) -> Result<Option<u64>, StoreError> {
+        let _ = (id, cutoff);
+        Err(StoreError::Unsupported {
+            url: self.url(),
+            operation: "deleting blocks",
+        })
+    }
+
     /// Readiness probe: succeeds when the store can serve requests now.
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -61,6 +90,17 @@ pub trait BlockStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// URL for logs and messages, password stripped.
     fn url(&self) -> String;
+}
+
+/// A block as listed by [`BlockStore::blocks`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlock {
+    /// Raw id bytes.
+    pub id: Vec<u8>,
+    /// Stored size in bytes.
+    pub size: u64,
+    /// Last write or existence confirmation.
+    pub modified: SystemTime,
 }
 
 /// A store shared between tasks.

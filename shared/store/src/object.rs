@@ -178,9 +178,8 @@ impl ObjectStore {
         })
         .await?;
         let manifest_key = id.manifest_key();
-        if self.store.exists(&manifest_key).await? {
-            return Ok(id);
-        }
+        // The parts go through `put_part` even when the manifest is there: its `exists` tells
+        // the garbage collector they are wanted again, and stores a part it already deleted.
         // Owned keys: closures over borrowed keys make this future non-`Send`
         // (rust-lang/rust#110338), and callers await it inside spawned tasks.
         let parts: Vec<([u8; 32], Bytes)> = manifest
@@ -248,6 +247,23 @@ impl ObjectStore {
             return Err(corrupt(format!("content hashes to {actual}")));
         }
         Ok(Some(content))
+    }
+
+    /// The block keys holding the object (manifest first, then its parts), `None` if it is not
+    /// stored; what the garbage collector marks for a live flist.
+    pub async fn keys(&self, id: &ObjectId) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
+        let manifest_key = id.manifest_key();
+        let Some(raw) = self.store.get(&manifest_key).await? else {
+            return Ok(None);
+        };
+        let manifest = Manifest::decode(&raw).map_err(|reason| StoreError::CorruptObject {
+            id: id.to_hex(),
+            reason,
+        })?;
+        let mut keys = Vec::with_capacity(manifest.parts.len() + 1);
+        keys.push(manifest_key);
+        keys.extend(manifest.parts.iter().map(|part| part.to_vec()));
+        Ok(Some(keys))
     }
 
     /// Whether the object is stored (its manifest is present).
