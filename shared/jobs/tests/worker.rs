@@ -66,11 +66,16 @@ async fn a_job_runs_publishes_and_records_its_events(pool: PgPool) -> TestResult
     assert!(log.last().is_some_and(|e| e.is_terminal()));
     assert!(log.windows(2).all(|w| w[1].seq == w[0].seq + 1));
 
-    // The upload is gone once the job is over.
-    assert!(matches!(
-        hub.staging.open(&staged.name).await,
-        Err(hub_jobs::JobsError::StagedObjectMissing(_))
-    ));
+    // The upload is gone once the job is over (deleted just after the final state is
+    // committed, so the test waits for it rather than racing it).
+    hub_testkit::wait_until(WAIT, "the staged upload to be deleted", || async {
+        let gone = matches!(
+            hub.staging.open(&staged.name).await,
+            Err(hub_jobs::JobsError::StagedObjectMissing(_))
+        );
+        Ok::<_, std::convert::Infallible>(gone.then_some(()))
+    })
+    .await?;
     assert_queue_drained(&hub).await?;
     shutdown.cancel();
     task.await??;
