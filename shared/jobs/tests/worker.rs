@@ -520,19 +520,7 @@ async fn a_job_whose_message_ran_out_of_deliveries_is_requeued_by_the_janitor(
     let id = hub.submit("persistent.flist", None).await?;
     // A holder whose database heartbeats go through but whose in-progress acks do not: every
     // delivery of the job's message finds it held by a live worker, until JetStream gives up.
-    let claim = db_jobs::claim(&hub.pool, id, hub.queue.config().stale_after()).await?;
-    let db_jobs::Claim::Claimed(claimed) = claim else {
-        return Err(format!("not claimed: {claim:?}").into());
-    };
-    let holder = {
-        let (pool, lease) = (hub.pool.clone(), claimed.lease.clone());
-        tokio::spawn(async move {
-            loop {
-                let _ = lease.heartbeat(&pool).await;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        })
-    };
+    let holder = hold_with_heartbeats(&hub, id).await?;
     let handler = TestHandler::new(&[Step::Succeed]);
     let (task, shutdown) = hub.spawn_worker(handler.clone()).await?;
     tokio::time::timeout(WAIT, gave_up.next())
@@ -559,6 +547,25 @@ async fn a_job_whose_message_ran_out_of_deliveries_is_requeued_by_the_janitor(
     Ok(())
 }
 
+/// Claim job `id` as a live holder that heartbeats in the database every 200 ms but never
+/// acknowledges its message; abort the task to let the holder die.
+async fn hold_with_heartbeats(
+    hub: &Hub,
+    id: uuid::Uuid,
+) -> Result<tokio::task::JoinHandle<()>, Box<dyn std::error::Error + Send + Sync>> {
+    let claim = db_jobs::claim(&hub.pool, id, hub.queue.config().stale_after()).await?;
+    let db_jobs::Claim::Claimed(claimed) = claim else {
+        return Err(format!("not claimed: {claim:?}").into());
+    };
+    let (pool, lease) = (hub.pool.clone(), claimed.lease);
+    Ok(tokio::spawn(async move {
+        loop {
+            let _ = lease.heartbeat(&pool).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }))
+}
+
 #[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn a_busy_job_is_taken_over_as_soon_as_its_holder_turns_stale(pool: PgPool) -> TestResult {
     let hub = Hub::start(pool).await?;
@@ -566,19 +573,7 @@ async fn a_busy_job_is_taken_over_as_soon_as_its_holder_turns_stale(pool: PgPool
     let id = hub.submit("held.flist", None).await?;
     // A live holder (database heartbeats, no in-progress acks): the job's message keeps coming
     // back and is turned away, several times.
-    let claim = db_jobs::claim(&hub.pool, id, stale_after).await?;
-    let db_jobs::Claim::Claimed(claimed) = claim else {
-        return Err(format!("not claimed: {claim:?}").into());
-    };
-    let holder = {
-        let (pool, lease) = (hub.pool.clone(), claimed.lease.clone());
-        tokio::spawn(async move {
-            loop {
-                let _ = lease.heartbeat(&pool).await;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        })
-    };
+    let holder = hold_with_heartbeats(&hub, id).await?;
     let handler = TestHandler::new(&[Step::Succeed]);
     let (task, shutdown) = hub.spawn_worker(handler.clone()).await?;
     tokio::time::sleep(hub.queue.config().ack_wait * 3).await;
