@@ -46,6 +46,20 @@ fn spawn_janitor(hub: &Hub) -> CancellationToken {
     shutdown
 }
 
+/// Wait until the staging stream holds no chunk any more (a sweep purged the partial upload).
+async fn wait_for_chunks_purged(hub: &Hub) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    wait_until(
+        ORPHAN_AFTER + SWEEP_SLACK,
+        "partial upload purged",
+        || async {
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                (chunk_subjects(hub).await? == 0).then_some(()),
+            )
+        },
+    )
+    .await
+}
+
 /// Chunk subjects in the bucket's stream: one per upload, complete or not.
 async fn chunk_subjects(hub: &Hub) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
     let bucket = hub.queue.names().uploads_bucket();
@@ -107,16 +121,7 @@ async fn an_upload_cut_off_mid_way_is_purged_from_staging_within_orphan_after(
 
     let started = Instant::now();
     let shutdown = spawn_janitor(&hub);
-    wait_until(
-        ORPHAN_AFTER + SWEEP_SLACK,
-        "partial upload purged",
-        || async {
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
-                (chunk_subjects(&hub).await? == 0).then_some(()),
-            )
-        },
-    )
-    .await?;
+    wait_for_chunks_purged(&hub).await?;
     shutdown.cancel();
     assert!(
         started.elapsed() >= ORPHAN_AFTER - Duration::from_millis(300),
@@ -226,16 +231,7 @@ async fn the_gateways_sweeper_purges_a_cut_off_upload_while_no_janitor_runs(
         ORPHAN_AFTER,
         shutdown.clone(),
     ));
-    wait_until(
-        ORPHAN_AFTER + SWEEP_SLACK,
-        "partial upload purged",
-        || async {
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
-                (chunk_subjects(&hub).await? == 0).then_some(()),
-            )
-        },
-    )
-    .await?;
+    wait_for_chunks_purged(&hub).await?;
     shutdown.cancel();
     hub.nats.cleanup().await?;
     Ok(())
