@@ -107,6 +107,34 @@ async fn parallel_uploads_never_exceed_the_concurrent_job_limit(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn the_concurrent_job_limit_holds_across_gateway_replicas(pool: PgPool) {
+    let hub = jobs_support::start(pool.clone(), |config| {
+        config.limits.concurrent_jobs = 3;
+    })
+    .await;
+    let prefix = hub.config.common.nats_prefix.clone();
+    let replica = jobs_support::start(pool, |config| {
+        config.limits.concurrent_jobs = 3;
+        config.common.nats_prefix = prefix;
+    })
+    .await;
+    let workers = Workers::start(&hub).await;
+    let uploads = (0..12).map(|i| {
+        let name = format!("hang-{i}.tar.gz");
+        let gateway = if i % 2 == 0 { &hub } else { &replica };
+        async move { upload_in_two_halves(gateway, &name, Duration::from_millis(700)).await }
+    });
+    let answers = join_all(uploads).await;
+    let accepted = answers.iter().filter(|(status, _)| *status == 202).count();
+    assert_eq!(accepted, 3, "answers: {answers:?}");
+    let active = jobs_in(&hub.state.pool, &[JobState::Queued, JobState::Running]).await;
+    assert_eq!(active, 3, "jobs queued or running at once");
+    workers.stop().await;
+    replica.stop().await;
+    hub.stop().await;
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn a_slot_left_by_a_crashed_gateway_comes_back_after_its_lease(pool: PgPool) {
     let hub = jobs_support::start(pool, |config| {
         config.limits.concurrent_jobs = 1;
