@@ -13,12 +13,15 @@ use hub_oci::{
 };
 use hub_proto::v1::job_envelope::Payload;
 use hub_proto::v1::{DockerJob, ImageEngine};
-use hub_store::{ObjectStore, SharedStore};
-use hub_worker::{PublishSettings, READY, output, requested_format};
+use hub_store::{ObjectId, ObjectStore, SharedStore};
+use hub_worker::{PublishSettings, READY, confirm_blocks, output, requested_format};
 
 use crate::config::{DockerSettings, EngineMode};
 use crate::progress::{JobProgress, phase};
 use crate::result::{converted, reused};
+
+/// Blocks asked for at once when confirming an earlier conversion.
+const CONFIRM_CONCURRENCY: usize = 16;
 
 /// Converts container images (JobKind::Docker).
 pub struct DockerHandler {
@@ -217,9 +220,43 @@ impl DockerHandler {
         let Some(existing) = flists::by_source_key(ctx.pool(), key).await? else {
             return Ok(None);
         };
+        if !self.confirm_reusable(&existing).await? {
+            tracing::warn!(
+                job = %job.job.id, flist = existing.id, key,
+                "an earlier conversion lost blocks in the store: converting again"
+            );
+            return Ok(None);
+        }
         tracing::info!(job = %job.job.id, flist = existing.id, key, "reusing an earlier conversion");
         ctx.progress(100, phase::DONE, READY);
         Ok(Some(reused(job, &existing, key)))
+    }
+
+    /// Whether every block of `existing` (its file and the chunks it references) is still
+    /// stored. Asking confirms them, so a garbage collection running meanwhile keeps them
+    /// (docs/gc.md); a conversion that reuses the row publishes them without writing any.
+    async fn confirm_reusable(&self, existing: &flists::Flist) -> Result<bool, JobError> {
+        let Ok(id) = existing.content_hash.parse::<ObjectId>() else {
+            return Ok(false);
+        };
+        if !self.objects.confirm(&id, CONFIRM_CONCURRENCY).await? {
+            return Ok(false);
+        }
+        let Some(bytes) = self.objects.get(&id).await? else {
+            return Ok(false);
+        };
+        let parsed = tokio::task::spawn_blocking(move || hub_flist::read_bytes(&bytes))
+            .await
+            .map_err(|err| JobError::internal(format!("background task failed: {err}")))?;
+        let Ok(flist) = parsed else {
+            return Ok(false);
+        };
+        let what = format!("flist {}", existing.id);
+        match confirm_blocks(&self.store, &flist, &what).await {
+            Ok(()) => Ok(true),
+            Err(JobError::Internal(_)) => Ok(false),
+            Err(other) => Err(other),
+        }
     }
 
     async fn publish(

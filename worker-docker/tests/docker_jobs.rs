@@ -103,7 +103,7 @@ struct Hub {
     client: JobClient,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), hub_jobs::JobsError>>,
-    _store_dir: tempfile::TempDir,
+    store_dir: tempfile::TempDir,
 }
 
 impl Hub {
@@ -138,7 +138,7 @@ impl Hub {
             client,
             shutdown,
             task,
-            _store_dir: store_dir,
+            store_dir,
         })
     }
 
@@ -258,7 +258,67 @@ async fn converts_publishes_and_reuses(pool: PgPool) -> TestResult {
     );
     let again = hub_db::entries::lookup(&hub.pool, "alice", "app-again.flist").await?;
     assert_eq!(again.target.ok_or("not published")?.flist.id, flist.id);
+    reuse_confirms_blocks_or_converts_again(&hub, &image, &flist).await?;
     hub.stop().await
+}
+
+/// A reused conversion publishes blocks it never writes: reusing must confirm them (so a
+/// garbage collection running meanwhile keeps them), and a row whose blocks were collected
+/// must not be reused.
+async fn reuse_confirms_blocks_or_converts_again(
+    hub: &Hub,
+    image: &str,
+    row: &hub_db::flists::Flist,
+) -> TestResult {
+    let store = hub_store::open(&format!("dir://{}", hub.store_dir.path().display())).await?;
+    let objects = hub_store::ObjectStore::new(store);
+    let bytes = objects
+        .get(&row.content_hash.parse()?)
+        .await?
+        .ok_or("flist file not stored")?;
+    let flist = hub_flist::read_bytes(&bytes)?;
+    let chunks: Vec<Vec<u8>> = flist.block_ids().map(<[u8]>::to_vec).collect();
+    assert!(!chunks.is_empty());
+    let block_file = |id: &[u8]| hub.store_dir.path().join(hex_encode(id));
+
+    // Every block two days old, as after a long time published.
+    let old = std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
+    for entry in std::fs::read_dir(hub.store_dir.path())? {
+        let path = entry?.path();
+        if path.is_file() {
+            std::fs::File::options()
+                .write(true)
+                .open(&path)?
+                .set_modified(old)?;
+        }
+    }
+    let started = std::time::SystemTime::now() - Duration::from_secs(1);
+    let job = hub
+        .finished(hub.submit("app-3.flist", docker_job(image)).await?)
+        .await?;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    assert_eq!(job.result.ok_or("no result")?["reused"], true);
+    for id in &chunks {
+        let modified = std::fs::metadata(block_file(id))?.modified()?;
+        assert!(
+            modified >= started,
+            "chunk {} not confirmed",
+            hex_encode(id)
+        );
+    }
+
+    // A chunk lost (collected) since: the earlier conversion is not reused.
+    std::fs::remove_file(block_file(&chunks[0]))?;
+    let job = hub
+        .finished(hub.submit("app-4.flist", docker_job(image)).await?)
+        .await?;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    assert_eq!(job.result.ok_or("no result")?["reused"], false);
+    assert!(
+        block_file(&chunks[0]).is_file(),
+        "the conversion stored it again"
+    );
+    Ok(())
 }
 
 #[sqlx::test(migrator = "hub_db::MIGRATOR")]

@@ -5,7 +5,9 @@ use hub_jobs::{ClaimedJob, JobContext, JobError, JobHandler, JobKind, JobOutput}
 use hub_proto::v1::job_envelope::Payload;
 use hub_store::{ObjectStore, SharedStore};
 use hub_worker::progress::{DONE, PUBLISHING};
-use hub_worker::{PublishSettings, READY, convert_failure, output, requested_format};
+use hub_worker::{
+    PublishSettings, READY, confirm_blocks, convert_failure, output, requested_format,
+};
 use serde_json::{Map, Value, json};
 
 use crate::config::MergeSettings;
@@ -88,6 +90,10 @@ impl JobHandler for MergeHandler {
             merged = merging => merged.map_err(convert_failure)?,
             () = ctx.cancelled().cancelled() => return Err(JobError::Cancelled),
         };
+        // The merged flist references its sources' blocks without writing them: confirm them
+        // so that a collection deleting a source meanwhile keeps them, or fail before publishing
+        // a flist that cannot be read.
+        confirm_blocks(&self.store, &merged, "the merged flist").await?;
         self.publish.apply(&mut merged, &self.store.routes());
         ctx.progress(90, PUBLISHING, "Writing the flist");
         let encoded = output::encode(merged).await?;

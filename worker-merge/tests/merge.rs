@@ -2,7 +2,7 @@
 //! entries, merged, published.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use hub_config::PublishConfig;
 use hub_db::PgPool;
@@ -26,7 +26,7 @@ struct TestHub {
     nats: NatsTest,
     pool: PgPool,
     client: JobClient,
-    _store_dir: tempfile::TempDir,
+    store_dir: tempfile::TempDir,
     store: SharedStore,
     objects: ObjectStore,
     publish: PublishSettings,
@@ -75,7 +75,7 @@ impl TestHub {
             pool,
             client,
             objects: ObjectStore::new(SharedStore::clone(&store)),
-            _store_dir: store_dir,
+            store_dir,
             store,
             publish,
             shutdown,
@@ -175,7 +175,16 @@ impl TestHub {
 
     /// The flist published as `carol/<name>`, if any.
     async fn published(&self, name: &str) -> AnyResult<Option<(hub_db::flists::Flist, Flist)>> {
-        let lookup = match hub_db::entries::lookup(&self.pool, "carol", name).await {
+        self.published_in("carol", name).await
+    }
+
+    /// The flist published as `<repo>/<name>`, if any.
+    async fn published_in(
+        &self,
+        repo: &str,
+        name: &str,
+    ) -> AnyResult<Option<(hub_db::flists::Flist, Flist)>> {
+        let lookup = match hub_db::entries::lookup(&self.pool, repo, name).await {
             Ok(lookup) => lookup,
             Err(hub_db::DbError::NotFound(_)) => return Ok(None),
             Err(err) => return Err(err.into()),
@@ -215,6 +224,11 @@ impl TestHub {
         files.sort();
         Ok(files)
     }
+}
+
+/// The path of block `id` in the test's `dir://` store (flat layout).
+fn block_file(hub: &TestHub, id: &[u8]) -> std::path::PathBuf {
+    hub.store_dir.path().join(hex::encode(id))
 }
 
 fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -415,5 +429,84 @@ async fn symlinked_sources_are_followed(pool: PgPool) -> TestResult {
         job.error.map(|e| e.code).as_deref(),
         Some("source_not_found")
     );
+    hub.stop().await
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn a_merge_confirms_the_source_blocks_it_publishes(pool: PgPool) -> TestResult {
+    let hub = TestHub::start(pool).await?;
+    seed_two(&hub).await?;
+    // Every block looks two days old, as the blocks of long-published sources do.
+    let old = SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
+    for entry in std::fs::read_dir(hub.store_dir.path())? {
+        let path = entry?.path();
+        if path.is_file() {
+            std::fs::File::options()
+                .write(true)
+                .open(&path)?
+                .set_modified(old)?;
+        }
+    }
+    let started = SystemTime::now() - Duration::from_secs(1);
+    let job = hub
+        .merge(
+            "both.flist",
+            &["alice/a.flist", "bob/b.flist"],
+            MergeMode::Union,
+            FlistFormat::Unspecified,
+        )
+        .await?;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let (_, flist) = hub.published("both.flist").await?.ok_or("not published")?;
+    // A same-format merge writes none of these blocks; the collector must still see them
+    // as wanted now, or it could free a source's blocks while the merge publishes them.
+    let mut checked = 0;
+    for id in flist.block_ids() {
+        let modified = std::fs::metadata(block_file(&hub, id))?.modified()?;
+        assert!(
+            modified >= started,
+            "block {} not confirmed",
+            hex::encode(id)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 4, "the merged flist has blocks: {checked}");
+    hub.stop().await
+}
+
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn a_merge_whose_source_lost_blocks_fails_and_publishes_nothing(pool: PgPool) -> TestResult {
+    let hub = TestHub::start(pool).await?;
+    seed_two(&hub).await?;
+    let (_, alice) = hub
+        .published_in("alice", "a.flist")
+        .await?
+        .ok_or("alice/a.flist not published")?;
+    let mut lost = 0;
+    for id in alice.block_ids() {
+        std::fs::remove_file(block_file(&hub, id))?;
+        lost += 1;
+    }
+    assert!(lost > 0);
+    let job = hub
+        .merge(
+            "broken.flist",
+            &["alice/a.flist", "bob/b.flist"],
+            MergeMode::Union,
+            FlistFormat::Unspecified,
+        )
+        .await?;
+    assert_eq!(job.state, JobState::Failed);
+    assert_eq!(job.attempt, 1, "not retried");
+    let error = job.error.ok_or("no error")?;
+    assert_eq!(error.code, "internal");
+    assert!(
+        error
+            .message
+            .contains(&format!("references {lost} blocks missing from the store")),
+        "{}",
+        error.message
+    );
+    assert!(hub.published("broken.flist").await?.is_none());
     hub.stop().await
 }

@@ -2,7 +2,6 @@
 
 use std::time::{Instant, SystemTime};
 
-use hub_flist::NodeKind;
 use hub_store::{ObjectId, ObjectStore, SharedStore};
 
 use super::{Bloom, GcError, GcReport};
@@ -38,12 +37,15 @@ pub(super) async fn run(
             report.flists_missing += 1;
             continue;
         };
-        let blocks = tokio::task::spawn_blocking(move || block_ids(&bytes))
-            .await?
-            .map_err(|source| GcError::Flist {
-                hash: hash.clone(),
-                source,
-            })?;
+        let blocks = tokio::task::spawn_blocking(move || {
+            hub_flist::read_bytes(&bytes)
+                .map(|flist| flist.block_ids().map(<[u8]>::to_vec).collect::<Vec<_>>())
+        })
+        .await?
+        .map_err(|source| GcError::Flist {
+            hash: hash.clone(),
+            source,
+        })?;
         report.blocks_marked += (keys.len() + blocks.len()) as u64;
         for block in &blocks {
             marked.insert(block);
@@ -58,16 +60,4 @@ pub(super) async fn run(
         "gc: mark done"
     );
     Ok(())
-}
-
-/// The store ids of every chunk of every file of the flist (either format).
-fn block_ids(bytes: &[u8]) -> Result<Vec<Vec<u8>>, hub_flist::FlistError> {
-    let flist = hub_flist::read_bytes(bytes)?;
-    let mut ids = Vec::new();
-    for node in flist.tree.walk() {
-        if let NodeKind::File { blocks, .. } = &flist.tree.node(node).kind {
-            ids.extend(blocks.iter().map(|block| block.id.as_bytes().to_vec()));
-        }
-    }
-    Ok(ids)
 }

@@ -51,6 +51,19 @@ impl Flist {
             meta: Metadata::default(),
         }
     }
+
+    /// The store id of every chunk of every file, in tree order, repetitions included: what
+    /// a store must hold for the flist to be served (and what the garbage collector keeps).
+    pub fn block_ids(&self) -> impl Iterator<Item = &[u8]> {
+        self.tree
+            .walk()
+            .filter_map(|node| match &self.tree.node(node).kind {
+                NodeKind::File { blocks, .. } => Some(blocks.iter()),
+                _ => None,
+            })
+            .flatten()
+            .map(|block| block.id.as_bytes())
+    }
 }
 
 /// Limits applied while reading.

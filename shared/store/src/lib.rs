@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+mod confirm;
 mod dir;
 mod error;
 mod object;
@@ -27,6 +28,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 
+pub use confirm::missing_blocks;
 pub use dir::{DirStore, LayoutMigration};
 pub use error::StoreError;
 pub use object::{ObjectId, ObjectStore};

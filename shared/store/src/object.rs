@@ -164,6 +164,11 @@ impl ObjectStore {
         Self { store }
     }
 
+    /// The block store the objects live in.
+    pub(crate) fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
     /// Stores `data` and returns its id. Idempotent: storing the same bytes again only checks
     /// that the object is there.
     pub async fn put(&self, data: Bytes) -> Result<ObjectId, StoreError> {

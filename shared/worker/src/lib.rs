@@ -13,6 +13,7 @@
 //!   [`progress`] words.
 
 mod config;
+mod confirm;
 mod connect;
 mod envelope;
 mod error;
@@ -24,6 +25,7 @@ mod publish;
 mod service;
 
 pub use config::WorkerConfig;
+pub use confirm::confirm_blocks;
 pub use connect::Connections;
 pub use envelope::requested_format;
 pub use error::ServiceError;

@@ -202,6 +202,17 @@ impl From<DbError> for JobError {
     }
 }
 
+impl From<hub_store::StoreError> for JobError {
+    /// A store outage is retried; anything else is the hub's fault.
+    fn from(err: hub_store::StoreError) -> Self {
+        if err.is_transient() {
+            Self::transient(err.to_string())
+        } else {
+            Self::Internal(err.to_string())
+        }
+    }
+}
+
 impl From<crate::JobsError> for JobError {
     fn from(err: crate::JobsError) -> Self {
         match err {
