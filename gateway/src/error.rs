@@ -131,7 +131,7 @@ impl IntoResponse for ApiError {
 impl From<hub_auth::AuthError> for ApiError {
     fn from(err: hub_auth::AuthError) -> Self {
         if let hub_auth::AuthError::Internal(hub_auth::StoreError::Database(db)) = &err
-            && hub_db::is_transient_sqlx(db)
+            && db.is_transient()
         {
             return Self::unavailable(err);
         }
@@ -206,6 +206,7 @@ pub fn conflict_message(conflict: Conflict) -> &'static str {
         Conflict::DestinationIsFlist => "link destination is already a file",
         Conflict::FlistNameTaken => "there is a .flist file with the same name existing already",
         Conflict::JobFinished => "job already finished",
+        Conflict::DestinationExists => "destination already exists (add ?force=true to replace it)",
     }
 }
 

@@ -9,6 +9,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hub_db::entries::Overwrite;
 use hub_db::{DbError, Missing, entries, tags};
 use serde::{Deserialize, Serialize};
 
@@ -237,29 +238,12 @@ async fn rename(
         .force
         .is_some_and(|force| matches!(force.to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
 
-    let mut tx = state.pool.begin().await.map_err(DbError::from)?;
-    // Every write to a repository updates its row, so holding the row's lock makes "the
-    // destination is free" and the rename one step.
-    let locked: Option<i32> =
-        sqlx::query_scalar("SELECT 1 FROM repositories WHERE name = $1 FOR UPDATE")
-            .bind(me)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(DbError::from)?;
-    if locked.is_none() {
-        return Err(ApiError::not_found(USER_NOT_FOUND));
-    }
-    if entries::get(&mut *tx, me, &source).await?.is_none() {
-        return Err(ApiError::not_found(SOURCE_NOT_FOUND));
-    }
-    if !force && source != destination && entries::get(&mut *tx, me, &destination).await?.is_some()
-    {
-        return Err(ApiError::conflict(
-            "destination already exists (add ?force=true to replace it)",
-        ));
-    }
-    entries::rename(&mut *tx, me, &source, &destination).await?;
-    tx.commit().await.map_err(DbError::from)?;
+    let overwrite = if force {
+        Overwrite::Allow
+    } else {
+        Overwrite::Refuse
+    };
+    entries::rename(&state.pool, me, &source, &destination, overwrite).await?;
     Ok(success())
 }
 

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use hub_db::entries::{self, EntryKind, Lookup};
-use hub_db::{DbError, repositories, tags};
+use hub_db::{repositories, tags};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -47,10 +47,7 @@ async fn global_version(state: &AppState) -> ApiResult<GlobalVersion> {
         .compat
         .global_versions
         .run(&(), || async {
-            sqlx::query_as::<_, GlobalVersion>("SELECT count(*), max(updated_at) FROM repositories")
-                .fetch_one(&state.pool)
-                .await
-                .map_err(|err| ApiError::from(DbError::from(err)))
+            Ok::<_, ApiError>(repositories::hub_version(&state.pool).await?)
         })
         .await
 }

@@ -103,7 +103,7 @@ impl AuthError {
 pub enum StoreError {
     /// PostgreSQL failed.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] hub_db::DbError),
     /// A user, organisation or local account name is not a valid repository name.
     #[error("{0}")]
     InvalidName(#[from] NameError),

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use http::HeaderValue;
+use hub_db::PgPool;
 use serde::Serialize;
-use sqlx::PgPool;
 use subtle::ConstantTimeEq as _;
 use uuid::Uuid;
 

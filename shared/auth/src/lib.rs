@@ -14,7 +14,7 @@
 //! ```no_run
 //! # async fn guard(
 //! #     config: hub_auth::AuthConfig,
-//! #     pool: sqlx::PgPool,
+//! #     pool: hub_db::PgPool,
 //! #     headers: http::HeaderMap,
 //! #     active_user_cookie: Option<&str>,
 //! # ) -> Result<(), Box<dyn std::error::Error>> {

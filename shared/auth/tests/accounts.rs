@@ -3,7 +3,7 @@
 use hub_auth::{AuthError, AuthStore, StoreError};
 use sqlx::PgPool;
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn organisation_membership(pool: PgPool) {
     let store = AuthStore::new(pool);
     assert_eq!(store.accounts_of("alice").await.expect("db"), ["alice"]);
@@ -31,7 +31,7 @@ async fn organisation_membership(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn membership_names_must_be_repository_names(pool: PgPool) {
     let store = AuthStore::new(pool);
     for (org, user) in [
@@ -50,7 +50,7 @@ async fn membership_names_must_be_repository_names(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn local_accounts(pool: PgPool) {
     let store = AuthStore::new(pool.clone());
     store
@@ -101,7 +101,7 @@ async fn local_accounts(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn local_account_input_is_checked(pool: PgPool) {
     let store = AuthStore::new(pool);
     assert!(matches!(
@@ -123,7 +123,7 @@ async fn local_account_input_is_checked(pool: PgPool) {
     ));
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn revocation_time_is_per_user_and_moves_forward(pool: PgPool) {
     let store = AuthStore::new(pool);
     assert_eq!(store.revoked_before("alice").await.expect("db"), None);

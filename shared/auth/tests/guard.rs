@@ -23,7 +23,7 @@ async fn refused(auth: &Authenticator, token: &str) -> AuthError {
         .expect_err("token must be refused")
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn readonly_mode_refuses_first(pool: PgPool) {
     let config = AuthConfig {
         readonly: true,
@@ -43,7 +43,7 @@ async fn readonly_mode_refuses_first(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn disabled_authentication_is_administrator(pool: PgPool) {
     let config = AuthConfig {
         authentication: false,
@@ -60,7 +60,7 @@ async fn disabled_authentication_is_administrator(pool: PgPool) {
     assert_eq!(identity.method, AuthMethod::Disabled);
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn missing_and_malformed_headers(pool: PgPool) {
     let auth = authenticator(&config(), pool).await;
     let err = auth.authenticate(None, None).await.expect_err("no header");
@@ -89,7 +89,7 @@ async fn missing_and_malformed_headers(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn guest_token_is_checked_first(pool: PgPool) {
     let auth = authenticator(&config(), pool.clone()).await;
     for scheme in ["Bearer", "bearer", "BEARER"] {
@@ -123,7 +123,7 @@ async fn guest_token_is_checked_first(pool: PgPool) {
     assert_eq!(identity.method, AuthMethod::Guest);
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn jwts_of_each_allowed_algorithm_are_accepted(pool: PgPool) {
     let auth = authenticator(&config(), pool).await;
     let scope = [
@@ -150,7 +150,7 @@ async fn jwts_of_each_allowed_algorithm_are_accepted(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn active_user_cookie_selects_among_jwt_accounts(pool: PgPool) {
     let auth = authenticator(&config(), pool).await;
     let token = sign(
@@ -174,7 +174,7 @@ async fn active_user_cookie_selects_among_jwt_accounts(pool: PgPool) {
     assert_eq!(err.message(), "active user not allowed");
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn organisation_memberships_extend_jwt_accounts(pool: PgPool) {
     let auth = authenticator(&config(), pool).await;
     assert!(auth.store().add_member("acme", "alice").await.expect("db"));
@@ -199,7 +199,7 @@ async fn organisation_memberships_extend_jwt_accounts(pool: PgPool) {
     assert!(matches!(err, AuthError::Forbidden));
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn jwt_attacks_are_refused(pool: PgPool) {
     let auth = authenticator(&config(), pool).await;
     let valid = claims("alice", &[]);
@@ -314,7 +314,7 @@ async fn jwt_attacks_are_refused(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn algorithms_outside_the_allow_list_are_refused(pool: PgPool) {
     let only_ec = AuthConfig {
         jwt_issuers: vec![JwtIssuerConfig {
@@ -350,7 +350,7 @@ async fn algorithms_outside_the_allow_list_are_refused(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn jwks_keys_are_matched_by_kid(pool: PgPool) {
     // The P-384 public point is the last 97 bytes (0x04 ‖ x ‖ y) of the SubjectPublicKeyInfo.
     let pem = String::from_utf8(read_fixture("es384-public.pem")).expect("utf-8");
@@ -396,7 +396,7 @@ async fn jwks_keys_are_matched_by_kid(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn bad_key_configuration_is_reported(pool: PgPool) {
     let mut config = config();
     config.jwt_issuers[0].keys = vec![KeySource::PemFile(fixture("missing.pem"))];
@@ -414,7 +414,7 @@ async fn bad_key_configuration_is_reported(pool: PgPool) {
     assert!(Authenticator::new(&config, pool).await.is_err());
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn hub_tokens_authenticate_their_user(pool: PgPool) {
     let auth = authenticator(&config(), pool).await;
     let token = mint_hub_token(&seed(), "alice.3bot", now());
@@ -436,7 +436,7 @@ async fn hub_tokens_authenticate_their_user(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn virtual_users_and_organisations_for_hub_tokens(pool: PgPool) {
     let auth = authenticator(&config(), pool).await;
     auth.store()
@@ -463,7 +463,7 @@ async fn virtual_users_and_organisations_for_hub_tokens(pool: PgPool) {
     assert!(matches!(err, AuthError::Forbidden));
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn tampered_hub_tokens_are_refused(pool: PgPool) {
     let auth = authenticator(&config(), pool).await;
     let raw = URL_SAFE
@@ -488,7 +488,7 @@ async fn tampered_hub_tokens_are_refused(pool: PgPool) {
     ));
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn old_hub_tokens_expire(pool: PgPool) {
     let auth = authenticator(&config(), pool).await;
     let max_age = 30 * 86400;
@@ -503,7 +503,7 @@ async fn old_hub_tokens_expire(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn revoke_all_refuses_earlier_hub_tokens(pool: PgPool) {
     let auth = authenticator(&config(), pool).await;
     let before = mint_hub_token(&seed(), "alice.3bot", now() - 10);
@@ -538,7 +538,7 @@ async fn revoke_all_refuses_earlier_hub_tokens(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn hub_tokens_without_a_seed_cannot_verify(pool: PgPool) {
     let config = AuthConfig {
         threebot_seed: None,
@@ -553,7 +553,7 @@ async fn hub_tokens_without_a_seed_cannot_verify(pool: PgPool) {
     assert!(auth.mint_hub_token("alice.3bot").is_err());
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn external_jwt_scopes_other_than_memberof_grant_no_account(pool: PgPool) {
     let auth = authenticator(&config(), pool).await;
     for scope in [
@@ -593,7 +593,7 @@ async fn external_jwt_scopes_other_than_memberof_grant_no_account(pool: PgPool) 
     }
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn external_jwts_expired_beyond_the_clock_skew_are_refused(pool: PgPool) {
     let auth = authenticator(&config(), pool).await;
     let mut late = claims("alice", &[]);
@@ -610,7 +610,7 @@ async fn external_jwts_expired_beyond_the_clock_skew_are_refused(pool: PgPool) {
     assert!(auth.authenticate(Some(&bearer(&token)), None).await.is_ok());
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn future_dated_hub_tokens_are_refused(pool: PgPool) {
     let auth = authenticator(&config(), pool).await;
     // A token dated far ahead would outlive any `revoke-all` and never age.
@@ -631,7 +631,7 @@ async fn future_dated_hub_tokens_are_refused(pool: PgPool) {
     assert!(auth.authenticate(Some(&bearer(&token)), None).await.is_ok());
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn future_dated_hub_tokens_cannot_survive_revoke_all(pool: PgPool) {
     let auth = authenticator(&config(), pool).await;
     let future = mint_hub_token(&seed(), "alice.3bot", now() + 3600);

@@ -16,7 +16,7 @@ async fn authenticator(pool: PgPool) -> Authenticator {
         .expect("configuration is valid")
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn issued_tokens_authenticate_and_are_recorded(pool: PgPool) {
     let auth = authenticator(pool).await;
     auth.store().add_member("acme", "alice").await.expect("db");
@@ -52,7 +52,7 @@ async fn issued_tokens_authenticate_and_are_recorded(pool: PgPool) {
     assert!(auth.list_tokens("bob").await.expect("db").is_empty());
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn default_lifetime_comes_from_the_configuration(pool: PgPool) {
     let auth = authenticator(pool).await;
     let (_, info) = auth.issue_token("alice", None, "").await.expect("issued");
@@ -67,7 +67,7 @@ async fn default_lifetime_comes_from_the_configuration(pool: PgPool) {
     ));
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn tokens_are_revocable_one_by_one(pool: PgPool) {
     let auth = authenticator(pool).await;
     let (first, first_info) = auth.issue_token("alice", None, "first").await.expect("db");
@@ -111,7 +111,7 @@ async fn tokens_are_revocable_one_by_one(pool: PgPool) {
     assert!(revoked.revoked_at.is_some());
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn revoke_all_covers_hub_jwts(pool: PgPool) {
     let auth = authenticator(pool).await;
     let (mine, _) = auth.issue_token("alice", None, "").await.expect("db");
@@ -138,7 +138,7 @@ async fn revoke_all_covers_hub_jwts(pool: PgPool) {
     assert!(auth.authenticate(Some(&bearer(&fresh)), None).await.is_ok());
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn unrecorded_or_forged_hub_jwts_are_refused(pool: PgPool) {
     let auth = authenticator(pool.clone()).await;
     let (token, info) = auth.issue_token("alice", None, "").await.expect("db");
@@ -177,7 +177,7 @@ async fn unrecorded_or_forged_hub_jwts_are_refused(pool: PgPool) {
     ));
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn expired_records_can_be_purged(pool: PgPool) {
     let auth = authenticator(pool).await;
     let (_, info) = auth
@@ -198,7 +198,7 @@ async fn expired_records_can_be_purged(pool: PgPool) {
     assert_eq!(purged, 1);
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn issuing_needs_the_hub_issuer(pool: PgPool) {
     let config = AuthConfig {
         hub_jwt: None,
@@ -211,7 +211,7 @@ async fn issuing_needs_the_hub_issuer(pool: PgPool) {
     ));
 }
 
-#[sqlx::test(migrations = "../db/migrations")]
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn hub_jwts_expired_beyond_the_clock_skew_are_refused(pool: PgPool) {
     let auth = authenticator(pool).await;
     let (token, info) = auth.issue_token("alice", None, "").await.expect("db");

@@ -573,23 +573,40 @@ async fn upsert_pointer(
     Ok(())
 }
 
-/// Rename `from` to `to` inside `repository` atomically (spec 7.7), overwriting `to`. The entry
-/// keeps its kind, content and mtime; pointers to the old name dangle.
+/// Whether [`rename`] may replace an entry already at its destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overwrite {
+    /// Replace it (the original hub's behaviour).
+    Allow,
+    /// Fail with [`Conflict::DestinationExists`].
+    Refuse,
+}
+
+/// Rename `from` to `to` inside `repository` atomically (spec 7.7). The entry keeps its kind,
+/// content and mtime; pointers to the old name dangle. An existing `to` is replaced only with
+/// [`Overwrite::Allow`].
 ///
-/// Errors: [`Missing::Repository`], [`Missing::Entry`].
+/// The repository's row is locked first: every write to a repository updates that row, so the
+/// destination check and the rename are one step.
+///
+/// Errors: [`Missing::Repository`], [`Missing::Entry`], [`Conflict::DestinationExists`].
 pub async fn rename(
     db: impl Acquire<'_, Database = Postgres>,
     repository: &str,
     from: &str,
     to: &str,
+    overwrite: Overwrite,
 ) -> Result<(), DbError> {
     let mut tx = db.begin().await?;
-    repositories::require(&mut *tx, repository).await?;
+    repositories::lock(&mut tx, repository).await?;
     let Some(entry) = lock(&mut tx, repository, from).await? else {
         return Err(DbError::NotFound(Missing::Entry));
     };
     if from == to {
         return Ok(());
+    }
+    if overwrite == Overwrite::Refuse && lock(&mut tx, repository, to).await?.is_some() {
+        return Err(DbError::Conflict(Conflict::DestinationExists));
     }
     sqlx::query("DELETE FROM entries WHERE repository = $1 AND name = $2")
         .bind(repository)

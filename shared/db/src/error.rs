@@ -45,6 +45,8 @@ pub enum Conflict {
     FlistNameTaken,
     /// The job already reached a final state (cancel of a finished job).
     JobFinished,
+    /// A rename's destination exists and may not be replaced.
+    DestinationExists,
 }
 
 impl fmt::Display for Conflict {
@@ -53,6 +55,7 @@ impl fmt::Display for Conflict {
             Self::DestinationIsFlist => "the destination is a regular flist",
             Self::FlistNameTaken => "a flist with the same name exists",
             Self::JobFinished => "the job has already finished",
+            Self::DestinationExists => "the destination already exists",
         })
     }
 }
@@ -103,9 +106,8 @@ impl DbError {
     }
 }
 
-/// Whether a failure of sqlx may pass by itself (see [`DbError::is_transient`]), for the crates
-/// that run queries of their own on the hub's database.
-pub fn is_transient_sqlx(err: &sqlx::Error) -> bool {
+/// Whether a failure of sqlx may pass by itself (see [`DbError::is_transient`]).
+fn is_transient_sqlx(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)

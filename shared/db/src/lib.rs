@@ -1,9 +1,10 @@
 //! PostgreSQL schema and queries of the hub.
 //!
-//! One module per resource: [`repositories`], [`entries`], [`tags`], [`flists`], [`jobs`] and
-//! [`events`]. Queries are checked at run time (`sqlx::query_as` with [`sqlx::FromRow`]), so
-//! building needs no database. Functions take an executor (`&PgPool`, or `&mut PgConnection` for
-//! the ones that must run inside a caller's transaction) and return [`DbError`].
+//! One module per resource: [`repositories`], [`entries`], [`tags`], [`flists`], [`jobs`],
+//! [`events`], and the authentication layer's tables in [`auth`]. Queries are checked at run
+//! time (`sqlx::query_as` with [`sqlx::FromRow`]), so building needs no database. Functions
+//! take an executor (`&PgPool`, or `&mut PgConnection` for the ones that must run inside a
+//! caller's transaction) and return [`DbError`].
 
 /// `format!` for SQL text assembled from constants of this crate (column lists, guards), never
 /// from input: values are always bound as parameters.
@@ -13,6 +14,7 @@ macro_rules! sql {
     };
 }
 
+pub mod auth;
 pub mod entries;
 mod error;
 pub mod events;
@@ -25,7 +27,7 @@ pub mod tags;
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use error::{Conflict, DbError, Missing, is_transient_sqlx};
+pub use error::{Conflict, DbError, Missing};
 pub use quota::EntryQuota;
 pub use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
@@ -48,6 +50,12 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError>
         .connect_with(options)
         .await?;
     Ok(pool)
+}
+
+/// Succeeds when the database answers a trivial query (readiness probes).
+pub async fn ping(pool: &PgPool) -> Result<(), DbError> {
+    sqlx::query("SELECT 1").execute(pool).await?;
+    Ok(())
 }
 
 /// Apply the pending migrations (the `migrate` command and `./hub up` call this).

@@ -44,6 +44,30 @@ pub async fn require(db: impl PgExecutor<'_>, name: &str) -> Result<(), DbError>
     exists_or(db, name, Missing::Repository).await
 }
 
+/// The number of repositories and their latest change: every write advances some
+/// repository's `updated_at`, so this changes with every entry or tag change anywhere (the
+/// version of the whole-hub listings).
+pub async fn hub_version(db: impl PgExecutor<'_>) -> Result<(i64, Option<DateTime<Utc>>), DbError> {
+    let version = sqlx::query_as("SELECT count(*), max(updated_at) FROM repositories")
+        .fetch_one(db)
+        .await?;
+    Ok(version)
+}
+
+/// Locks repository `name`'s row until the end of the transaction, so that checks and writes
+/// on its entries happen as one step. Fails with [`Missing::Repository`] when it does not exist.
+pub async fn lock(conn: &mut PgConnection, name: &str) -> Result<(), DbError> {
+    let locked: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM repositories WHERE name = $1 FOR UPDATE")
+            .bind(name)
+            .fetch_optional(conn)
+            .await?;
+    match locked {
+        Some(_) => Ok(()),
+        None => Err(DbError::NotFound(Missing::Repository)),
+    }
+}
+
 /// Every repository, sorted by name.
 pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Repository>, DbError> {
     let repositories = sqlx::query_as::<_, Repository>(

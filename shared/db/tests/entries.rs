@@ -1,6 +1,6 @@
 //! Repositories, entries and tags against a real PostgreSQL (one database per test).
 
-use hub_db::entries::{self, EntryKind, ListedKind};
+use hub_db::entries::{self, EntryKind, ListedKind, Overwrite};
 use hub_db::flists::{self, FlistFormat, NewFlist};
 use hub_db::{Conflict, DbError, Missing, PgPool, repositories, tags};
 
@@ -421,7 +421,7 @@ async fn rename_remove_and_promote(pool: PgPool) -> TestResult {
     )
     .await?;
 
-    entries::rename(&pool, "alice", "one.flist", "two.flist").await?;
+    entries::rename(&pool, "alice", "one.flist", "two.flist", Overwrite::Allow).await?;
     assert!(entries::get(&pool, "alice", "one.flist").await?.is_none());
     let renamed = entries::lookup(&pool, "alice", "two.flist").await?;
     assert_eq!(
@@ -437,13 +437,20 @@ async fn rename_remove_and_promote(pool: PgPool) -> TestResult {
         "now dangles"
     );
     assert!(matches!(
-        entries::rename(&pool, "alice", "one.flist", "x.flist").await,
+        entries::rename(&pool, "alice", "one.flist", "x.flist", Overwrite::Allow).await,
         Err(DbError::NotFound(Missing::Entry))
     ));
     assert!(matches!(
-        entries::rename(&pool, "nobody", "a", "b").await,
+        entries::rename(&pool, "nobody", "a", "b", Overwrite::Refuse).await,
         Err(DbError::NotFound(Missing::Repository))
     ));
+    // Without leave to overwrite, an existing destination stays and so does the source.
+    assert!(matches!(
+        entries::rename(&pool, "alice", "two.flist", "l.flist", Overwrite::Refuse).await,
+        Err(DbError::Conflict(Conflict::DestinationExists))
+    ));
+    assert!(entries::get(&pool, "alice", "two.flist").await?.is_some());
+    assert!(entries::get(&pool, "alice", "l.flist").await?.is_some());
 
     entries::link(
         &pool,

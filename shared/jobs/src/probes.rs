@@ -9,13 +9,7 @@ use hub_telemetry::Probe;
 pub fn postgres(pool: PgPool) -> Probe {
     Probe::new("postgres", move || {
         let pool = pool.clone();
-        Box::pin(async move {
-            sqlx::query("SELECT 1")
-                .execute(&pool)
-                .await
-                .map(drop)
-                .map_err(|err| err.to_string())
-        })
+        Box::pin(async move { hub_db::ping(&pool).await.map_err(|err| err.to_string()) })
     })
 }
 

@@ -3,6 +3,8 @@
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Argon2, PasswordHash};
 
+use hub_db::auth::local_users;
+
 use super::AuthStore;
 use crate::error::{AuthError, StoreError};
 use crate::names::validate_repository_name;
@@ -21,15 +23,7 @@ impl AuthStore {
     pub async fn create_local_user(&self, name: &str, password: &str) -> Result<(), StoreError> {
         validate_repository_name(name)?;
         let hash = hash_password(password).await?;
-        let done = sqlx::query(
-            "INSERT INTO auth_local_users (name, password_hash) VALUES ($1, $2) \
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(hash)
-        .execute(self.pool())
-        .await?;
-        if done.rows_affected() == 0 {
+        if !local_users::insert(self.pool(), name, &hash).await? {
             return Err(StoreError::UserExists(name.to_owned()));
         }
         Ok(())
@@ -38,12 +32,7 @@ impl AuthStore {
     /// Replace a local account's password. False if there is no such account.
     pub async fn set_local_password(&self, name: &str, password: &str) -> Result<bool, StoreError> {
         let hash = hash_password(password).await?;
-        let done = sqlx::query("UPDATE auth_local_users SET password_hash = $2 WHERE name = $1")
-            .bind(name)
-            .bind(hash)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(local_users::set_password_hash(self.pool(), name, &hash).await?)
     }
 
     /// Check a local login. Every failure, unknown user or wrong password, is the same
@@ -52,12 +41,9 @@ impl AuthStore {
         if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
             return Err(AuthError::InvalidCredentials);
         }
-        let stored: Option<String> =
-            sqlx::query_scalar("SELECT password_hash FROM auth_local_users WHERE name = $1")
-                .bind(name)
-                .fetch_optional(self.pool())
-                .await
-                .map_err(StoreError::from)?;
+        let stored = local_users::password_hash(self.pool(), name)
+            .await
+            .map_err(StoreError::from)?;
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
         let password = password.to_owned();

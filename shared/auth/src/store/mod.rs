@@ -9,7 +9,7 @@ pub use local_users::MAX_PASSWORD_BYTES;
 pub use orgs::MAX_LISTED;
 pub use tokens::{MAX_LISTED_TOKENS, TokenInfo};
 
-use sqlx::PgPool;
+use hub_db::PgPool;
 
 /// Access to the `auth_*` tables.
 #[derive(Debug, Clone)]

@@ -1,6 +1,8 @@
 //! Organisation membership: which users may act as an organisation's repository. Replaces the
 //! static `threebot-users-map` and the `user:memberof:<org>` scopes of itsyou.online.
 
+use hub_db::auth::org_members;
+
 use super::AuthStore;
 use crate::error::StoreError;
 use crate::names::validate_repository_name;
@@ -14,49 +16,22 @@ impl AuthStore {
     pub async fn add_member(&self, org: &str, username: &str) -> Result<bool, StoreError> {
         validate_repository_name(org)?;
         validate_repository_name(username)?;
-        let done = sqlx::query(
-            "INSERT INTO auth_org_members (org, username) VALUES ($1, $2) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(org)
-        .bind(username)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(org_members::add(self.pool(), org, username).await?)
     }
 
     /// Remove `username` from `org`. False if it was not a member.
     pub async fn remove_member(&self, org: &str, username: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM auth_org_members WHERE org = $1 AND username = $2")
-            .bind(org)
-            .bind(username)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(org_members::remove(self.pool(), org, username).await?)
     }
 
     /// The organisations `username` belongs to, sorted.
     pub async fn organisations_of(&self, username: &str) -> Result<Vec<String>, StoreError> {
-        let orgs = sqlx::query_scalar(
-            "SELECT org FROM auth_org_members WHERE username = $1 ORDER BY org LIMIT $2",
-        )
-        .bind(username)
-        .bind(MAX_LISTED)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(orgs)
+        Ok(org_members::organisations_of(self.pool(), username, MAX_LISTED).await?)
     }
 
     /// The members of `org`, sorted.
     pub async fn members_of(&self, org: &str) -> Result<Vec<String>, StoreError> {
-        let members = sqlx::query_scalar(
-            "SELECT username FROM auth_org_members WHERE org = $1 ORDER BY username LIMIT $2",
-        )
-        .bind(org)
-        .bind(MAX_LISTED)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(members)
+        Ok(org_members::members_of(self.pool(), org, MAX_LISTED).await?)
     }
 
     /// Every account `username` may act as: itself first, then its organisations (sorted).
