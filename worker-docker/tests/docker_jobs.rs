@@ -282,16 +282,7 @@ async fn reuse_confirms_blocks_or_converts_again(
     let block_file = |id: &[u8]| hub.store_dir.path().join(hex_encode(id));
 
     // Every block two days old, as after a long time published.
-    let old = std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
-    for entry in std::fs::read_dir(hub.store_dir.path())? {
-        let path = entry?.path();
-        if path.is_file() {
-            std::fs::File::options()
-                .write(true)
-                .open(&path)?
-                .set_modified(old)?;
-        }
-    }
+    hub_testkit::backdate_files(hub.store_dir.path(), Duration::from_secs(2 * 24 * 3600))?;
     let started = std::time::SystemTime::now() - Duration::from_secs(1);
     let job = hub
         .finished(hub.submit("app-3.flist", docker_job(image)).await?)

@@ -437,16 +437,7 @@ async fn a_merge_confirms_the_source_blocks_it_publishes(pool: PgPool) -> TestRe
     let hub = TestHub::start(pool).await?;
     seed_two(&hub).await?;
     // Every block looks two days old, as the blocks of long-published sources do.
-    let old = SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
-    for entry in std::fs::read_dir(hub.store_dir.path())? {
-        let path = entry?.path();
-        if path.is_file() {
-            std::fs::File::options()
-                .write(true)
-                .open(&path)?
-                .set_modified(old)?;
-        }
-    }
+    hub_testkit::backdate_files(hub.store_dir.path(), Duration::from_secs(2 * 24 * 3600))?;
     let started = SystemTime::now() - Duration::from_secs(1);
     let job = hub
         .merge(

@@ -13,10 +13,12 @@
 //! ```
 
 mod env;
+mod files;
 mod nats;
 mod wait;
 
 pub use env::{database_url, database_url_for, nats_url, redis_url};
+pub use files::backdate_files;
 pub use nats::{NatsTest, test_nats_prefix};
 pub use wait::wait_until;
 
