@@ -142,9 +142,10 @@ impl From<hub_auth::AuthError> for ApiError {
     }
 }
 
-impl From<hub_auth::names::NameError> for ApiError {
-    fn from(err: hub_auth::names::NameError) -> Self {
-        Self::new(err.status(), err.message())
+/// A created name that breaks the rules: `400` with the catalogue message.
+impl From<hub_model::names::NameError> for ApiError {
+    fn from(err: hub_model::names::NameError) -> Self {
+        Self::bad_request(err.message())
     }
 }
 
@@ -185,7 +186,8 @@ impl From<hub_store::StoreError> for ApiError {
 /// `403 quota_exceeded`: a write would add an entry beyond the repository's quota (not `507`,
 /// which is WebDAV's "the server is out of space": here the caller's allowance is spent).
 pub fn quota_exceeded(refused: impl fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, refused.to_string()).with_code("quota_exceeded")
+    ApiError::new(StatusCode::FORBIDDEN, refused.to_string())
+        .with_code(hub_model::FailureCode::QuotaExceeded.static_str())
 }
 
 /// The catalogue message for a missing row.

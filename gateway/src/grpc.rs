@@ -14,6 +14,7 @@ use futures::{Stream, StreamExt};
 use hub_auth::Identity;
 use hub_db::events::JobEvent as DbEvent;
 use hub_db::jobs::{self as db_jobs, Job as DbJob, JobCursor, JobFilter};
+use hub_model::Format;
 use hub_proto::v1::hub_service_server::{HubService, HubServiceServer};
 use hub_proto::v1::{
     CancelJobRequest, FlistFormat, GetJobRequest, Job, JobEvent, JobFailure, JobKind, JobState,
@@ -116,12 +117,12 @@ impl HubService for GrpcService {
         let request = request.into_inner();
         let state = &self.state;
         let key = Some(request.idempotency_key).filter(|key| !key.trim().is_empty());
-        let format = match FlistFormat::try_from(request.format) {
-            Ok(FlistFormat::Flist) => Some("flist"),
-            Ok(FlistFormat::Fl) => Some("fl"),
-            Ok(FlistFormat::Unspecified) => None,
-            Err(_) => return Err(Status::invalid_argument("unknown format")),
-        };
+        let format: Option<Format> = FlistFormat::try_from(request.format)
+            .map_err(|_| Status::invalid_argument("unknown format"))?
+            .into();
+        // The routes' validation is reused through their form fields (the service layer will
+        // take typed requests).
+        let format = format.map(Format::as_str);
         let submitted = match request.job {
             Some(submit_job_request::Job::Docker(docker)) => {
                 let mut fields = std::collections::HashMap::from([
@@ -140,14 +141,13 @@ impl HubService for GrpcService {
                     .into_iter()
                     .map(|source| format!("{}/{}", source.repository, source.name))
                     .collect();
-                let mode = match MergeMode::try_from(merge.mode) {
-                    Ok(MergeMode::Union) => "union",
-                    Ok(MergeMode::Overlay) => "overlay",
-                    Err(_) => return Err(Status::invalid_argument("unknown merge mode")),
-                };
-                let merge = submit_merge::validate(state, sources, &merge.target, Some(mode))
-                    .await
-                    .map_err(status)?;
+                let mode = MergeMode::try_from(merge.mode)
+                    .map(hub_model::MergeMode::from)
+                    .map_err(|_| Status::invalid_argument("unknown merge mode"))?;
+                let merge =
+                    submit_merge::validate(state, sources, &merge.target, Some(mode.as_str()))
+                        .await
+                        .map_err(status)?;
                 submit_merge::queue_merge(state, &identity, merge, format, key).await
             }
             None => return Err(Status::invalid_argument("no job given")),
@@ -292,7 +292,7 @@ fn job(job: &DbJob) -> Job {
             .map(serde_json::Value::to_string)
             .unwrap_or_default(),
         error: job.error.as_ref().map(|failure| JobFailure {
-            code: failure.code.clone(),
+            code: failure.code.to_string(),
             message: failure.message.clone(),
         }),
         created_at_ms: job.created_at.timestamp_millis(),
@@ -315,43 +315,25 @@ fn job_event(event: &DbEvent) -> JobEvent {
 }
 
 fn proto_kind(kind: db_jobs::JobKind) -> JobKind {
-    match kind {
-        db_jobs::JobKind::Convert => JobKind::Convert,
-        db_jobs::JobKind::Docker => JobKind::Docker,
-        db_jobs::JobKind::Merge => JobKind::Merge,
-        db_jobs::JobKind::Verify => JobKind::Verify,
-    }
+    kind.into()
 }
 
 fn proto_state(state: db_jobs::JobState) -> JobState {
-    match state {
-        db_jobs::JobState::Queued => JobState::Queued,
-        db_jobs::JobState::Running => JobState::Running,
-        db_jobs::JobState::Succeeded => JobState::Succeeded,
-        db_jobs::JobState::Failed => JobState::Failed,
-        db_jobs::JobState::Cancelled => JobState::Cancelled,
-    }
+    state.into()
 }
 
 fn db_kind(kind: i32) -> Result<db_jobs::JobKind, Status> {
-    match JobKind::try_from(kind) {
-        Ok(JobKind::Convert) => Ok(db_jobs::JobKind::Convert),
-        Ok(JobKind::Docker) => Ok(db_jobs::JobKind::Docker),
-        Ok(JobKind::Merge) => Ok(db_jobs::JobKind::Merge),
-        Ok(JobKind::Verify) => Ok(db_jobs::JobKind::Verify),
-        Ok(JobKind::Unspecified) | Err(_) => Err(Status::invalid_argument("invalid job kind")),
-    }
+    JobKind::try_from(kind)
+        .ok()
+        .and_then(Option::from)
+        .ok_or_else(|| Status::invalid_argument("invalid job kind"))
 }
 
 fn db_state(state: i32) -> Result<db_jobs::JobState, Status> {
-    match JobState::try_from(state) {
-        Ok(JobState::Queued) => Ok(db_jobs::JobState::Queued),
-        Ok(JobState::Running) => Ok(db_jobs::JobState::Running),
-        Ok(JobState::Succeeded) => Ok(db_jobs::JobState::Succeeded),
-        Ok(JobState::Failed) => Ok(db_jobs::JobState::Failed),
-        Ok(JobState::Cancelled) => Ok(db_jobs::JobState::Cancelled),
-        Ok(JobState::Unspecified) | Err(_) => Err(Status::invalid_argument("invalid job state")),
-    }
+    JobState::try_from(state)
+        .ok()
+        .and_then(Option::from)
+        .ok_or_else(|| Status::invalid_argument("invalid job state"))
 }
 
 #[cfg(test)]

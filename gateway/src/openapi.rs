@@ -532,15 +532,18 @@ fn schemas() -> Value {
         "Taglink".into(),
         json!({"type": "object", "properties": {"target": string}}),
     );
+    // The enums' one spelling, from hub-model.
+    let formats = json!({"enum": hub_model::Format::ALL.map(hub_model::Format::as_str)});
+    let modes = json!({"enum": hub_model::MergeMode::ALL.map(hub_model::MergeMode::as_str)});
     schemas.insert("UploadForm".into(), json!({"type": "object", "required": ["file"], "properties": {
             "file": {"type": "string", "format": "binary"},
-            "format": {"enum": ["flist", "fl"]},
+            "format": formats,
             "metadata-<key>": {"type": "string", "description": "Flist metadata (readme, backend, entrypoint, environ, port, volume are ignored)"}}}));
     schemas.insert(
         "DockerForm".into(),
         json!({"type": "object", "required": ["image"], "properties": {
             "image": string, "platform": string, "username": string, "password": string,
-            "format": {"enum": ["flist", "fl"]}}}),
+            "format": formats}}),
     );
     schemas.insert("UploadReply".into(), json!({"type": "object", "properties": {
             "status": {"const": "success"},
@@ -559,13 +562,16 @@ fn schemas() -> Value {
         json!({"type": "object", "properties": {
             "status": {"enum": ["success", "error"]}, "jobid": string, "message": string}}),
     );
-    schemas.insert("NewJob".into(), json!({"oneOf": [
+    schemas.insert(
+        "NewJob".into(),
+        json!({"oneOf": [
             {"type": "object", "required": ["kind", "image"], "properties": {
                 "kind": {"const": "docker"}, "image": string, "platform": string,
-                "username": string, "password": string, "format": {"enum": ["flist", "fl"]}}},
+                "username": string, "password": string, "format": formats}},
             {"type": "object", "required": ["kind", "sources", "target"], "properties": {
                 "kind": {"const": "merge"}, "sources": {"type": "array", "items": string},
-                "target": string, "mode": {"enum": ["union", "overlay"]}, "format": {"enum": ["flist", "fl"]}}}]}));
+                "target": string, "mode": modes, "format": formats}}]}),
+    );
     schemas.insert(
         "JobSummary".into(),
         json!({"type": "object", "properties": {

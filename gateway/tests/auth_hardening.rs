@@ -215,7 +215,7 @@ async fn names_with_bidi_or_invisible_characters_are_refused_on_every_route(pool
     assert!(
         names
             .iter()
-            .all(|name| !name.chars().any(hub_auth::names::is_hidden_character)),
+            .all(|name| !name.chars().any(hub_model::names::is_hidden_character)),
         "{names:?}"
     );
     hub.stop().await;

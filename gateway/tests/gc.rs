@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use hub_db::flists::FlistFormat;
 use hub_flist::{Attr, BlockRef, Flist, Format, Hash, NodeKind};
 use hub_gateway::gc::{self, GcConfig, GcReport};
 use hub_jobs::FlistFile;
@@ -65,7 +64,7 @@ async fn convert(pool: &PgPool, store: &SharedStore, blocks: &[[u8; 32]]) -> i64
 async fn store_row(pool: &PgPool, store: &SharedStore, blocks: &[[u8; 32]]) -> i64 {
     let file = FlistFile {
         bytes: fl_bytes(blocks),
-        format: FlistFormat::Fl,
+        format: Format::Fl,
         stats: serde_json::json!({"regular": blocks.len()}),
         metadata: serde_json::json!({}),
         dump: None,

@@ -581,9 +581,13 @@ async fn docker_names_forms_errors_and_sealed_credentials(pool: PgPool) {
             .any(|w| w == b"s3cret-token"),
         "credentials are sealed"
     );
-    let key = hub_oci::CredentialsKey::from_hex(&key).expect("key");
-    let opened = hub_oci::open_credentials(&key, &docker.sealed_credentials).expect("open");
-    assert_eq!(opened, hub_oci::Credentials::new("robot", "s3cret-token"));
+    let key = hub_model::credentials::CredentialsKey::from_hex(&key).expect("key");
+    let opened =
+        hub_model::credentials::open_credentials(&key, &docker.sealed_credentials).expect("open");
+    assert_eq!(
+        opened,
+        hub_model::credentials::Credentials::new("robot", "s3cret-token")
+    );
     // Nothing of the password reached the job row either.
     let payload = hub_db::jobs::payload(&hub.state.pool, job.parse().expect("uuid"))
         .await

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use hub_convert::Conversion;
 use hub_flist::Flist;
 use hub_jobs::{ClaimedJob, JobContext, JobError, JobHandler, JobKind, JobOutput, Queue};
+use hub_model::{ConvertResult, FailureCode, JobResult};
 use hub_proto::v1::ConvertJob;
 use hub_proto::v1::job_envelope::Payload;
 use hub_store::{ObjectStore, SharedStore};
 use hub_worker::{PublishSettings, READY, convert_failure, output, requested_format};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use crate::config::ConvertSettings;
 use crate::progress::{BuildProgress, phases};
@@ -59,7 +60,7 @@ impl ConvertHandler {
         let name = request.staged_object.as_str();
         if name.is_empty() {
             return Err(JobError::invalid_as(
-                "upload_missing",
+                FailureCode::UploadMissing,
                 "the job names no uploaded file",
             ));
         }
@@ -116,10 +117,12 @@ impl JobHandler for ConvertHandler {
         });
         let stored = output::store(&self.objects, job, encoded, source, None).await?;
         ctx.progress(100, phases::DONE, READY);
-        let mut extra = Map::new();
-        extra.insert("blocks_written".into(), Value::from(stats.blocks_written));
-        extra.insert("blocks_deduped".into(), Value::from(stats.blocks_deduped));
-        Ok(stored.output(job, stored.result(extra)))
+        let result = JobResult::Convert(ConvertResult {
+            flist: stored.flist_result(),
+            blocks_written: stats.blocks_written,
+            blocks_deduped: stats.blocks_deduped,
+        });
+        Ok(stored.output(job, result))
     }
 }
 

@@ -21,7 +21,7 @@ pub use config::{ConvertSettings, ConvertTables, ConvertWorkerConfig, VerifySett
 pub use convert::{ConvertHandler, PROTECTED_METADATA};
 /// What [`ConvertHandler::new`] takes to point flists at the hub's public store.
 pub use hub_worker::PublishSettings;
-pub use verify::{INVALID_FLIST, MISSING_CHUNKS, MISSING_CHUNKS_MESSAGE, VerifyHandler};
+pub use verify::VerifyHandler;
 
 /// Where `/healthz` and `/readyz` listen unless `health_listen` says otherwise.
 pub const DEFAULT_HEALTH_LISTEN: SocketAddr =

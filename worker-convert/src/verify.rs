@@ -5,22 +5,15 @@ use bytes::Bytes;
 use hub_convert::{VerifyOptions, VerifyReport};
 use hub_flist::{Flist, ReadOptions};
 use hub_jobs::{ClaimedJob, JobContext, JobError, JobHandler, JobKind, JobOutput};
+use hub_model::{FailureCode, JobResult, MISSING_CHUNKS_MESSAGE, VerifyResult};
 use hub_proto::v1::job_envelope::Payload;
 use hub_store::{ObjectStore, SharedStore};
 use hub_worker::{READY, convert_failure, output, requested_format};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use tokio::io::AsyncReadExt;
 
 use crate::config::VerifySettings;
 use crate::progress::phases;
-
-/// Failure code of a homemade flist whose chunks are not all in the store.
-pub const MISSING_CHUNKS: &str = "missing_chunks";
-/// Failure code of an upload that is not a readable flist.
-pub const INVALID_FLIST: &str = "invalid_flist";
-/// The original hub's message for a flist with missing chunks (hub-api 14).
-pub const MISSING_CHUNKS_MESSAGE: &str =
-    "unauthorized upload, contents is not fully present on backend";
 
 /// Files named in a failure message, at most.
 const NAMED_FILES: usize = 5;
@@ -59,7 +52,7 @@ impl VerifyHandler {
             })?;
         if bytes.len() as u64 > max {
             return Err(JobError::invalid_as(
-                INVALID_FLIST,
+                FailureCode::InvalidFlist,
                 format!("invalid flist: larger than {max} bytes"),
             ));
         }
@@ -74,7 +67,9 @@ impl VerifyHandler {
         tokio::task::spawn_blocking(move || hub_flist::read_bytes_with(&bytes, &options))
             .await
             .map_err(|err| JobError::internal(format!("background task failed: {err}")))?
-            .map_err(|err| JobError::invalid_as(INVALID_FLIST, format!("invalid flist: {err}")))
+            .map_err(|err| {
+                JobError::invalid_as(FailureCode::InvalidFlist, format!("invalid flist: {err}"))
+            })
     }
 }
 
@@ -88,7 +83,7 @@ impl JobHandler for VerifyHandler {
         let name = request.staged_object.as_str();
         if name.is_empty() {
             return Err(JobError::invalid_as(
-                "upload_missing",
+                FailureCode::UploadMissing,
                 "the job names no uploaded file",
             ));
         }
@@ -100,7 +95,7 @@ impl JobHandler for VerifyHandler {
             && expected != flist.format
         {
             return Err(JobError::invalid_as(
-                INVALID_FLIST,
+                FailureCode::InvalidFlist,
                 format!(
                     "invalid flist: the file is a .{} but is published as a .{}",
                     flist.format.extension(),
@@ -121,7 +116,7 @@ impl JobHandler for VerifyHandler {
         };
         if !report.is_ok() {
             return Err(JobError::invalid_as(
-                MISSING_CHUNKS,
+                FailureCode::MissingChunks,
                 missing_message(&report),
             ));
         }
@@ -130,9 +125,11 @@ impl JobHandler for VerifyHandler {
         let source = json!({"kind": "upload-flist", "checked_blocks": report.blocks_checked});
         let stored = output::store(&self.objects, job, encoded, source, None).await?;
         ctx.progress(100, phases::DONE, READY);
-        let mut extra = Map::new();
-        extra.insert("blocks_checked".into(), Value::from(report.blocks_checked));
-        Ok(stored.output(job, stored.result(extra)))
+        let result = JobResult::Verify(VerifyResult {
+            flist: stored.flist_result(),
+            blocks_checked: report.blocks_checked,
+        });
+        Ok(stored.output(job, result))
     }
 }
 

@@ -151,7 +151,7 @@ async fn fl_output_carries_the_configured_routes(pool: PgPool) -> TestResult {
         Some("fl".into())
     );
     let (row, bytes) = hub.published("demo.fl").await?.ok_or("not published")?;
-    assert_eq!(row.format, hub_db::flists::FlistFormat::Fl);
+    assert_eq!(row.format, hub_flist::Format::Fl);
     let flist = hub_flist::read_bytes(&bytes)?;
     assert_eq!(flist.format, hub_flist::Format::Fl);
     let routes: Vec<(u8, u8, &str)> = flist
@@ -202,7 +202,7 @@ async fn a_corrupt_archive_fails_and_publishes_nothing(pool: PgPool) -> TestResu
         )
         .await?;
     let job = hub.finished(garbage).await?;
-    let code = job.error.map(|e| e.code);
+    let code = job.error.map(|e| e.code.to_string());
     assert!(
         matches!(code.as_deref(), Some("unknown_format" | "invalid_archive")),
         "{code:?}"

@@ -128,7 +128,10 @@ async fn unreadable_or_mislabelled_flists_are_invalid(pool: PgPool) -> TestResul
         .await?;
     let job = hub.finished(id).await?;
     assert_eq!(job.state, JobState::Failed);
-    assert_eq!(job.error.map(|e| e.code).as_deref(), Some("invalid_flist"));
+    assert_eq!(
+        job.error.map(|e| e.code.to_string()).as_deref(),
+        Some("invalid_flist")
+    );
 
     // A `.flist` file published under a `.fl` name would break the readers that go by name.
     let (_, upload) = homemade(&hub).await?;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use hub_db::flists;
 use hub_flist::{Flist, Metadata};
 use hub_jobs::{ClaimedJob, JobContext, JobError, JobHandler, JobKind, JobOutput};
+use hub_model::FailureCode;
 use hub_oci::{
     Credentials, CredentialsKey, Engine, ImageOptions, ImageRef, OciError, Platform, Registry,
     RegistryOptions, ResolvedImage, convert_resolved, open_credentials,
@@ -83,13 +84,13 @@ impl DockerHandler {
         }
         let key = self.key.as_ref().ok_or_else(|| {
             JobError::invalid_as(
-                "invalid_credentials",
+                FailureCode::InvalidCredentials,
                 "this hub cannot use registry credentials (docker.credentials_key is not set)",
             )
         })?;
         open_credentials(key, &job.sealed_credentials)
             .map(Some)
-            .map_err(|e| JobError::invalid_as("invalid_credentials", e.to_string()))
+            .map_err(|e| JobError::invalid_as(FailureCode::InvalidCredentials, e.to_string()))
     }
 
     fn uses_engine(&self, docker: &DockerJob) -> bool {
@@ -101,7 +102,10 @@ impl DockerHandler {
 
     async fn convert(&self, job: &ClaimedJob, ctx: &JobContext) -> Result<JobOutput, JobError> {
         let Some(Payload::Docker(docker)) = &job.envelope.payload else {
-            return Err(JobError::invalid_as("invalid_payload", "not a docker job"));
+            return Err(JobError::invalid_as(
+                FailureCode::InvalidPayload,
+                "not a docker job",
+            ));
         };
         // A retry says which attempt it is and why the last one failed, instead of repeating
         // the first attempt's lines.
@@ -309,8 +313,8 @@ fn source(resolved: &ResolvedImage) -> serde_json::Value {
 /// pulls keep `pull_failed`, so a pull that never reaches the registry ends as `502 could not
 /// pull this image` once the attempts run out.
 pub fn job_error(error: OciError) -> JobError {
-    if error.is_transient() && error.code() == hub_oci::PULL_FAILED {
-        JobError::transient_as(hub_oci::PULL_FAILED, error.to_string())
+    if error.is_transient() && error.code() == FailureCode::PullFailed {
+        JobError::transient_as(FailureCode::PullFailed, error.to_string())
     } else if error.is_transient() {
         // A store outage while converting: the generic retry, `attempts_exhausted` at the end.
         JobError::transient(error.to_string())

@@ -3,6 +3,9 @@
 
 use hub_db::flists::{Flist as FlistRow, NewFlist};
 use hub_jobs::{ClaimedJob, JobOutput, Publication};
+use hub_model::result::Files;
+use hub_model::{DockerResult, JobResult, Stats};
+use serde::Deserialize as _;
 use serde_json::{Value, json};
 
 /// The output of a job publishing `row`, reused from an earlier job with the same
@@ -31,20 +34,22 @@ fn result(
     reused: bool,
     stats: &Value,
 ) -> Value {
-    json!({
-        "name": job.job.target_name, "flist_id": flist_id, "md5": md5,
-        "source_key": source_key, "reused": reused, "files": files(stats),
+    // Rows store what `Stats` serialises to; a row without statistics reads as zeros.
+    let stats = Stats::deserialize(stats).unwrap_or_default();
+    JobResult::Docker(DockerResult {
+        name: job.job.target_name.clone(),
+        flist_id,
+        md5: md5.to_owned(),
+        source_key: source_key.to_owned(),
+        reused,
+        files: Files::success(stats),
     })
+    .to_json()
 }
 
 /// The final `info` event of a docker job: what legacy listeners wait for.
 pub fn docker_info(name: &str, stats: &Value) -> Value {
     json!({"status": "success", "file": name, "flist": stats, "timing": {}})
-}
-
-/// zflist's result shape (hub-api 7.9/7.12 `files`).
-fn files(stats: &Value) -> Value {
-    json!({"success": true, "error": null, "response": stats, "status": 0})
 }
 
 #[cfg(test)]
@@ -58,11 +63,6 @@ mod tests {
         assert_eq!(
             docker_info("app.flist", &stats),
             json!({"status": "success", "file": "app.flist", "flist": stats, "timing": {}})
-        );
-        assert_eq!(files(&stats)["response"], stats);
-        assert_eq!(
-            hub_jobs::Stats::found_in(&files(&stats)),
-            hub_jobs::Stats::found_in(&stats)
         );
     }
 }

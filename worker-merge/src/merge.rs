@@ -1,14 +1,14 @@
 //! The merge job (hub-api 7.11, 11.3; flist-formats Part C).
 
-use hub_convert::MergeMode;
 use hub_jobs::{ClaimedJob, JobContext, JobError, JobHandler, JobKind, JobOutput};
+use hub_model::{JobResult, MergeMode, MergeResult};
 use hub_proto::v1::job_envelope::Payload;
 use hub_store::{ObjectStore, SharedStore};
 use hub_worker::progress::{DONE, PUBLISHING};
 use hub_worker::{
     PublishSettings, READY, confirm_blocks, convert_failure, output, requested_format,
 };
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use crate::config::MergeSettings;
 use crate::sources;
@@ -79,13 +79,12 @@ impl JobHandler for MergeHandler {
         let format = requested_format(&job.envelope)
             .or_else(|| inputs.first().map(|first| first.format))
             .unwrap_or(self.publish.default_format);
-        let mode = match hub_proto::v1::MergeMode::try_from(request.mode) {
-            Ok(hub_proto::v1::MergeMode::Overlay) => MergeMode::Overlay,
-            // Union is the original hub's merge; an unknown value from a newer gateway too.
-            Ok(hub_proto::v1::MergeMode::Union) | Err(_) => MergeMode::FirstWins,
-        };
+        // Union is the original hub's merge; an unknown value from a newer gateway too.
+        let mode = hub_proto::v1::MergeMode::try_from(request.mode)
+            .map_or(MergeMode::Union, MergeMode::from);
         ctx.progress(50, MERGING, format!("Merging {count} flists"));
-        let merging = hub_convert::merge(inputs, mode, format, SharedStore::clone(&self.store));
+        let merging =
+            hub_convert::merge(inputs, mode.into(), format, SharedStore::clone(&self.store));
         let mut merged = tokio::select! {
             merged = merging => merged.map_err(convert_failure)?,
             () = ctx.cancelled().cancelled() => return Err(JobError::Cancelled),
@@ -97,21 +96,15 @@ impl JobHandler for MergeHandler {
         self.publish.apply(&mut merged, &self.store.routes());
         ctx.progress(90, PUBLISHING, "Writing the flist");
         let encoded = output::encode(merged).await?;
-        let labels: Vec<Value> = request
-            .sources
-            .iter()
-            .map(|source| Value::from(sources::label(source)))
-            .collect();
-        let mode_name = match mode {
-            MergeMode::FirstWins => "union",
-            MergeMode::Overlay => "overlay",
-        };
-        let source = json!({"kind": "merge", "sources": labels, "mode": mode_name});
+        let labels: Vec<String> = request.sources.iter().map(sources::label).collect();
+        let source = json!({"kind": "merge", "sources": labels, "mode": mode});
         let stored = output::store(&self.objects, job, encoded, source, None).await?;
         ctx.progress(100, DONE, READY);
-        let mut extra = Map::new();
-        extra.insert("sources".into(), Value::Array(labels));
-        extra.insert("mode".into(), Value::from(mode_name));
-        Ok(stored.output(job, stored.result(extra)))
+        let result = JobResult::Merge(MergeResult {
+            flist: stored.flist_result(),
+            sources: labels,
+            mode,
+        });
+        Ok(stored.output(job, result))
     }
 }

@@ -4,21 +4,14 @@ use hub_db::entries::{self, Target};
 use hub_db::{DbError, PgPool};
 use hub_flist::{Flist, ReadOptions};
 use hub_jobs::JobError;
+use hub_model::FailureCode;
 use hub_proto::v1::FlistRef;
 use hub_store::{ObjectId, ObjectStore};
-
-/// Failure code of a source that does not exist (or dangles, or is a taglink).
-pub const SOURCE_NOT_FOUND: &str = "source_not_found";
 
 /// The entry name a source addresses: `.flist` is appended unless the name already has a flist
 /// extension (hub-api 7.11; the gateway normally did it already).
 pub fn entry_name(source: &FlistRef) -> String {
-    let name = &source.name;
-    if name.ends_with(".flist") || name.ends_with(".fl") {
-        name.clone()
-    } else {
-        format!("{name}.flist")
-    }
+    hub_model::names::flist_name(&source.name).into_owned()
 }
 
 /// `repo/name.flist` as the original hub's messages spell a source.
@@ -30,7 +23,7 @@ pub fn label(source: &FlistRef) -> String {
 pub async fn resolve(pool: &PgPool, source: &FlistRef) -> Result<Target, JobError> {
     let not_found = || {
         JobError::invalid_as(
-            SOURCE_NOT_FOUND,
+            FailureCode::SourceNotFound,
             format!("{} does not exists", label(source)),
         )
     };

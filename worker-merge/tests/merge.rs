@@ -329,10 +329,7 @@ async fn overlay_lets_later_sources_replace_and_delete(pool: PgPool) -> TestResu
         .await?;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
     let (row, flist) = hub.published("over.fl").await?.ok_or("not published")?;
-    assert_eq!(
-        (flist.format, row.format),
-        (Format::Fl, hub_db::flists::FlistFormat::Fl)
-    );
+    assert_eq!((flist.format, row.format), (Format::Fl, Format::Fl));
     assert_eq!(
         hub.contents(&flist).await?,
         pairs(&[("common", "from b"), ("etc/a", "A"), ("etc/b", "B")])
@@ -426,7 +423,7 @@ async fn symlinked_sources_are_followed(pool: PgPool) -> TestResult {
         )
         .await?;
     assert_eq!(
-        job.error.map(|e| e.code).as_deref(),
+        job.error.map(|e| e.code.to_string()).as_deref(),
         Some("source_not_found")
     );
     hub.stop().await

@@ -1,24 +1,13 @@
 //! Names taken from URLs by the original hub's routes (hub-api spec 3.1, 3.5).
 //!
-//! Created names go through hub-auth's validators; names that only read are looked up exactly
+//! Created names go through hub-model's validators; names that only read are looked up exactly
 //! as given, except that a name PostgreSQL cannot even store (a NUL byte) is answered as
 //! missing right away instead of failing the query.
 
-use std::borrow::Cow;
-
-use hub_auth::names::{validate_flist_name, validate_repository_name, validate_tag_name};
+pub use hub_model::names::flist_name;
+use hub_model::names::{created_flist_name, validate_repository_name, validate_tag_name};
 
 use crate::error::{ApiError, ApiResult};
-
-/// Spec 3.1 with the `.fl` extension of 8.4: append `.flist` unless the name already ends with
-/// `.flist` or `.fl`.
-pub fn flist_name(name: &str) -> Cow<'_, str> {
-    if name.ends_with(".flist") || name.ends_with(".fl") {
-        Cow::Borrowed(name)
-    } else {
-        Cow::Owned(format!("{name}.flist"))
-    }
-}
 
 /// A name read from the URL that can be looked up; otherwise 404 with `missing` (no stored
 /// entry can have a NUL byte, and PostgreSQL refuses it in a query).
@@ -32,10 +21,7 @@ pub fn readable<'a>(name: &'a str, missing: &'static str) -> ApiResult<&'a str> 
 
 /// A flist or link name about to be created, normalised (3.1) and validated (3.5).
 pub fn created_flist(name: &str) -> ApiResult<String> {
-    validate_flist_name(name)?;
-    let name = flist_name(name).into_owned();
-    validate_flist_name(&name)?;
-    Ok(name)
+    Ok(created_flist_name(name)?)
 }
 
 /// A tag name about to be created (3.5).
@@ -54,14 +40,6 @@ pub fn writable_repository(name: &str) -> ApiResult<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flist_extension_is_added_unless_present() {
-        assert_eq!(flist_name("zos:v3.4.0"), "zos:v3.4.0.flist");
-        assert_eq!(flist_name("base.flist"), "base.flist");
-        assert_eq!(flist_name("rfs.fl"), "rfs.fl");
-        assert_eq!(flist_name("a.flist.md5"), "a.flist.md5.flist");
-    }
 
     #[test]
     fn created_names_are_validated() {

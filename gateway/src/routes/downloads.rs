@@ -13,6 +13,7 @@ use axum::routing::get;
 use chrono::{DateTime, Utc};
 use hub_db::entries::{self, Lookup, Target};
 use hub_db::{DbError, tags};
+use hub_model::Format;
 use serde::Serialize;
 
 use crate::compat::dump::flist_bytes;
@@ -53,9 +54,9 @@ enum Wanted<'a> {
 impl<'a> Wanted<'a> {
     fn parse(file: &'a str) -> Option<Self> {
         if let Some(name) = file.strip_suffix(".md5") {
-            return (name.ends_with(".flist") || name.ends_with(".fl")).then_some(Self::Md5(name));
+            return Format::of_suffix(name).map(|_| Self::Md5(name));
         }
-        if file.ends_with(".flist") || file.ends_with(".fl") {
+        if Format::of_suffix(file).is_some() {
             return Some(Self::File(file));
         }
         if let Some(name) = file.strip_suffix(".txt") {

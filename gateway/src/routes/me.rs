@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hub_db::entries::Overwrite;
 use hub_db::{DbError, Missing, entries, tags};
+use hub_model::Format;
 use serde::{Deserialize, Serialize};
 
 use crate::compat::names::{created_flist, created_tag, flist_name, readable, writable_repository};
@@ -165,12 +166,12 @@ async fn crosstag(
     if tags::get(&state.pool, repo, tag).await?.is_none() {
         return Err(ApiError::not_found(SOURCE_TAG_NOT_FOUND));
     }
-    if linkname.ends_with(".flist") {
+    if Format::of_suffix(&linkname) == Some(Format::Flist) {
         return Err(ApiError::bad_request("tag symlink cannot ends with .flist"));
     }
     let me = writable_repository(&identity.user)?;
-    hub_auth::names::validate_flist_name(&linkname)?;
-    let flist = format!("{linkname}.flist");
+    hub_model::names::validate_flist_name(&linkname)?;
+    let flist = Format::Flist.file_name(&linkname);
     entries::taglink(&state.pool, me, &linkname, &flist, repo, tag, quota(&state))
         .await
         .map_err(missing_as(Missing::Tag, SOURCE_TAG_NOT_FOUND))?;

@@ -24,6 +24,7 @@ use axum::routing::post;
 use hub_auth::Identity;
 use hub_db::jobs::{self, Job};
 use hub_jobs::{JobEnvelope, Submission};
+use hub_model::Format;
 use hub_proto::v1::FlistFormat;
 use uuid::Uuid;
 
@@ -136,14 +137,14 @@ pub fn envelope(
     ticket: &Ticket,
     identity: &Identity,
     target_name: String,
-    format: FlistFormat,
+    format: Format,
 ) -> JobEnvelope {
     JobEnvelope {
         job_id: ticket.job_id().to_string(),
         owner: identity.username.clone(),
         repository: identity.user.clone(),
         target_name,
-        format: format as i32,
+        format: FlistFormat::from(format) as i32,
         repository_max_entries: state.config.limits.repository_max_entries,
         payload: None,
     }
@@ -299,38 +300,14 @@ pub fn output_format(
     state: &AppState,
     asked: Option<&str>,
     name_hint: Option<&str>,
-) -> ApiResult<FlistFormat> {
+) -> ApiResult<Format> {
     match asked.map(str::trim).filter(|asked| !asked.is_empty()) {
-        Some(asked) => parse_format(asked).ok_or_else(|| {
-            ApiError::bad_request(format!("invalid format `{asked}` (flist or fl)"))
-                .with_code("invalid_format")
+        Some(asked) => asked.parse().map_err(|unknown: hub_model::UnknownFormat| {
+            ApiError::bad_request(unknown.to_string()).with_code("invalid_format")
         }),
-        None => Ok(match name_hint {
-            Some(name) if name.ends_with(".fl") => FlistFormat::Fl,
-            Some(name) if name.ends_with(".flist") => FlistFormat::Flist,
-            _ => parse_format(&state.config.publish.default_format).unwrap_or(FlistFormat::Flist),
-        }),
-    }
-}
-
-fn parse_format(text: &str) -> Option<FlistFormat> {
-    match text {
-        "flist" => Some(FlistFormat::Flist),
-        "fl" => Some(FlistFormat::Fl),
-        _ => None,
-    }
-}
-
-/// `name` with the file extension of `format`: a `.flist` or `.fl` extension already there is
-/// replaced, anything else kept (spec 3.1: `foo` and `foo.flist` are the same flist).
-pub fn flist_file_name(name: &str, format: FlistFormat) -> String {
-    let stem = name
-        .strip_suffix(".flist")
-        .or_else(|| name.strip_suffix(".fl"))
-        .unwrap_or(name);
-    match format {
-        FlistFormat::Fl => format!("{stem}.fl"),
-        FlistFormat::Flist | FlistFormat::Unspecified => format!("{stem}.flist"),
+        None => Ok(name_hint
+            .and_then(Format::of_suffix)
+            .unwrap_or(state.config.publish.default_format)),
     }
 }
 
@@ -348,18 +325,6 @@ impl IntoResponseFor for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flist_names_take_the_format_extension() {
-        assert_eq!(flist_file_name("app", FlistFormat::Flist), "app.flist");
-        assert_eq!(
-            flist_file_name("app.flist", FlistFormat::Flist),
-            "app.flist"
-        );
-        assert_eq!(flist_file_name("app.flist", FlistFormat::Fl), "app.fl");
-        assert_eq!(flist_file_name("app.fl", FlistFormat::Fl), "app.fl");
-        assert_eq!(flist_file_name("zos:v3.4", FlistFormat::Fl), "zos:v3.4.fl");
-    }
 
     #[test]
     fn idempotency_keys_are_checked() {

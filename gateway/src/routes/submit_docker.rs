@@ -13,10 +13,11 @@ use axum::extract::{FromRequest, Multipart, Query, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use hub_auth::Identity;
-use hub_auth::names::validate_flist_name;
-use hub_oci::{Credentials, CredentialsKey};
+use hub_model::FailureCode;
+use hub_model::credentials::{Credentials, CredentialsKey, seal_credentials};
+use hub_model::names::{self, validate_flist_name};
 use hub_proto::v1::job_envelope::Payload;
-use hub_proto::v1::{DockerJob, FlistFormat, ImageEngine};
+use hub_proto::v1::{DockerJob, ImageEngine};
 
 use super::submit::{self, Reply, Submitted};
 use super::submit_upload::FormatQuery;
@@ -111,11 +112,7 @@ pub async fn queue_docker(
 ) -> ApiResult<Submitted> {
     let image = checked_image(&request.image)?;
     let format = submit::output_format(state, request.format.as_deref(), None)?;
-    let flist_format = match format {
-        FlistFormat::Fl => hub_flist::Format::Fl,
-        FlistFormat::Flist | FlistFormat::Unspecified => hub_flist::Format::Flist,
-    };
-    let target = hub_oci::flist_name_for(&image, flist_format);
+    let target = names::image_flist_name(&image, format);
     validate_flist_name(&target)?;
     let sealed_credentials = match &request.credentials {
         Some(credentials) => seal(state, credentials)?,
@@ -142,7 +139,8 @@ fn checked_image(image: &str) -> ApiResult<String> {
         return Err(ApiError::bad_request("missing docker image name"));
     }
     if image.len() > 512 || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ApiError::bad_request("invalid docker image name").with_code("invalid_image"));
+        return Err(ApiError::bad_request("invalid docker image name")
+            .with_code(FailureCode::InvalidImage.static_str()));
     }
     Ok(image.to_owned())
 }
@@ -159,7 +157,7 @@ fn seal(state: &AppState, credentials: &Credentials) -> ApiResult<Vec<u8>> {
                 .with_code("credentials_unsupported")
         })?;
     let key = CredentialsKey::from_hex(key).map_err(ApiError::internal)?;
-    Ok(hub_oci::seal_credentials(&key, credentials))
+    Ok(seal_credentials(&key, credentials))
 }
 
 /// The form's fields from a urlencoded or multipart body; a missing or unreadable body is an

@@ -5,9 +5,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use hub_auth::Identity;
-use hub_auth::names::validate_flist_name;
+use hub_model::MergeMode;
+use hub_model::names::{flist_name, validate_flist_name};
 use hub_proto::v1::job_envelope::Payload;
-use hub_proto::v1::{FlistRef, MergeJob, MergeMode};
+use hub_proto::v1::{self, FlistRef, MergeJob};
 use serde::Deserialize;
 
 use super::submit::{self, Reply, Submitted};
@@ -92,13 +93,13 @@ pub async fn queue_merge(
     idempotency_key: Option<String>,
 ) -> ApiResult<Submitted> {
     let format = submit::output_format(state, format, Some(&request.target))?;
-    let target = submit::flist_file_name(&request.target, format);
+    let target = format.with_extension(&request.target);
     validate_flist_name(&target)?;
     submit::submit_job(state, identity, idempotency_key, |ticket| {
         let mut envelope = submit::envelope(state, ticket, identity, target, format);
         envelope.payload = Some(Payload::Merge(MergeJob {
             sources: request.sources,
-            mode: request.mode as i32,
+            mode: v1::MergeMode::from(request.mode) as i32,
         }));
         envelope
     })
@@ -156,15 +157,12 @@ pub async fn validate(
     if target.contains('/') {
         return Err(ApiError::bad_request("build name not allowed"));
     }
-    let mode = match mode.map(str::trim) {
-        None | Some("" | "union") => MergeMode::Union,
-        Some("overlay") => MergeMode::Overlay,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "invalid merge mode `{other}` (union or overlay)"
-            )));
-        }
-    };
+    let mode = MergeMode::from_request(mode.map(str::trim)).map_err(|unknown| {
+        ApiError::bad_request(format!(
+            "invalid merge mode `{}` (union or overlay)",
+            unknown.value
+        ))
+    })?;
     Ok(MergeRequest {
         sources: refs,
         target: target.to_owned(),
@@ -179,14 +177,9 @@ fn source_ref(source: &str) -> ApiResult<FlistRef> {
     if repository.is_empty() || name.is_empty() || name.contains('/') {
         return Err(malformed());
     }
-    let name = if name.ends_with(".flist") || name.ends_with(".fl") {
-        name.to_owned()
-    } else {
-        format!("{name}.flist")
-    };
     Ok(FlistRef {
         repository: repository.to_owned(),
-        name,
+        name: flist_name(name).into_owned(),
     })
 }
 

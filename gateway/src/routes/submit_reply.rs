@@ -7,7 +7,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use hub_db::jobs::{Job, JobKind, JobState, failure_codes};
+use hub_db::jobs::{FailureCode, Job, JobKind, JobState};
+use hub_model::ResultSummary;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -16,38 +17,6 @@ use super::jobs::view::{JobSummary, job_path};
 use crate::error::ApiError;
 use crate::pyjson::{self, PyJson};
 use crate::state::AppState;
-
-/// `Retry-After` of a job that failed because a dependency stayed down past `jobs.outage_max`.
-const DEPENDENCY_RETRY_AFTER: u64 = 60;
-
-/// Codes of conversion failures caused by the uploaded archive itself (hub-convert's codes and
-/// the job platform's `upload_missing`): `400 invalid archive`.
-const ARCHIVE_INPUT_CODES: &[&str] = &[
-    "unknown_format",
-    "invalid_archive",
-    "unsafe_path",
-    "limit_exceeded",
-    "device_not_allowed",
-    "invalid_input",
-    "upload_missing",
-];
-
-/// Codes of a homemade flist that cannot be read: `400 invalid flist`.
-const FLIST_INPUT_CODES: &[&str] = &[
-    "invalid_flist",
-    "unknown_format",
-    "invalid_input",
-    "upload_missing",
-];
-
-/// Codes meaning the job machinery, not the input, failed (docker: `unexpected docker convert
-/// error`).
-const PLATFORM_CODES: &[&str] = &[
-    failure_codes::ATTEMPTS_EXHAUSTED,
-    failure_codes::QUEUE_UNAVAILABLE,
-    failure_codes::INVALID_PAYLOAD,
-    failure_codes::INTERNAL,
-];
 
 /// `Location: /api/jobs/<id>` added to `response`.
 pub fn with_location(mut response: Response, id: Uuid) -> Response {
@@ -122,13 +91,18 @@ struct Merged<'a> {
 }
 
 async fn success(state: &AppState, job: &Job) -> Response {
-    let result = job.result.clone().unwrap_or_default();
+    let result = job
+        .result
+        .as_ref()
+        .map(|result| ResultSummary::of(job.kind, result))
+        .unwrap_or_default();
+    let stats = result.stats;
     match job.kind {
         JobKind::Convert | JobKind::Docker => PyJson(Success {
             status: "success",
             payload: Published {
                 name: &job.target_name,
-                files: Files::success(Stats::found_in(&result)),
+                files: Files::success(stats),
                 job: job.id,
             },
         })
@@ -141,14 +115,14 @@ async fn success(state: &AppState, job: &Job) -> Response {
             },
         })
         .into_response(),
-        JobKind::Verify => verified(state, job, &result).await,
+        JobKind::Verify => verified(state, job, result.flist_id, stats).await,
     }
 }
 
 /// upload-flist's success: `files.response` is the published flist's contents dump (spec
 /// 7.10), embedded as stored rather than re-serialised (it can be large).
-async fn verified(state: &AppState, job: &Job, result: &serde_json::Value) -> Response {
-    let dump = match published_dump(state, job, result).await {
+async fn verified(state: &AppState, job: &Job, flist_id: Option<i64>, stats: Stats) -> Response {
+    let dump = match published_dump(state, job, flist_id).await {
         Ok(dump) => dump,
         Err(error) => return error.into_response(),
     };
@@ -158,7 +132,7 @@ async fn verified(state: &AppState, job: &Job, result: &serde_json::Value) -> Re
             status: "success",
             payload: Published {
                 name: &job.target_name,
-                files: Files::success(Stats::found_in(result)),
+                files: Files::success(stats),
                 job: job.id,
             },
         })
@@ -193,9 +167,9 @@ async fn verified(state: &AppState, job: &Job, result: &serde_json::Value) -> Re
 async fn published_dump(
     state: &AppState,
     job: &Job,
-    result: &serde_json::Value,
+    flist_id: Option<i64>,
 ) -> Result<Option<Vec<u8>>, ApiError> {
-    let flist_id = match result.get("flist_id").and_then(serde_json::Value::as_i64) {
+    let flist_id = match flist_id {
         Some(id) => Some(id),
         None => match hub_db::entries::lookup(&state.pool, &job.repository, &job.target_name).await
         {
@@ -214,110 +188,28 @@ async fn published_dump(
     }
 }
 
-/// The catalogue error a failed or cancelled `job` answers with.
+/// The catalogue error a failed or cancelled `job` answers with: hub-model's
+/// [`FailureCode::sync_answer`] decides status, message and code.
 pub fn failure(job: &Job) -> ApiError {
     let (code, detail) = job
         .error
         .as_ref()
-        .map_or(("internal", "unknown error"), |failure| {
-            (failure.code.as_str(), failure.message.as_str())
+        .map_or((&FailureCode::Internal, "unknown error"), |failure| {
+            (&failure.code, failure.message.as_str())
         });
-    let stable_code = static_code(code);
-    if job.state == JobState::Cancelled || code == failure_codes::CANCELLED {
-        return ApiError::conflict(format!("job cancelled: {detail}")).with_code("cancelled");
-    }
-    if code == failure_codes::QUOTA_EXCEEDED {
-        return crate::error::quota_exceeded(detail);
-    }
-    if code == failure_codes::DEPENDENCY_UNAVAILABLE {
-        // The hub, not the input, failed: the same submission may well work later.
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("service temporarily unavailable: {detail}"),
-        )
-        .with_code(failure_codes::DEPENDENCY_UNAVAILABLE)
-        .with_retry_after(DEPENDENCY_RETRY_AFTER);
-    }
-    let error = match job.kind {
-        JobKind::Convert if ARCHIVE_INPUT_CODES.contains(&code) => {
-            ApiError::bad_request(format!("invalid archive: {detail}"))
-        }
-        JobKind::Convert => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("flist creation failed: {detail}"),
-        ),
-        // worker-convert's `missing_chunks`; `missing_block` is hub-convert's own code.
-        JobKind::Verify if code == "missing_chunks" || code == "missing_block" => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unauthorized upload, contents is not fully present on backend",
-        ),
-        JobKind::Verify if FLIST_INPUT_CODES.contains(&code) => {
-            ApiError::bad_request("invalid flist")
-        }
-        JobKind::Verify => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("flist creation failed: {detail}"),
-        ),
-        // A source removed between the gateway's check and the merge (or a dangling link).
-        JobKind::Merge if code == "source_not_found" => ApiError::not_found(detail.to_owned()),
-        JobKind::Merge => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("merge failed: {detail}"),
-        ),
-        JobKind::Docker if code == hub_oci::IMAGE_NOT_FOUND => {
-            ApiError::not_found("docker image not found")
-        }
-        JobKind::Docker if code == hub_oci::INVALID_IMAGE => {
-            ApiError::bad_request(format!("invalid docker image name: {detail}"))
-        }
-        JobKind::Docker if code == hub_oci::PULL_FAILED => {
-            ApiError::new(StatusCode::BAD_GATEWAY, "could not pull this image")
-        }
-        JobKind::Docker if PLATFORM_CODES.contains(&code) => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "unexpected docker convert error",
-        ),
-        // A conversion error: the original answered with the converter's message.
-        JobKind::Docker => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, detail.to_owned()),
+    // A job cancelled while a failure was being recorded is still cancelled.
+    let code = if job.state == JobState::Cancelled {
+        &FailureCode::Cancelled
+    } else {
+        code
     };
-    error.with_code(stable_code)
-}
-
-/// `code` as a `'static` string for the error body: the known codes, else `job_failed` (codes
-/// are chosen by workers; an unknown one is still in `GET /api/jobs/{id}`).
-fn static_code(code: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "unknown_format",
-        "invalid_archive",
-        "unsafe_path",
-        "limit_exceeded",
-        "device_not_allowed",
-        "invalid_input",
-        failure_codes::QUOTA_EXCEEDED,
-        failure_codes::DEPENDENCY_UNAVAILABLE,
-        "upload_missing",
-        "invalid_flist",
-        "missing_block",
-        "missing_chunks",
-        "source_not_found",
-        "corrupt_block",
-        hub_oci::IMAGE_NOT_FOUND,
-        hub_oci::INVALID_IMAGE,
-        hub_oci::PULL_FAILED,
-        "store_unavailable",
-        "store_error",
-        "io_error",
-        failure_codes::ATTEMPTS_EXHAUSTED,
-        failure_codes::QUEUE_UNAVAILABLE,
-        failure_codes::INVALID_PAYLOAD,
-        failure_codes::INTERNAL,
-        failure_codes::CANCELLED,
-    ];
-    KNOWN
-        .iter()
-        .find(|known| **known == code)
-        .copied()
-        .unwrap_or("job_failed")
+    let answer = code.sync_answer(job.kind);
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let error = ApiError::new(status, answer.message.render(detail)).with_code(answer.code);
+    match answer.retry_after {
+        Some(seconds) => error.with_retry_after(seconds),
+        None => error,
+    }
 }
 
 #[cfg(test)]
@@ -327,6 +219,7 @@ mod tests {
     use hub_db::jobs::JobFailure;
 
     fn failed(kind: JobKind, code: &str, message: &str) -> Job {
+        let code = FailureCode::parse(code);
         let now = Utc::now();
         Job {
             id: Uuid::new_v4(),
@@ -434,6 +327,9 @@ mod tests {
         job.state = JobState::Cancelled;
         let error = failure(&job);
         assert_eq!(error.status(), StatusCode::CONFLICT);
-        assert_eq!(static_code("made_up_code"), "job_failed");
+        // Cancelled wins over the failure a worker was recording.
+        let mut job = failed(JobKind::Convert, "store_error", "disk full");
+        job.state = JobState::Cancelled;
+        assert_eq!(failure(&job).message(), "job cancelled: disk full");
     }
 }

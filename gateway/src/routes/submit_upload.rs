@@ -15,11 +15,11 @@ use axum::extract::{Multipart, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
-use hub_auth::names::{secure_filename, validate_flist_name};
 use hub_auth::{AuthMethod, Identity};
 use hub_jobs::StagedObject;
+use hub_model::names::{self, UploadKind, UploadNameError, secure_filename};
 use hub_proto::v1::job_envelope::Payload;
-use hub_proto::v1::{ConvertJob, FlistFormat, VerifyJob};
+use hub_proto::v1::{ConvertJob, VerifyJob};
 use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 use tokio_util::io::StreamReader;
@@ -31,10 +31,6 @@ use crate::limits;
 use crate::pyjson::PyJson;
 use crate::state::AppState;
 use crate::web::WebUser;
-
-/// Archive extensions the upload route accepts (the converter detects the compression from the
-/// content; the name only has to look like an archive). Longest first, for suffix stripping.
-const ARCHIVE_SUFFIXES: &[&str] = &[".tar.bz2", ".tar.zst", ".tar.gz", ".tar.xz", ".tgz", ".tar"];
 
 /// Metadata keys the original hub silently ignored (spec 7.9): the hub sets them itself.
 const PROTECTED_METADATA: &[&str] = hub_flist::STRUCTURED_KEYS;
@@ -318,19 +314,15 @@ async fn queue_staged(
                 original_name: secure_filename(&client_filename),
                 metadata,
             });
-            (submit::flist_file_name(&stem, format), format, payload)
+            (format.file_name(&stem), format, payload)
         }
         Route::Flist => {
             // A homemade flist is published unchanged: its extension says its format.
-            let format = if client_filename.ends_with(".fl") {
-                FlistFormat::Fl
-            } else {
-                FlistFormat::Flist
-            };
+            let format = names::uploaded_flist_format(&client_filename);
             let payload = Payload::Verify(VerifyJob {
                 staged_object: object.name.clone(),
             });
-            (submit::flist_file_name(&stem, format), format, payload)
+            (format.file_name(&stem), format, payload)
         }
     };
     let mut envelope = submit::envelope(state, &ticket, identity, target, format);
@@ -338,44 +330,21 @@ async fn queue_staged(
     submit::queue(state, ticket, envelope).await
 }
 
-/// Check the client file name (spec 3.2 step 1: the raw name decides the extension) and derive
-/// the published name without extension (steps 2–5, and 3.5 validation).
+/// Check the client file name and derive the published name without extension
+/// ([`names::upload_stem`]).
 fn checked_stem(
     route: Route,
     client_filename: &str,
     original_name: Option<&str>,
 ) -> ApiResult<String> {
-    if client_filename.is_empty() {
-        return Err(ApiError::bad_request("no file selected"));
-    }
-    let allowed = match route {
-        Route::Archive { .. } => ARCHIVE_SUFFIXES
-            .iter()
-            .any(|suffix| client_filename.ends_with(suffix)),
-        Route::Flist => client_filename.ends_with(".flist") || client_filename.ends_with(".fl"),
+    let kind = match route {
+        Route::Archive { .. } => UploadKind::Archive,
+        Route::Flist => UploadKind::Flist,
     };
-    if !allowed {
-        return Err(ApiError::bad_request("this file is not allowed"));
-    }
-    let base = match original_name {
-        // zflist sends the full local path; like Python's `os.path.basename` only `/` splits.
-        Some(header) => header.rsplit('/').next().unwrap_or_default().to_owned(),
-        None => secure_filename(client_filename),
-    };
-    let stem = match route {
-        Route::Archive { .. } => ARCHIVE_SUFFIXES
-            .iter()
-            .find_map(|suffix| base.strip_suffix(suffix))
-            .unwrap_or(&base),
-        Route::Flist => base.strip_suffix(".tar.gz").unwrap_or(&base),
-    };
-    let stem = stem
-        .strip_suffix(".flist")
-        .or_else(|| stem.strip_suffix(".fl"))
-        .unwrap_or(stem);
-    // Validated with the extension, as it will be published.
-    validate_flist_name(&format!("{stem}.flist"))?;
-    Ok(stem.to_owned())
+    names::upload_stem(kind, client_filename, original_name).map_err(|error| match error {
+        UploadNameError::Name(name) => name.into(),
+        other => ApiError::bad_request(other.to_string()),
+    })
 }
 
 /// The `X-Original-Name` header, which must be UTF-8.

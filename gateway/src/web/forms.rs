@@ -158,7 +158,7 @@ async fn merge_page(state: &AppState, user: &WebUser, error: Option<&ApiError>) 
     let mut options = String::new();
     for name in names
         .iter()
-        .filter(|name| name.ends_with(".flist") || name.ends_with(".fl"))
+        .filter(|name| hub_model::Format::of_suffix(name).is_some())
     {
         let _ = write!(options, "<option value=\"{0}\">{0}</option>", escape(name));
     }

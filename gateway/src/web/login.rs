@@ -216,7 +216,7 @@ async fn verify(
     if !app_id_matches(config, attempt) {
         return Err(fail(CallbackError::State));
     }
-    if hub_auth::names::validate_repository_name(&double_name).is_err() {
+    if hub_model::names::validate_repository_name(&double_name).is_err() {
         return Err(fail(CallbackError::Parse));
     }
     Ok((double_name, session))

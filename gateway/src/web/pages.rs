@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use hub_auth::names::RESERVED_REPOSITORY_NAMES;
 use hub_db::entries::{self, ListedEntry, ListedKind};
 use hub_db::{DbError, repositories, tags};
+use hub_model::names::RESERVED_REPOSITORY_NAMES;
 use serde::Deserialize;
 
 use super::html::{Nav, date, escape, href, page};

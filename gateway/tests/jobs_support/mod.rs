@@ -13,12 +13,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hub_db::flists::FlistFormat;
 use hub_gateway::GatewayConfig;
 use hub_jobs::{
     ClaimedJob, FlistFile, JobContext, JobEnvelope, JobError, JobHandler, JobKind, JobOutput,
     JobsConfig, Publication, Worker,
 };
+use hub_model::Format;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
@@ -147,7 +147,7 @@ impl<K: Kind> JobHandler for Scripted<K> {
             // `fail-<code>.flist`, or `fail-<code>.x-latest.flist` for an image `fail-<code>.x`.
             let code = code.split('.').next().unwrap_or_default().to_owned();
             return Err(JobError::invalid_as(
-                code.clone(),
+                hub_model::FailureCode::parse(&code),
                 format!("scripted {code}"),
             ));
         }
@@ -168,7 +168,7 @@ impl<K: Kind> JobHandler for Scripted<K> {
         }
         let file = FlistFile {
             bytes: Bytes::from(format!("scripted flist {name}")),
-            format: FlistFormat::Flist,
+            format: Format::Flist,
             stats: stats(),
             metadata: json!({}),
             dump: Some(DUMP.as_bytes().to_vec()),
@@ -403,7 +403,7 @@ pub async fn post_form(
 pub async fn seed_flist(hub: &TestHub, repository: &str, name: &str) {
     let file = FlistFile {
         bytes: Bytes::from(format!("seeded {repository}/{name}")),
-        format: FlistFormat::Flist,
+        format: Format::Flist,
         stats: stats(),
         metadata: json!({}),
         dump: None,

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hub_db::flists::{Flist as FlistRow, FlistFormat};
+use hub_db::flists::Flist as FlistRow;
 use hub_flist::{Attr, BlockRef, Flist, Format, Hash, NodeKind};
 use hub_gateway::compat::dump::compute_dump;
 use hub_jobs::FlistFile;
@@ -82,10 +82,7 @@ pub async fn seed_flist(
     let stats = flist.tree.stats();
     let file = FlistFile {
         bytes: bytes.clone(),
-        format: match flist.format {
-            Format::Flist => FlistFormat::Flist,
-            Format::Fl => FlistFormat::Fl,
-        },
+        format: flist.format,
         stats: serde_json::json!({
             "regular": stats.regular, "symlink": stats.symlink, "directory": stats.directory,
             "special": stats.special, "failure": 0, "fullsize": stats.fullsize,

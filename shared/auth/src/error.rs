@@ -3,7 +3,7 @@
 
 use http::StatusCode;
 
-use crate::names::NameError;
+use hub_model::names::NameError;
 
 /// Why a request was not authenticated. `status()` and `message()` give the HTTP status and the
 /// exact message of the error catalogue (spec §14) for the `{"status": "error", "message": …}`

@@ -17,8 +17,8 @@ use crate::config::{AuthConfig, ConfigError, SecretString};
 use crate::error::{AuthError, StoreError};
 use crate::hub_token::HubTokenKey;
 use crate::jwt::{JwtVerifier, VerifiedJwt, scope_accounts};
-use crate::names::validate_repository_name;
 use crate::store::{AuthStore, TokenInfo};
+use hub_model::names::validate_repository_name;
 
 /// The identity of every request when authentication is disabled (§4.7).
 pub const ADMINISTRATOR: &str = "Administrator";

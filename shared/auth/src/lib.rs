@@ -7,7 +7,8 @@
 //!   own revocable JWTs and the original hub's Ed25519 tokens ([`hub_token`]).
 //! * [`AuthStore`] keeps issued tokens, revocations, organisation memberships and local accounts
 //!   in PostgreSQL (migration `shared/db/migrations/20261125000200_auth.sql`).
-//! * [`threebot`] implements the ThreeFold Connect login; [`names`] the name rules of §3.
+//! * [`threebot`] implements the ThreeFold Connect login. The name rules are hub-model's
+//!   [`hub_model::names`].
 //!
 //! No HTTP framework is involved: the gateway adapts these types in a few lines.
 //!
@@ -39,7 +40,6 @@ mod error;
 mod guard;
 pub mod hub_token;
 mod jwt;
-pub mod names;
 mod store;
 pub mod threebot;
 

@@ -1,5 +1,6 @@
 //! Settings every hub service shares.
 
+use hub_model::Format;
 use serde::{Deserialize, Serialize};
 
 use crate::{ConfigError, Validate};
@@ -128,8 +129,9 @@ fn require_scheme(key: &str, value: &str, schemes: &[&str]) -> Result<(), Config
 #[serde(default)]
 pub struct PublishConfig {
     /// Format of new flists when a request does not choose: `flist` (the original hub's, what
-    /// existing nodes mount with g8ufs) or `fl` (rfs v2).
-    pub default_format: String,
+    /// existing nodes mount with g8ufs) or `fl` (rfs v2). Any other value stops the process
+    /// at start.
+    pub default_format: Format,
     /// Public 0-db endpoint written as `backend` metadata into `.flist` files and shown as
     /// `Storage:` (hub-api spec 11.1 step 6, 8.3): the address nodes read chunks from.
     pub backend_host: String,
@@ -145,7 +147,7 @@ pub struct PublishConfig {
 impl Default for PublishConfig {
     fn default() -> Self {
         Self {
-            default_format: "flist".into(),
+            default_format: Format::Flist,
             backend_host: "127.0.0.1".into(),
             backend_port: 9900,
             backend_namespace: "default".into(),
@@ -156,12 +158,6 @@ impl Default for PublishConfig {
 
 impl Validate for PublishConfig {
     fn validate(&self) -> Result<(), ConfigError> {
-        if !matches!(self.default_format.as_str(), "flist" | "fl") {
-            return Err(ConfigError::invalid(
-                "publish.default_format",
-                format!("`{}` must be `flist` or `fl`", self.default_format),
-            ));
-        }
         if self.backend_host.is_empty() {
             return Err(ConfigError::invalid(
                 "publish.backend_host",

@@ -12,13 +12,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(mib) = args.next() {
         opts.size = mib.parse::<u64>()? << 20;
     }
-    let formats: Vec<Format> = args
-        .filter_map(|a| match a.as_str() {
-            "fl" => Some(Format::Fl),
-            "flist" => Some(Format::Flist),
-            _ => None,
-        })
-        .collect();
+    let formats: Vec<Format> = args.filter_map(|a| a.parse::<Format>().ok()).collect();
     if !formats.is_empty() {
         opts.formats = formats;
     }

@@ -14,10 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (Some(input), Some(store_dir)) = (args.next(), args.next()) else {
         return Err("usage: convert <dir or archive> <store dir> [fl|flist]".into());
     };
-    let format = match args.next().as_deref() {
-        Some("flist") => Format::Flist,
-        _ => Format::Fl,
-    };
+    let format = args.next().map_or(Ok(Format::Fl), |name| name.parse())?;
     let store = hub_store::open(&format!("dir://{store_dir}")).await?;
     let opts = ConvertOptions::new(format);
     let started = Instant::now();

@@ -2,6 +2,7 @@
 
 use hub_flist::FlistError;
 use hub_flist::chunk::ChunkError;
+use hub_model::FailureCode;
 use hub_store::StoreError;
 
 /// Everything that can go wrong while converting, merging, verifying or unpacking.
@@ -117,23 +118,23 @@ impl ConvertError {
         }
     }
 
-    /// A stable machine-readable code for job errors.
-    pub fn code(&self) -> &'static str {
+    /// The stable failure code of a job that ends with this error.
+    pub fn code(&self) -> FailureCode {
         match self {
-            Self::UnknownFormat => "unknown_format",
-            Self::InvalidArchive { .. } => "invalid_archive",
-            Self::UnsafePath { .. } => "unsafe_path",
-            Self::LimitExceeded { .. } => "limit_exceeded",
-            Self::DeviceNotAllowed { .. } => "device_not_allowed",
-            Self::InvalidInput(_) => "invalid_input",
-            Self::Input(_) => "input_failed",
-            Self::Store(error) if error.is_transient() => "store_unavailable",
-            Self::Store(_) => "store_error",
-            Self::Flist(_) => "invalid_flist",
-            Self::MissingBlock { .. } => "missing_block",
-            Self::CorruptBlock { .. } => "corrupt_block",
-            Self::Io { .. } => "io_error",
-            Self::Internal(_) => "internal",
+            Self::UnknownFormat => FailureCode::UnknownFormat,
+            Self::InvalidArchive { .. } => FailureCode::InvalidArchive,
+            Self::UnsafePath { .. } => FailureCode::UnsafePath,
+            Self::LimitExceeded { .. } => FailureCode::LimitExceeded,
+            Self::DeviceNotAllowed { .. } => FailureCode::DeviceNotAllowed,
+            Self::InvalidInput(_) => FailureCode::InvalidInput,
+            Self::Input(_) => FailureCode::InputFailed,
+            Self::Store(error) if error.is_transient() => FailureCode::StoreUnavailable,
+            Self::Store(_) => FailureCode::StoreError,
+            Self::Flist(_) => FailureCode::InvalidFlist,
+            Self::MissingBlock { .. } => FailureCode::MissingBlock,
+            Self::CorruptBlock { .. } => FailureCode::CorruptBlock,
+            Self::Io { .. } => FailureCode::IoError,
+            Self::Internal(_) => FailureCode::Internal,
         }
     }
 
@@ -179,10 +180,10 @@ mod tests {
             reason: "refused".into(),
         });
         assert!(down.is_transient());
-        assert_eq!(down.code(), "store_unavailable");
+        assert_eq!(down.code(), FailureCode::StoreUnavailable);
         let bad = ConvertError::invalid(Some("a/b"), "truncated");
         assert!(!bad.is_transient());
-        assert_eq!(bad.code(), "invalid_archive");
+        assert_eq!(bad.code(), FailureCode::InvalidArchive);
         assert_eq!(bad.to_string(), "invalid archive at \"a/b\": truncated");
         let reset = ConvertError::Input(std::io::ErrorKind::ConnectionReset.into());
         assert!(reset.is_transient());
@@ -193,7 +194,7 @@ mod tests {
                 max: 10
             }
             .code(),
-            "limit_exceeded"
+            FailureCode::LimitExceeded
         );
     }
 }

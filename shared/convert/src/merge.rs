@@ -28,6 +28,16 @@ pub enum MergeMode {
     Overlay,
 }
 
+/// The hub's merge modes: `union` is the original hub's merge.
+impl From<hub_model::MergeMode> for MergeMode {
+    fn from(mode: hub_model::MergeMode) -> Self {
+        match mode {
+            hub_model::MergeMode::Union => Self::FirstWins,
+            hub_model::MergeMode::Overlay => Self::Overlay,
+        }
+    }
+}
+
 /// Merges `inputs` (in order) into one flist of `out_format`.
 ///
 /// Settings come from the first input: its `metadata`/`tag` values (a `.flist` `backend` is

@@ -102,14 +102,11 @@ mod format_name {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Format, D::Error> {
+        // A leading dot is tolerated: `.fl` is how people write an extension.
         let name = String::deserialize(d)?;
-        match name.trim_start_matches('.') {
-            "flist" => Ok(Format::Flist),
-            "fl" => Ok(Format::Fl),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown flist format {other:?} (expected \"flist\" or \"fl\")"
-            ))),
-        }
+        name.trim_start_matches('.')
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 

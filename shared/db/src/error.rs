@@ -125,3 +125,15 @@ fn is_transient_sqlx(err: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+impl From<hub_model::UnknownFormat> for DbError {
+    fn from(err: hub_model::UnknownFormat) -> Self {
+        Self::Corrupt(format!("flist format `{}`", err.0))
+    }
+}
+
+impl From<hub_model::UnknownName> for DbError {
+    fn from(err: hub_model::UnknownName) -> Self {
+        Self::Corrupt(format!("{} `{}`", err.what, err.value))
+    }
+}

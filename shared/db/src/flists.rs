@@ -1,52 +1,13 @@
 //! Flist files: one immutable row per distinct content, addressed by the content hash of the
 //! bytes in the object store.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::PgExecutor;
 
+use hub_model::Format;
+
 use crate::{DbError, Missing};
-
-/// The two flist file formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FlistFormat {
-    /// The original hub's `.flist` (0-flist).
-    Flist,
-    /// rfs v2 `.fl`.
-    Fl,
-}
-
-impl FlistFormat {
-    /// Database and file-extension spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Flist => "flist",
-            Self::Fl => "fl",
-        }
-    }
-}
-
-impl fmt::Display for FlistFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for FlistFormat {
-    type Err = DbError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "flist" => Ok(Self::Flist),
-            "fl" => Ok(Self::Fl),
-            other => Err(DbError::Corrupt(format!("flist format `{other}`"))),
-        }
-    }
-}
 
 /// A flist row without its (large) contents dump.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -60,7 +21,7 @@ pub struct Flist {
     /// Size of the file in bytes.
     pub size: i64,
     /// File format.
-    pub format: FlistFormat,
+    pub format: Format,
     /// `{regular, symlink, directory, special, failure, fullsize}`.
     pub stats: serde_json::Value,
     /// The flist's metadata table.
@@ -85,7 +46,7 @@ pub struct NewFlist {
     /// Size in bytes.
     pub size: i64,
     /// File format.
-    pub format: FlistFormat,
+    pub format: Format,
     /// `{regular, symlink, directory, special, failure, fullsize}`.
     pub stats: serde_json::Value,
     /// The flist's metadata table as a JSON object.

@@ -1,8 +1,9 @@
 //! Repositories, entries and tags against a real PostgreSQL (one database per test).
 
 use hub_db::entries::{self, EntryKind, ListedKind, Overwrite};
-use hub_db::flists::{self, FlistFormat, NewFlist};
+use hub_db::flists::{self, NewFlist};
 use hub_db::{Conflict, DbError, Missing, PgPool, repositories, tags};
+use hub_model::Format;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -11,7 +12,7 @@ async fn flist(pool: &PgPool, hash: &str, size: i64) -> Result<i64, DbError> {
         content_hash: hash.to_owned(),
         md5: format!("{:032x}", size),
         size,
-        format: FlistFormat::Flist,
+        format: Format::Flist,
         stats: serde_json::json!({"regular": 1}),
         metadata: serde_json::json!({}),
         dump: Some(b"{\"content\": []}".to_vec()),

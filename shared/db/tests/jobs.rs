@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use hub_db::events::{self, EventKind, NewEvent};
 use hub_db::jobs::{
-    self, Claim, Claimed, JobCursor, JobFailure, JobFilter, JobKind, JobState, NewJob,
-    failure_codes,
+    self, Claim, Claimed, FailureCode, JobCursor, JobFailure, JobFilter, JobKind, JobState, NewJob,
 };
 use hub_db::{Conflict, DbError, Missing, PgPool};
 use uuid::Uuid;
@@ -183,7 +182,7 @@ async fn terminal_states_are_final(pool: PgPool) -> TestResult {
     let new = new_job("alice", JobKind::Verify);
     jobs::create(&pool, &new).await?;
     let mut run = claimed(&pool, new.id).await?;
-    let failure = JobFailure::new("invalid_flist", "invalid flist");
+    let failure = JobFailure::new(FailureCode::InvalidFlist, "invalid flist");
     let (job, _) = run.lease.fail(&pool, &failure).await?;
     assert_eq!(job.state, JobState::Failed);
     assert_eq!(job.error, Some(failure.clone()));
@@ -246,7 +245,7 @@ async fn cancel_stops_queued_and_running_jobs(pool: PgPool) -> TestResult {
     assert_eq!(cancelled.previous, JobState::Running);
     assert_eq!(
         cancelled.job.error.map(|e| e.code),
-        Some(failure_codes::CANCELLED.to_owned())
+        Some(FailureCode::Cancelled)
     );
     assert!(matches!(
         run.lease.heartbeat(&pool).await,
@@ -263,7 +262,7 @@ async fn cancel_stops_queued_and_running_jobs(pool: PgPool) -> TestResult {
 async fn retries_until_the_attempts_run_out(pool: PgPool) -> TestResult {
     let new = new_job("alice", JobKind::Convert);
     jobs::create(&pool, &new).await?;
-    let transient = JobFailure::new(failure_codes::TRANSIENT, "store unreachable");
+    let transient = JobFailure::new(FailureCode::Transient, "store unreachable");
     for attempt in 1..=2 {
         let mut run = claimed(&pool, new.id).await?;
         assert_eq!(run.lease.attempt(), attempt);
@@ -281,7 +280,7 @@ async fn retries_until_the_attempts_run_out(pool: PgPool) -> TestResult {
         .await?;
     assert_eq!(job.state, JobState::Failed);
     let error = job.error.ok_or("no error")?;
-    assert_eq!(error.code, failure_codes::ATTEMPTS_EXHAUSTED);
+    assert_eq!(error.code, FailureCode::AttemptsExhausted);
     assert!(
         error.message.contains("store unreachable"),
         "{}",
@@ -296,7 +295,10 @@ async fn a_retryable_failure_with_its_own_code_keeps_it_after_the_last_attempt(
 ) -> TestResult {
     let new = new_job("alice", JobKind::Docker);
     jobs::create(&pool, &new).await?;
-    let unreachable = JobFailure::new("pull_failed", "could not reach r: connection refused");
+    let unreachable = JobFailure::new(
+        FailureCode::PullFailed,
+        "could not reach r: connection refused",
+    );
     for _ in 1..=2 {
         let mut run = claimed(&pool, new.id).await?;
         let (job, _) = run
@@ -313,7 +315,7 @@ async fn a_retryable_failure_with_its_own_code_keeps_it_after_the_last_attempt(
         .await?;
     assert_eq!(job.state, JobState::Failed);
     let error = job.error.ok_or("no error")?;
-    assert_eq!(error.code, "pull_failed");
+    assert_eq!(error.code, FailureCode::PullFailed);
     assert_eq!(
         error.message,
         "gave up after 3 attempts: could not reach r: connection refused"
@@ -421,8 +423,8 @@ async fn janitor_sweeps(pool: PgPool) -> TestResult {
     let failed = jobs::fail_exhausted(&pool, STALE, 10).await?;
     assert_eq!(failed.len(), 1);
     assert_eq!(
-        failed[0].0.error.as_ref().map(|e| e.code.as_str()),
-        Some(failure_codes::ATTEMPTS_EXHAUSTED)
+        failed[0].0.error.as_ref().map(|e| &e.code),
+        Some(&FailureCode::AttemptsExhausted)
     );
 
     // A queued job nobody picked up is returned once per period.
@@ -482,7 +484,7 @@ async fn an_exhausted_job_fails_when_claimed_again(pool: PgPool) -> TestResult {
 async fn abort_fails_an_unfinished_job_once(pool: PgPool) -> TestResult {
     let new = new_job("alice", JobKind::Convert);
     jobs::create(&pool, &new).await?;
-    let failure = JobFailure::new(failure_codes::QUEUE_UNAVAILABLE, "could not be queued");
+    let failure = JobFailure::new(FailureCode::QueueUnavailable, "could not be queued");
     let (job, events) = jobs::abort(&pool, new.id, &failure).await?;
     assert_eq!(
         (job.state, job.error),

@@ -4,7 +4,7 @@ use prost::Message;
 use uuid::Uuid;
 
 use hub_db::PgPool;
-use hub_db::jobs::{self, Cancelled, Created, JobFailure, JobState, NewJob, failure_codes};
+use hub_db::jobs::{self, Cancelled, Created, FailureCode, JobFailure, JobState, NewJob};
 use hub_proto::v1::JobEnvelope;
 
 use crate::envelope::{envelope_job_id, envelope_kind};
@@ -67,7 +67,7 @@ impl JobClient {
         self.publisher.publish(&created.events).await;
         if let Err(err) = self.queue.submit(envelope).await {
             let failure = JobFailure::new(
-                failure_codes::QUEUE_UNAVAILABLE,
+                FailureCode::QueueUnavailable,
                 "the job could not be queued; try again later",
             );
             match jobs::abort(&self.pool, new.id, &failure).await {

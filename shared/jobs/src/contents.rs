@@ -7,63 +7,20 @@
 //! byte-identical.
 
 use hub_flist::{DumpEntry, Tree};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// The original hub's Stats object (hub-api 6), keys in its order.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Stats {
-    /// Regular files.
-    pub regular: u64,
-    /// Symbolic links.
-    pub symlink: u64,
-    /// Directories, the root excluded.
-    pub directory: u64,
-    /// Devices, FIFOs and sockets.
-    pub special: u64,
-    /// Files that failed (for a homemade flist: files with a missing chunk).
-    pub failure: u64,
-    /// Sum of the regular files' sizes.
-    pub fullsize: u64,
-}
+pub use hub_model::Stats;
 
-impl Stats {
-    /// The counts of `tree`, with `failure` 0. Walks the whole tree.
-    pub fn of(tree: &Tree) -> Self {
-        let counts = tree.stats();
-        Self {
-            regular: counts.regular,
-            symlink: counts.symlink,
-            directory: counts.directory,
-            special: counts.special,
-            failure: 0,
-            fullsize: counts.fullsize,
-        }
-    }
-
-    /// As a JSON value (job results, the flist row).
-    pub fn to_json(self) -> serde_json::Value {
-        // Six integers always serialise; the default is never produced.
-        serde_json::to_value(self).unwrap_or_default()
-    }
-
-    /// The statistics inside a job result or event payload: its `stats`, `files.response`,
-    /// `flist` or `response` member, or the value itself; zeros when none of them holds
-    /// statistics. Each job kind reports them where the original hub's reply for it had them.
-    pub fn found_in(value: &serde_json::Value) -> Self {
-        let candidates = [
-            value.get("stats"),
-            value.get("files").and_then(|files| files.get("response")),
-            value.get("flist"),
-            value.get("response"),
-            Some(value),
-        ];
-        candidates
-            .into_iter()
-            .flatten()
-            .filter(|candidate| candidate.get("regular").is_some())
-            .find_map(|candidate| Self::deserialize(candidate).ok())
-            .unwrap_or_default()
+/// The counts of `tree`, with `failure` 0. Walks the whole tree.
+pub fn stats_of(tree: &Tree) -> Stats {
+    let counts = tree.stats();
+    Stats {
+        regular: counts.regular,
+        symlink: counts.symlink,
+        directory: counts.directory,
+        special: counts.special,
+        failure: 0,
+        fullsize: counts.fullsize,
     }
 }
 
@@ -79,7 +36,7 @@ struct ContentsDump<'a> {
 /// (Python `json.dumps` style, trailing newline). Walks the whole tree: call it from a
 /// blocking thread.
 pub fn contents_dump(tree: &Tree) -> Result<(Stats, Vec<u8>), serde_json::Error> {
-    let stats = Stats::of(tree);
+    let stats = stats_of(tree);
     let content = tree.dump();
     let body = hub_apijson::to_vec(&ContentsDump {
         content: &content,
@@ -151,22 +108,5 @@ mod tests {
              \"special\": 0, \"failure\": 0, \"fullsize\": 0}\n"
         );
         Ok(())
-    }
-
-    #[test]
-    fn stats_are_found_wherever_they_are() {
-        assert_eq!(Stats::found_in(&json!({"regular": 5})).regular, 5);
-        let nested = json!({"files": {"response": {"regular": 6}}});
-        assert_eq!(Stats::found_in(&nested).regular, 6);
-        let result = json!({"name": "a.flist", "stats": {"regular": 7, "fullsize": 9}});
-        assert_eq!(
-            Stats::found_in(&result),
-            Stats {
-                regular: 7,
-                fullsize: 9,
-                ..Stats::default()
-            }
-        );
-        assert_eq!(Stats::found_in(&json!({"other": 1})), Stats::default());
     }
 }

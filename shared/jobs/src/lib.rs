@@ -32,7 +32,7 @@ mod worker;
 
 pub use client::{JobClient, Submission};
 pub use config::JobsConfig;
-pub use contents::{Stats, contents_dump};
+pub use contents::{Stats, contents_dump, stats_of};
 pub use envelope::{decode_envelope, envelope_job_id, envelope_kind, staged_object};
 pub use error::JobsError;
 pub use events::{EventBus, EventObserver, EventPublisher, JobEventStream};

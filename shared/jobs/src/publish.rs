@@ -4,7 +4,8 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 
 use hub_db::PgPool;
-use hub_db::flists::{self, Flist, FlistFormat, NewFlist};
+use hub_db::flists::{self, Flist, NewFlist};
+use hub_model::Format;
 use hub_store::ObjectStore;
 
 use crate::JobsError;
@@ -17,7 +18,7 @@ pub struct FlistFile {
     /// The file's bytes.
     pub bytes: Bytes,
     /// Its format.
-    pub format: FlistFormat,
+    pub format: Format,
     /// `{regular, symlink, directory, special, failure, fullsize}` (spec 6).
     pub stats: serde_json::Value,
     /// The flist's metadata table as a JSON object.

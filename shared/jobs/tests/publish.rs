@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use common::{Hub, TestResult};
 use hub_db::PgPool;
-use hub_db::flists::FlistFormat;
 use hub_jobs::{
     ClaimedJob, FlistFile, JobContext, JobError, JobHandler, JobKind, JobOutput, JobState,
     Publication, staged_object, store_flist,
 };
+use hub_model::Format;
 use hub_store::{ObjectId, ObjectStore};
 use tokio::io::AsyncReadExt;
 
@@ -32,7 +32,7 @@ impl JobHandler for Storing {
             .map_err(|err| JobError::transient(err.to_string()))?;
         let file = FlistFile {
             bytes: bytes.into(),
-            format: FlistFormat::Flist,
+            format: Format::Flist,
             stats: serde_json::json!({"regular": 0, "symlink": 0, "directory": 0, "special": 0, "failure": 0, "fullsize": 0}),
             metadata: serde_json::json!({"readme": {"readme": "hi"}}),
             dump: Some(br#"{"content": []}"#.to_vec()),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::{Hub, Step, TestHandler, TestResult};
 use hub_db::PgPool;
 use hub_db::events::{self, EventKind};
-use hub_db::jobs::{self as db_jobs, failure_codes};
+use hub_db::jobs::{self as db_jobs, FailureCode};
 use hub_jobs::{Janitor, JobState};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -152,7 +152,7 @@ async fn transient_errors_end_after_the_last_attempt(pool: PgPool) -> TestResult
 
     let job = hub.wait_state(id, JobState::Failed, WAIT).await?;
     let error = job.error.ok_or("no error")?;
-    assert_eq!(error.code, failure_codes::ATTEMPTS_EXHAUSTED);
+    assert_eq!(error.code, FailureCode::AttemptsExhausted);
     assert!(
         error.message.contains("store unreachable"),
         "{}",
@@ -204,7 +204,7 @@ async fn a_panicking_handler_fails_the_job(pool: PgPool) -> TestResult {
     let id = hub.submit("panic.flist", None).await?;
     let job = hub.wait_state(id, JobState::Failed, WAIT).await?;
     let error = job.error.ok_or("no error")?;
-    assert_eq!(error.code, failure_codes::INTERNAL);
+    assert_eq!(error.code, FailureCode::Internal);
     assert!(
         error.message.contains("scripted panic"),
         "{}",

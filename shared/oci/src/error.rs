@@ -2,15 +2,7 @@
 //! rely on.
 
 use hub_convert::ConvertError;
-
-/// Job code of an image (repository, tag, digest or platform) that does not exist; the
-/// gateway answers 404 `docker image not found`.
-pub const IMAGE_NOT_FOUND: &str = "image_not_found";
-/// Job code of a pull that failed (registry or engine unreachable, authentication refused,
-/// corrupt blob, unsupported image); the gateway answers 502 `could not pull this image`.
-pub const PULL_FAILED: &str = "pull_failed";
-/// Job code of an image reference that cannot be parsed.
-pub const INVALID_IMAGE: &str = "invalid_image";
+use hub_model::FailureCode;
 
 /// Everything that can go wrong while resolving, pulling or converting an image.
 ///
@@ -94,31 +86,30 @@ pub enum OciError {
     /// The Docker Engine refused an operation.
     #[error("docker engine: {0}")]
     Engine(String),
-    /// Sealed credentials could not be opened, or a key is malformed.
-    #[error("credentials: {0}")]
-    Credentials(String),
     /// A background task failed unexpectedly.
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 impl OciError {
-    /// A stable machine-readable code: [`IMAGE_NOT_FOUND`], [`PULL_FAILED`],
-    /// [`INVALID_IMAGE`], hub-convert's codes for conversion errors, or `internal`.
-    pub fn code(&self) -> &'static str {
+    /// The stable failure code of a job that ends with this error: `invalid_image`,
+    /// `image_not_found` (the gateway answers 404 `docker image not found`), `pull_failed`
+    /// (registry or engine unreachable, authentication refused, corrupt blob, unsupported
+    /// image: 502 `could not pull this image`), hub-convert's codes for conversion errors, or
+    /// `internal`.
+    pub fn code(&self) -> FailureCode {
         match self {
-            Self::InvalidReference { .. } => INVALID_IMAGE,
-            Self::NotFound { .. } | Self::NoMatchingPlatform { .. } => IMAGE_NOT_FOUND,
+            Self::InvalidReference { .. } => FailureCode::InvalidImage,
+            Self::NotFound { .. } | Self::NoMatchingPlatform { .. } => FailureCode::ImageNotFound,
             Self::BadCredentials { .. }
             | Self::Unreachable { .. }
             | Self::Registry { .. }
             | Self::DigestMismatch { .. }
             | Self::Unsupported(_)
             | Self::InvalidConfig(_)
-            | Self::Engine(_) => PULL_FAILED,
+            | Self::Engine(_) => FailureCode::PullFailed,
             Self::Convert(error) => error.code(),
-            Self::Credentials(_) => "invalid_credentials",
-            Self::Internal(_) => "internal",
+            Self::Internal(_) => FailureCode::Internal,
         }
     }
 
@@ -155,26 +146,26 @@ mod tests {
             image: "docker.io/library/nope:latest".into(),
             detail: "manifest unknown".into(),
         };
-        assert_eq!(missing.code(), IMAGE_NOT_FOUND);
+        assert_eq!(missing.code(), FailureCode::ImageNotFound);
         assert!(!missing.is_transient());
         let down = OciError::Unreachable {
             registry: "127.0.0.1:1".into(),
             detail: "connection refused".into(),
         };
-        assert_eq!(down.code(), PULL_FAILED);
+        assert_eq!(down.code(), FailureCode::PullFailed);
         assert!(down.is_transient());
         let corrupt = OciError::DigestMismatch {
             digest: "sha256:00".into(),
             detail: "got sha256:11".into(),
         };
-        assert_eq!(corrupt.code(), PULL_FAILED);
+        assert_eq!(corrupt.code(), FailureCode::PullFailed);
         assert!(!corrupt.is_transient());
         let platform = OciError::NoMatchingPlatform {
             image: "x".into(),
             wanted: "linux/s390x".into(),
             available: vec!["linux/amd64".into(), "linux/arm64/v8".into()],
         };
-        assert_eq!(platform.code(), IMAGE_NOT_FOUND);
+        assert_eq!(platform.code(), FailureCode::ImageNotFound);
         assert!(
             platform
                 .to_string()

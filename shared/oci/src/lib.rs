@@ -14,11 +14,10 @@
 //! conversion (content digest, platform, format, options) so results can be reused.
 //!
 //! Credentials travel sealed ([`seal_credentials`] / [`open_credentials`]); flist names come
-//! from [`flist_name_for`].
+//! from [`hub_model::names::image_flist_name`].
 
 mod config;
 mod convert;
-mod credentials;
 mod engine;
 mod error;
 mod platform;
@@ -30,11 +29,11 @@ mod tracker;
 
 pub use config::RunConfig;
 pub use convert::{CONVERSION_VERSION, ImageOptions, convert_resolved};
-pub use credentials::{Credentials, CredentialsKey, open_credentials, seal_credentials};
 pub use engine::{Engine, EngineImage, EngineOptions};
-pub use error::{IMAGE_NOT_FOUND, INVALID_IMAGE, OciError, PULL_FAILED};
+pub use error::OciError;
+pub use hub_model::credentials::{Credentials, CredentialsKey, open_credentials, seal_credentials};
 pub use platform::Platform;
 pub use progress::{ImagePhase, ImageProgress, ImageReport, NoImageProgress};
-pub use reference::{ImageRef, flist_name_for};
+pub use reference::ImageRef;
 pub use registry::{LayerInfo, Registry, RegistryOptions, ResolvedImage};
 pub use startup::{STARTUP_PATH, startup_toml};

@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use hub_flist::Format;
 use oci_client::Reference;
 
 use crate::OciError;
@@ -88,7 +87,7 @@ impl ImageRef {
     /// What the original hub showed in its messages: the given reference, with `:latest`
     /// when it names no tag and no digest (`Pulling docker image: ubuntu:latest`).
     pub fn display_name(&self) -> String {
-        if needs_latest(&self.given) {
+        if hub_model::names::image_needs_latest(&self.given) {
             format!("{}:latest", self.given)
         } else {
             self.given.clone()
@@ -120,38 +119,6 @@ impl fmt::Display for ImageRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.normalized())
     }
-}
-
-/// True when a reference names neither a tag nor a digest: its last path component has no
-/// `:` (a `:` before the last `/` is a registry port) and it has no `@`.
-fn needs_latest(reference: &str) -> bool {
-    if reference.contains('@') {
-        return false;
-    }
-    let last = reference.rsplit('/').next().unwrap_or(reference);
-    !last.contains(':')
-}
-
-/// The flist name of an image reference (hub-api spec 3.3): `:latest` appended when the
-/// reference names no tag and no digest, then every `:`, `/` and `@` replaced by `-`, plus the
-/// format's extension.
-///
-/// `ubuntu:20.04` → `ubuntu-20.04.flist`, `threefoldtech/funk` →
-/// `threefoldtech-funk-latest.flist`, `registry:5000/img` → `registry-5000-img-latest.flist`,
-/// `img@sha256:ab…` → `img-sha256-ab….flist`. The name is derived from the reference as
-/// given (not normalised), so existing names stay what the original hub produced.
-pub fn flist_name_for(reference: &str, format: Format) -> String {
-    let reference = reference.trim();
-    let mut name: String = reference
-        .chars()
-        .map(|c| if matches!(c, ':' | '/' | '@') { '-' } else { c })
-        .collect();
-    if needs_latest(reference) {
-        name.push_str("-latest");
-    }
-    name.push('.');
-    name.push_str(format.extension());
-    name
 }
 
 #[cfg(test)]
@@ -217,33 +184,5 @@ mod tests {
             parse("registry:5000/img").display_name(),
             "registry:5000/img:latest"
         );
-    }
-
-    #[test]
-    fn flist_names_of_spec_3_3() {
-        let f = Format::Flist;
-        assert_eq!(flist_name_for("ubuntu:20.04", f), "ubuntu-20.04.flist");
-        assert_eq!(
-            flist_name_for("threefoldtech/funk", f),
-            "threefoldtech-funk-latest.flist"
-        );
-        assert_eq!(flist_name_for("user/app:1.2", f), "user-app-1.2.flist");
-        assert_eq!(
-            flist_name_for("registry:5000/img", f),
-            "registry-5000-img-latest.flist"
-        );
-        assert_eq!(
-            flist_name_for("registry:5000/img:2", f),
-            "registry-5000-img-2.flist"
-        );
-        assert_eq!(
-            flist_name_for("img@sha256:abcd", f),
-            "img-sha256-abcd.flist"
-        );
-        assert_eq!(
-            flist_name_for("img:1@sha256:abcd", Format::Fl),
-            "img-1-sha256-abcd.fl"
-        );
-        assert_eq!(flist_name_for(" ubuntu ", Format::Fl), "ubuntu-latest.fl");
     }
 }

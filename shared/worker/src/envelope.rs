@@ -5,12 +5,10 @@ use hub_proto::v1::{FlistFormat, JobEnvelope};
 
 /// The output format the job asks for; `None` leaves the choice to the worker.
 pub fn requested_format(envelope: &JobEnvelope) -> Option<Format> {
-    match FlistFormat::try_from(envelope.format) {
-        Ok(FlistFormat::Flist) => Some(Format::Flist),
-        Ok(FlistFormat::Fl) => Some(Format::Fl),
-        // Unspecified, or a value from a newer gateway this worker does not know.
-        Ok(FlistFormat::Unspecified) | Err(_) => None,
-    }
+    // Unspecified, or a value from a newer gateway this worker does not know: the worker's.
+    FlistFormat::try_from(envelope.format)
+        .ok()
+        .and_then(Option::from)
 }
 
 #[cfg(test)]

@@ -3,11 +3,12 @@
 //! store it and hand it to the runtime to record and publish.
 
 use bytes::Bytes;
-use hub_db::flists::{FlistFormat, NewFlist};
+use hub_db::flists::NewFlist;
 use hub_flist::{Flist, Format};
 use hub_jobs::{
     ClaimedJob, FlistFile, JobError, JobOutput, Publication, Stats, contents_dump, stage_flist,
 };
+use hub_model::{FlistResult, JobResult};
 use hub_store::ObjectStore;
 use serde_json::{Map, Value, json};
 
@@ -34,7 +35,7 @@ impl Encoded {
     pub fn into_file(self, source: Option<Value>, source_key: Option<String>) -> FlistFile {
         FlistFile {
             bytes: self.bytes,
-            format: db_format(self.format),
+            format: self.format,
             stats: self.stats.to_json(),
             metadata: self.metadata,
             dump: Some(self.dump),
@@ -123,19 +124,17 @@ pub async fn store(
 }
 
 impl StoredFlist {
-    /// The job result: `{"name", "stats", "format", "md5", "size", "flist_id"}` followed by
-    /// `extra`'s members.
-    pub fn result(&self, extra: Map<String, Value>) -> Value {
-        let mut result = Map::new();
-        result.insert("name".into(), Value::from(self.name.clone()));
-        result.insert("stats".into(), self.stats.to_json());
-        result.insert("format".into(), Value::from(self.format.extension()));
-        result.insert("md5".into(), Value::from(self.row.md5.clone()));
-        result.insert("size".into(), Value::from(self.row.size));
-        // The row's id is known once it is written: the runtime fills it in when publishing.
-        result.insert("flist_id".into(), Value::Null);
-        result.extend(extra);
-        Value::Object(result)
+    /// What every job result says about this flist; its `flist_id` is `None` until the
+    /// runtime writes the row while publishing.
+    pub fn flist_result(&self) -> FlistResult {
+        FlistResult {
+            name: self.name.clone(),
+            stats: self.stats,
+            format: self.format,
+            md5: self.row.md5.clone(),
+            size: self.row.size,
+            flist_id: None,
+        }
     }
 
     /// The final `info` event of the original upload stream: `{"filename", "flist": Stats}`.
@@ -145,17 +144,9 @@ impl StoredFlist {
 
     /// The job's output: publish this flist as the job's target, with `result` and the
     /// upload-shaped info event.
-    pub fn output(&self, job: &ClaimedJob, result: Value) -> JobOutput {
-        JobOutput::publishing(Publication::staged(job, self.row.clone()), result)
+    pub fn output(&self, job: &ClaimedJob, result: JobResult) -> JobOutput {
+        JobOutput::publishing(Publication::staged(job, self.row.clone()), result.to_json())
             .with_info(self.upload_info())
-    }
-}
-
-/// hub-db's spelling of a format.
-fn db_format(format: Format) -> FlistFormat {
-    match format {
-        Format::Flist => FlistFormat::Flist,
-        Format::Fl => FlistFormat::Fl,
     }
 }
 
@@ -182,7 +173,7 @@ mod tests {
         assert_eq!(encoded.dump, contents_dump(&decoded.tree)?.1);
 
         let file = encoded.into_file(None, Some("key".into()));
-        assert_eq!(file.format, FlistFormat::Fl);
+        assert_eq!(file.format, Format::Fl);
         assert_eq!(file.stats["directory"], 1);
         assert_eq!(file.source_key.as_deref(), Some("key"));
         Ok(())

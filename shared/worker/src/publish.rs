@@ -18,16 +18,7 @@ pub struct PublishSettings {
 impl PublishSettings {
     /// Parse `config`; errors name the offending key.
     pub fn new(config: &PublishConfig) -> Result<Self, ConfigError> {
-        let default_format = match config.default_format.as_str() {
-            "flist" => Format::Flist,
-            "fl" => Format::Fl,
-            other => {
-                return Err(ConfigError::invalid(
-                    "publish.default_format",
-                    format!("`{other}` must be `flist` or `fl`"),
-                ));
-            }
-        };
+        let default_format = config.default_format;
         // Each value may itself hold several comma- or space-separated routes (rfs syntax).
         let fl_routes = hub_store::parse_routes(&config.fl_routes.join(","))
             .map_err(|err| ConfigError::invalid("publish.fl_routes", err.to_string()))?;
@@ -121,14 +112,6 @@ mod tests {
                 "{bad}: {err:?}"
             );
         }
-        let format = PublishSettings::new(&PublishConfig {
-            default_format: "tar".into(),
-            ..PublishConfig::default()
-        });
-        assert!(
-            matches!(&format, Err(ConfigError::Invalid { key, .. }) if key == "publish.default_format"),
-            "{format:?}"
-        );
     }
 
     #[test]

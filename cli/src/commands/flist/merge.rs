@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use futures::future::try_join_all;
 use hub_convert::MergeMode;
+use hub_flist::Format;
 
-use super::{FormatArg, output_format_or};
+use super::{format_parser, output_format_or};
 use crate::files::{load_flist, open_store, save_flist};
 use crate::progress;
 
@@ -36,8 +37,8 @@ pub struct Args {
     pub mode: ModeArg,
     /// Output format; by default OUT's extension, else the first input's format. Inputs of the
     /// other format are re-chunked (their blocks fetched, re-encoded and stored).
-    #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
+    #[arg(long, value_parser = format_parser())]
+    pub format: Option<Format>,
     /// Block store holding the inputs' blocks (re-chunked blocks are written there; a `.fl`
     /// result takes its routes). Defaults to the first input's routes or backend.
     #[arg(long, env = "HUBCTL_STORE")]

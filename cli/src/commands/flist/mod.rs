@@ -62,27 +62,17 @@ async fn blocking(
         .context("command task failed")?
 }
 
-/// Flist format named on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FormatArg {
-    /// `.flist` (0-flist: zflist, the original hub, rfs v1).
-    Flist,
-    /// `.fl` (rfs v2 FungiList).
-    Fl,
-}
-
-impl From<FormatArg> for Format {
-    fn from(arg: FormatArg) -> Self {
-        match arg {
-            FormatArg::Flist => Format::Flist,
-            FormatArg::Fl => Format::Fl,
-        }
-    }
+/// `--format flist|fl`: `flist` is 0-flist (zflist, the original hub, rfs v1), `fl` rfs v2
+/// FungiList. Spelled as hub-model spells formats; the values show in `--help` and errors.
+fn format_parser() -> impl clap::builder::TypedValueParser<Value = Format> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Format::ALL.map(Format::as_str))
+        .try_map(|name| name.parse::<Format>())
 }
 
 /// The format to write: given explicitly, or named by the output file's extension.
-fn output_format(explicit: Option<FormatArg>, out: &Path) -> anyhow::Result<Format> {
-    if let Some(format) = explicit.map(Format::from).or_else(|| format_of_name(out)) {
+fn output_format(explicit: Option<Format>, out: &Path) -> anyhow::Result<Format> {
+    if let Some(format) = explicit.or_else(|| format_of_name(out)) {
         return Ok(format);
     }
     bail!(
@@ -92,11 +82,8 @@ fn output_format(explicit: Option<FormatArg>, out: &Path) -> anyhow::Result<Form
 }
 
 /// As [`output_format`], with a fallback when the name does not tell.
-fn output_format_or(explicit: Option<FormatArg>, out: &Path, fallback: Format) -> Format {
-    explicit
-        .map(Format::from)
-        .or_else(|| format_of_name(out))
-        .unwrap_or(fallback)
+fn output_format_or(explicit: Option<Format>, out: &Path, fallback: Format) -> Format {
+    explicit.or_else(|| format_of_name(out)).unwrap_or(fallback)
 }
 
 fn format_of_name(path: &Path) -> Option<Format> {

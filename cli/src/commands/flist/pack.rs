@@ -6,10 +6,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use hub_convert::{Conversion, ConvertOptions, Limits};
+use hub_flist::Format;
 use serde::Serialize;
 
 use super::settings::SettingArgs;
-use super::{FormatArg, output_format};
+use super::{format_parser, output_format};
 use crate::files::{open_spec, save_flist};
 use crate::output::print_json;
 use crate::progress::ConversionBar;
@@ -19,8 +20,8 @@ use crate::units::{human_bytes, parse_size};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Output format; by default taken from OUT's extension (.flist or .fl).
-    #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
+    #[arg(long, value_parser = format_parser())]
+    pub format: Option<Format>,
     /// Block store to write to: `dir:///path`, `zdb://host:9900/ns`, or ranges
     /// `00-7f=URL,80-ff=URL`.
     #[arg(long, env = "HUBCTL_STORE")]

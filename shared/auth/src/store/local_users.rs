@@ -7,7 +7,7 @@ use hub_db::auth::local_users;
 
 use super::AuthStore;
 use crate::error::{AuthError, StoreError};
-use crate::names::validate_repository_name;
+use hub_model::names::validate_repository_name;
 
 /// Longest accepted password, in bytes. Argon2 accepts more, but nobody types more and an
 /// unbounded input is unbounded work.

@@ -5,7 +5,7 @@ use hub_db::auth::org_members;
 
 use super::AuthStore;
 use crate::error::StoreError;
-use crate::names::validate_repository_name;
+use hub_model::names::validate_repository_name;
 
 /// Most rows returned by one listing (organisations of a user, members of an organisation);
 /// keeps the per-request lookup bounded.

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Acquire, PgConnection, PgExecutor, Postgres};
 use uuid::Uuid;
 
-use super::model::{JOB_COLUMNS, Job, JobFailure, JobRow, JobState, failure_codes};
+use super::model::{FailureCode, JOB_COLUMNS, Job, JobFailure, JobRow, JobState};
 use crate::events::{self, JobEvent, NewEvent};
 use crate::{DbError, Missing};
 
@@ -300,7 +300,7 @@ impl Lease {
     /// After a transient error: `running → queued` to be retried after `delay`, recording the
     /// error; or, when this was the last attempt, `running → failed` with the failure's own code
     /// when it names what failed (e.g. `pull_failed`), else (the generic
-    /// [`failure_codes::TRANSIENT`]) with [`failure_codes::ATTEMPTS_EXHAUSTED`]. The returned
+    /// [`FailureCode::Transient`]) with [`FailureCode::AttemptsExhausted`]. The returned
     /// job's state says which.
     pub async fn retry(
         &mut self,
@@ -438,7 +438,7 @@ pub(super) async fn fail_unleased(
 /// The failure of a job that used up its `max_attempts`; `last` says how the last one ended.
 pub(super) fn exhausted(max_attempts: i32, last: &str) -> JobFailure {
     JobFailure::new(
-        failure_codes::ATTEMPTS_EXHAUSTED,
+        FailureCode::AttemptsExhausted,
         format!("gave up after {max_attempts} attempts: {last}"),
     )
 }
@@ -447,7 +447,7 @@ pub(super) fn exhausted(max_attempts: i32, last: &str) -> JobFailure {
 /// is kept: the gateway answers from it (a docker pull that never reached the registry is
 /// `502 could not pull this image`, not a generic error).
 fn last_failure(max_attempts: i32, last: &JobFailure) -> JobFailure {
-    if last.code == failure_codes::TRANSIENT {
+    if last.code == FailureCode::Transient {
         return exhausted(max_attempts, &last.message);
     }
     JobFailure::new(

@@ -16,8 +16,8 @@ pub use janitor::{
 };
 pub use lease::{Claim, Claimed, Lease, abort, claim};
 pub use model::{
-    InvalidCursor, Job, JobCursor, JobFailure, JobFilter, JobKind, JobPage, JobState, NewJob,
-    failure_codes,
+    FailureCode, InvalidCursor, Job, JobCursor, JobFailure, JobFilter, JobKind, JobPage, JobState,
+    NewJob,
 };
 pub use queries::{
     Cancelled, Created, cancel, count_queued, create, find_by_idempotency_key, finished_among, get,

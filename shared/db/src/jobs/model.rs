@@ -9,150 +9,22 @@ use uuid::Uuid;
 
 use crate::DbError;
 
-/// Stable machine-readable codes of failures recorded by the job machinery itself; handlers
-/// add their own (e.g. `invalid_archive`).
-pub mod failure_codes {
-    /// The job was cancelled.
-    pub const CANCELLED: &str = "cancelled";
-    /// Every attempt ended in a transient error or a lost worker.
-    pub const ATTEMPTS_EXHAUSTED: &str = "attempts_exhausted";
-    /// The job could not be handed to the queue.
-    pub const QUEUE_UNAVAILABLE: &str = "queue_unavailable";
-    /// The job's payload could not be decoded.
-    pub const INVALID_PAYLOAD: &str = "invalid_payload";
-    /// A transient error (recorded while the job waits for its next attempt).
-    pub const TRANSIENT: &str = "transient";
-    /// The handler failed unexpectedly (a bug or a panic).
-    pub const INTERNAL: &str = "internal";
-    /// The handler rejected its input.
-    pub const INVALID_INPUT: &str = "invalid_input";
-    /// Publishing would exceed the repository's entry quota.
-    pub const QUOTA_EXCEEDED: &str = "quota_exceeded";
-    /// A dependency of the worker (store, database, NATS) stayed unavailable for longer than
-    /// `jobs.outage_max` while the job waited for it.
-    pub const DEPENDENCY_UNAVAILABLE: &str = "dependency_unavailable";
-}
-
-/// The four job families, one queue subject and one worker binary each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JobKind {
-    /// `.tar.gz` upload → flist.
-    Convert,
-    /// Container image → flist.
-    Docker,
-    /// Several flists → one.
-    Merge,
-    /// Homemade flist upload: check its chunks, publish it unchanged.
-    Verify,
-}
-
-impl JobKind {
-    /// Every kind.
-    pub const ALL: [JobKind; 4] = [Self::Convert, Self::Docker, Self::Merge, Self::Verify];
-
-    /// Database, subject and API spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Convert => "convert",
-            Self::Docker => "docker",
-            Self::Merge => "merge",
-            Self::Verify => "verify",
-        }
-    }
-}
-
-impl fmt::Display for JobKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for JobKind {
-    type Err = DbError;
-
-    fn from_str(s: &str) -> Result<Self, DbError> {
-        Self::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == s)
-            .ok_or_else(|| DbError::Corrupt(format!("job kind `{s}`")))
-    }
-}
-
-/// Where a job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JobState {
-    /// Waiting for a worker (also between retries).
-    Queued,
-    /// A worker holds it.
-    Running,
-    /// Done; the result is published.
-    Succeeded,
-    /// Gave up; `error` says why.
-    Failed,
-    /// Cancelled by a user before it finished.
-    Cancelled,
-}
-
-impl JobState {
-    /// Every state.
-    pub const ALL: [JobState; 5] = [
-        Self::Queued,
-        Self::Running,
-        Self::Succeeded,
-        Self::Failed,
-        Self::Cancelled,
-    ];
-
-    /// Database and API spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Running => "running",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    /// Whether the state is final.
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
-    }
-}
-
-impl fmt::Display for JobState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for JobState {
-    type Err = DbError;
-
-    fn from_str(s: &str) -> Result<Self, DbError> {
-        Self::ALL
-            .into_iter()
-            .find(|state| state.as_str() == s)
-            .ok_or_else(|| DbError::Corrupt(format!("job state `{s}`")))
-    }
-}
+pub use hub_model::{FailureCode, JobKind, JobState};
 
 /// Why a job failed: a stable `code` for programs and a `message` for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobFailure {
-    /// Machine-readable code (see [`failure_codes`]).
-    pub code: String,
+    /// Machine-readable code.
+    pub code: FailureCode,
     /// Human-readable explanation.
     pub message: String,
 }
 
 impl JobFailure {
     /// A failure with `code` and `message`.
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(code: FailureCode, message: impl Into<String>) -> Self {
         Self {
-            code: code.into(),
+            code,
             message: message.into(),
         }
     }
@@ -374,21 +246,6 @@ mod tests {
             "_00000000000000000000000000000000",
         ] {
             assert_eq!(bad.parse::<JobCursor>(), Err(InvalidCursor), "{bad}");
-        }
-    }
-
-    #[test]
-    fn only_final_states_are_terminal() {
-        let terminal: Vec<_> = JobState::ALL
-            .into_iter()
-            .filter(|state| state.is_terminal())
-            .collect();
-        assert_eq!(
-            terminal,
-            [JobState::Succeeded, JobState::Failed, JobState::Cancelled]
-        );
-        for state in JobState::ALL {
-            assert_eq!(state.as_str().parse::<JobState>().ok(), Some(state));
         }
     }
 }

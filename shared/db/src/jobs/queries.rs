@@ -4,8 +4,8 @@ use sqlx::{Acquire, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::model::{
-    JOB_COLUMNS, Job, JobCursor, JobFailure, JobFilter, JobPage, JobRow, JobState, NewJob,
-    failure_codes,
+    FailureCode, JOB_COLUMNS, Job, JobCursor, JobFailure, JobFilter, JobPage, JobRow, JobState,
+    NewJob,
 };
 use crate::events::{self, JobEvent, NewEvent};
 use crate::{Conflict, DbError, Missing};
@@ -243,7 +243,7 @@ pub async fn cancel(
     if previous.is_terminal() {
         return Err(DbError::Conflict(Conflict::JobFinished));
     }
-    let failure = JobFailure::new(failure_codes::CANCELLED, reason);
+    let failure = JobFailure::new(FailureCode::Cancelled, reason);
     let row = sqlx::query_as::<_, JobRow>(sql!(
         "UPDATE jobs SET state = 'cancelled', finished_at = now(), heartbeat_at = NULL, \
              error = $2, message = $3, revision = revision + 1, \

@@ -1,10 +1,9 @@
 //! What a worker binary implements: a handler for one kind of job.
 
-use std::borrow::Cow;
 use std::future::Future;
 
 use hub_db::DbError;
-use hub_db::jobs::{Job, JobKind, failure_codes};
+use hub_db::jobs::{FailureCode, Job, JobKind};
 use hub_proto::v1::JobEnvelope;
 
 use super::JobContext;
@@ -125,7 +124,7 @@ pub enum JobError {
     #[error("{message}")]
     Invalid {
         /// Stable machine-readable code (`invalid_archive`, `image_not_found`, …).
-        code: Cow<'static, str>,
+        code: FailureCode,
         /// Human-readable message (shown to the user).
         message: String,
     },
@@ -136,7 +135,7 @@ pub enum JobError {
     #[error("{message}")]
     Transient {
         /// Stable machine-readable code: `transient`, or a handler's own.
-        code: Cow<'static, str>,
+        code: FailureCode,
         /// Human-readable message (shown to the user, and in the retry's progress line).
         message: String,
     },
@@ -151,27 +150,27 @@ pub enum JobError {
 impl JobError {
     /// An [`JobError::Invalid`] with the generic code `invalid_input`.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::invalid_as(failure_codes::INVALID_INPUT, message)
+        Self::invalid_as(FailureCode::InvalidInput, message)
     }
 
     /// An [`JobError::Invalid`] with a specific code.
-    pub fn invalid_as(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+    pub fn invalid_as(code: FailureCode, message: impl Into<String>) -> Self {
         Self::Invalid {
-            code: code.into(),
+            code,
             message: message.into(),
         }
     }
 
     /// A [`JobError::Transient`] with the generic code `transient`.
     pub fn transient(message: impl Into<String>) -> Self {
-        Self::transient_as(failure_codes::TRANSIENT, message)
+        Self::transient_as(FailureCode::Transient, message)
     }
 
     /// A [`JobError::Transient`] with a specific code, kept as the job's failure code when the
     /// last attempt fails too.
-    pub fn transient_as(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+    pub fn transient_as(code: FailureCode, message: impl Into<String>) -> Self {
         Self::Transient {
-            code: code.into(),
+            code,
             message: message.into(),
         }
     }
@@ -182,11 +181,11 @@ impl JobError {
     }
 
     /// The machine-readable code recorded for this failure.
-    pub fn code(&self) -> &str {
+    pub fn code(&self) -> &FailureCode {
         match self {
             Self::Invalid { code, .. } | Self::Transient { code, .. } => code,
-            Self::Cancelled => failure_codes::CANCELLED,
-            Self::Internal(_) => failure_codes::INTERNAL,
+            Self::Cancelled => &FailureCode::Cancelled,
+            Self::Internal(_) => &FailureCode::Internal,
         }
     }
 }
@@ -218,7 +217,7 @@ impl From<crate::JobsError> for JobError {
         match err {
             crate::JobsError::Db(err) => err.into(),
             crate::JobsError::StagedObjectMissing(name) => Self::invalid_as(
-                "upload_missing",
+                FailureCode::UploadMissing,
                 format!("the uploaded file `{name}` is no longer available"),
             ),
             err if err.is_transient() => Self::transient(err.to_string()),
@@ -235,12 +234,12 @@ mod tests {
     fn each_failure_has_a_stable_code() {
         assert_eq!(JobError::invalid("x").code(), "invalid_input");
         assert_eq!(
-            JobError::invalid_as("invalid_archive", "x").code(),
+            JobError::invalid_as(FailureCode::InvalidArchive, "x").code(),
             "invalid_archive"
         );
         assert_eq!(JobError::transient("x").code(), "transient");
         assert_eq!(
-            JobError::transient_as("pull_failed", "x").code(),
+            JobError::transient_as(FailureCode::PullFailed, "x").code(),
             "pull_failed"
         );
         assert_eq!(JobError::Cancelled.code(), "cancelled");

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use hub_db::events::NewEvent;
-use hub_db::jobs::{self, Claim, Claimed, JobFailure, JobState, failure_codes};
+use hub_db::jobs::{self, Claim, Claimed, FailureCode, JobFailure, JobState};
 use hub_db::{DbError, EntryQuota, entries, flists};
 use hub_proto::v1::JobEnvelope;
 
@@ -205,7 +205,7 @@ async fn finish<H: JobHandler>(
                 Health::Down(reason) => return hand_back(runtime, context, &reason, acker).await,
                 // Recorded like an input error: failed at once with its code, no retry.
                 Health::GaveUp(reason) => JobError::invalid_as(
-                    failure_codes::DEPENDENCY_UNAVAILABLE,
+                    FailureCode::DependencyUnavailable,
                     format!(
                         "a dependency stayed unavailable for more than {:?} ({reason}): {error}",
                         runtime.dependencies.outage_max()
@@ -233,7 +233,7 @@ async fn fail<H: JobHandler>(
     let (written, ack) = match &error {
         JobError::Transient { code, message } => {
             let delay = runtime.config.retry_delay(attempt);
-            let failure = JobFailure::new(code.as_ref(), message.clone());
+            let failure = JobFailure::new(code.clone(), message.clone());
             let written = lease.retry(&runtime.pool, &failure, delay).await;
             let ack = match &written {
                 Ok((job, _)) if job.state == JobState::Queued => AckKind::Nak(Some(delay)),
@@ -242,7 +242,7 @@ async fn fail<H: JobHandler>(
             (written, ack)
         }
         error => {
-            let failure = JobFailure::new(error.code(), error.to_string());
+            let failure = JobFailure::new(error.code().clone(), error.to_string());
             (lease.fail(&runtime.pool, &failure).await, AckKind::Term)
         }
     };
@@ -297,9 +297,7 @@ async fn succeed<H: JobHandler>(
                 PublishedFlist::Staged(new) => {
                     let row = flists::insert_or_get(&mut *tx, new).await?;
                     crash_point(CrashPoint::FlistRowInserted);
-                    if let Some(result) = result.as_object_mut() {
-                        result.insert("flist_id".into(), row.id.into());
-                    }
+                    hub_model::result::set_flist_id(&mut result, row.id);
                     row.id
                 }
             };
@@ -323,7 +321,7 @@ async fn succeed<H: JobHandler>(
     drop(lease);
     match committed {
         Err(refused @ DbError::QuotaExceeded { .. }) => {
-            let error = JobError::invalid_as(failure_codes::QUOTA_EXCEEDED, refused.to_string());
+            let error = JobError::invalid_as(FailureCode::QuotaExceeded, refused.to_string());
             fail(runtime, context, job, error, acker).await;
         }
         Ok((row, events)) => {
@@ -426,7 +424,7 @@ async fn reject_undecodable<H: JobHandler>(
         .and_then(|value| value.as_str().split(':').next().map(str::to_owned))
         .and_then(|id| Uuid::try_parse(&id).ok());
     if let Some(id) = id {
-        let failure = JobFailure::new(failure_codes::INVALID_PAYLOAD, reason);
+        let failure = JobFailure::new(FailureCode::InvalidPayload, reason);
         match jobs::abort(&runtime.pool, id, &failure).await {
             Ok((_, events)) => runtime.publisher.publish(&events).await,
             Err(err) => tracing::warn!(job = %id, %err, "cannot fail the undecodable job"),

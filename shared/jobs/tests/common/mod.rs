@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hub_db::PgPool;
-use hub_db::flists::{self, FlistFormat, NewFlist};
+use hub_db::flists::{self, NewFlist};
 use hub_jobs::{
     ClaimedJob, EventBus, JobClient, JobContext, JobEnvelope, JobError, JobHandler, JobKind,
     JobOutput, JobsConfig, Publication, Queue, Staging, Submission, Worker,
 };
+use hub_model::Format;
 use hub_proto::v1::ConvertJob;
 use hub_proto::v1::job_envelope::Payload;
 use hub_testkit::NatsTest;
@@ -220,7 +221,10 @@ impl JobHandler for TestHandler {
         match step {
             Step::Succeed => succeed(job, ctx).await,
             Step::Transient => Err(JobError::transient("store unreachable")),
-            Step::Invalid => Err(JobError::invalid_as("invalid_archive", "invalid archive")),
+            Step::Invalid => Err(JobError::invalid_as(
+                hub_db::jobs::FailureCode::InvalidArchive,
+                "invalid archive",
+            )),
             Step::WaitForCancel => {
                 ctx.progress(10, "wait", "waiting to be cancelled");
                 ctx.cancelled().cancelled().await;
@@ -255,7 +259,7 @@ async fn succeed(job: &ClaimedJob, ctx: &JobContext) -> Result<JobOutput, JobErr
         content_hash: format!("{:064x}", job.job.id.as_u128()),
         md5: format!("{:032x}", job.job.id.as_u128()),
         size: 1234,
-        format: FlistFormat::Flist,
+        format: Format::Flist,
         stats: serde_json::json!({"regular": 1, "symlink": 0, "directory": 0, "special": 0, "failure": 0, "fullsize": 5}),
         metadata: serde_json::json!({}),
         dump: None,

@@ -161,7 +161,7 @@ mod tests {
             OciError::BadCredentials { .. }
         ));
         let anonymous = ctx(false, Fetching::Manifest).error(err());
-        assert_eq!(anonymous.code(), crate::error::IMAGE_NOT_FOUND);
+        assert_eq!(anonymous.code(), hub_model::FailureCode::ImageNotFound);
     }
 
     #[test]

@@ -11,7 +11,10 @@ use aes_gcm::aead::{Aead, KeyInit};
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
-use crate::OciError;
+/// Sealed credentials that do not open, or a malformed key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CredentialsError(String);
 
 /// Bytes of the random nonce that prefixes a sealed value.
 const NONCE_LEN: usize = 12;
@@ -57,11 +60,11 @@ pub struct CredentialsKey([u8; 32]);
 
 impl CredentialsKey {
     /// A key from its 64 hexadecimal characters.
-    pub fn from_hex(text: &str) -> Result<Self, OciError> {
+    pub fn from_hex(text: &str) -> Result<Self, CredentialsError> {
         let bytes = hex::decode(text.trim())
-            .map_err(|e| OciError::Credentials(format!("credentials_key is not hex: {e}")))?;
+            .map_err(|e| CredentialsError(format!("credentials_key is not hex: {e}")))?;
         let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-            OciError::Credentials(format!(
+            CredentialsError(format!(
                 "credentials_key must be 32 bytes (64 hex characters), not {}",
                 b.len()
             ))
@@ -104,30 +107,29 @@ pub fn seal_credentials(key: &CredentialsKey, credentials: &Credentials) -> Vec<
 }
 
 /// Opens credentials sealed by [`seal_credentials`]. A wrong key, truncated or altered bytes
-/// give [`OciError::Credentials`] (the tag authenticates the whole value).
-pub fn open_credentials(key: &CredentialsKey, sealed: &[u8]) -> Result<Credentials, OciError> {
+/// give a [`CredentialsError`] (the tag authenticates the whole value).
+pub fn open_credentials(
+    key: &CredentialsKey,
+    sealed: &[u8],
+) -> Result<Credentials, CredentialsError> {
     if sealed.len() < NONCE_LEN + TAG_LEN {
-        return Err(OciError::Credentials(
-            "sealed credentials are too short".into(),
-        ));
+        return Err(CredentialsError("sealed credentials are too short".into()));
     }
     if sealed.len() > MAX_SEALED {
-        return Err(OciError::Credentials(
-            "sealed credentials are too long".into(),
-        ));
+        return Err(CredentialsError("sealed credentials are too long".into()));
     }
     let (nonce, body) = sealed.split_at(NONCE_LEN);
     let nonce: [u8; NONCE_LEN] = nonce
         .try_into()
-        .map_err(|_| OciError::Credentials("bad nonce".into()))?;
+        .map_err(|_| CredentialsError("bad nonce".into()))?;
     let plain = key.cipher().decrypt(&nonce.into(), body).map_err(|_| {
-        OciError::Credentials(
+        CredentialsError(
             "sealed credentials do not open with this key (credentials_key differs between the gateway and the worker?)"
                 .into(),
         )
     })?;
     serde_json::from_slice(&plain)
-        .map_err(|e| OciError::Credentials(format!("sealed credentials are malformed: {e}")))
+        .map_err(|e| CredentialsError(format!("sealed credentials are malformed: {e}")))
 }
 
 #[cfg(test)]
@@ -139,10 +141,10 @@ mod tests {
     }
 
     #[test]
-    fn seal_and_open_round_trip() -> Result<(), OciError> {
+    fn seal_and_open_round_trip() -> Result<(), CredentialsError> {
         let creds = Credentials::new("user", "p@ss:word");
         let sealed = seal_credentials(&key(1), &creds);
-        let plain = serde_json::to_vec(&creds).map_err(|e| OciError::Internal(e.to_string()))?;
+        let plain = serde_json::to_vec(&creds).map_err(|e| CredentialsError(e.to_string()))?;
         assert_eq!(sealed.len(), NONCE_LEN + plain.len() + TAG_LEN);
         assert_eq!(open_credentials(&key(1), &sealed)?, creds);
         assert_ne!(

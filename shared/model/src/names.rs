@@ -1,14 +1,17 @@
-//! Name rules of spec §3: validation of created names (§3.5), Werkzeug's `secure_filename`
-//! (§3.2 step 2) and the derivation of an uploaded flist's name (§3.2).
+//! Name rules: validation of created names (hub-api §3.5: length, no separators or control
+//! characters, no leading dot), Werkzeug's `secure_filename` (§3.2 step 2), the name an upload
+//! is published under (§3.2) and the name of a converted image (§3.3).
 //!
-//! The gateway calls these before creating anything; names that only *read* existing entries are
-//! looked up exactly as stored and must not go through the validators (old hubs contain names
-//! created without validation).
+//! The gateway and hub-auth call these before creating anything; names that only *read*
+//! existing entries are looked up exactly as stored and must not go through the validators (old
+//! hubs contain names created without validation). Errors are typed; the gateway maps them to
+//! HTTP answers.
 
 use std::borrow::Cow;
 
-use http::StatusCode;
 use unicode_normalization::UnicodeNormalization;
+
+use crate::Format;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
 
 /// Longest accepted name, in bytes of UTF-8 (spec §3.5).
@@ -88,11 +91,6 @@ pub enum NameError {
 }
 
 impl NameError {
-    /// HTTP status of the error: always 400.
-    pub fn status(&self) -> StatusCode {
-        StatusCode::BAD_REQUEST
-    }
-
     /// The message for the client: the exact catalogue message (spec §14), followed by what is
     /// wrong for [`NameError::HiddenCharacter`].
     pub fn message(&self) -> Cow<'static, str> {
@@ -204,62 +202,129 @@ pub fn secure_filename(filename: &str) -> String {
 /// Which upload route a file came through; they accept different extensions (§3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UploadKind {
-    /// `POST /api/flist/me/upload`: a `.tar.gz` (new: or `.tgz`) archive to convert.
+    /// `POST /api/flist/me/upload`: an archive to convert.
     Archive,
-    /// `POST /api/flist/me/upload-flist`: a ready-made `.flist`.
+    /// `POST /api/flist/me/upload-flist`: a ready-made `.flist` or `.fl`.
     Flist,
 }
 
-/// Whether the raw client file name (before any sanitising, case-sensitive) has an extension the
-/// route accepts (§3.2 step 1). The gateway answers `this file is not allowed` otherwise.
-pub fn is_allowed_upload_filename(kind: UploadKind, client_filename: &str) -> bool {
-    match kind {
-        UploadKind::Archive => {
-            client_filename.ends_with(".tar.gz") || client_filename.ends_with(".tgz")
-        }
-        UploadKind::Flist => client_filename.ends_with(".flist"),
-    }
+/// Archive extensions the upload route accepts (the converter detects the compression from the
+/// content; the name only has to look like an archive). Tried in this order when stripped.
+pub const ARCHIVE_SUFFIXES: &[&str] =
+    &[".tar.bz2", ".tar.zst", ".tar.gz", ".tar.xz", ".tgz", ".tar"];
+
+/// Why an uploaded file cannot be published under a name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UploadNameError {
+    /// The form's file part has no file name.
+    #[error("no file selected")]
+    NoFile,
+    /// The client's file name does not have an extension the route accepts.
+    #[error("this file is not allowed")]
+    NotAllowed,
+    /// The derived name breaks the name rules.
+    #[error(transparent)]
+    Name(#[from] NameError),
 }
 
-/// The name an uploaded file is published under (§3.2 steps 2–5): `secure_filename` of the
-/// client file name, replaced by the basename of `X-Original-Name` when the API request carries
-/// one, minus `.tar.gz` (and `.tgz` for archives), plus `.flist`.
+/// The name an uploaded file is published under, without its extension (§3.2 steps 1–5):
 ///
-/// new: the result is validated (§3.5) because the header is not sanitised; an unusable name is
-/// [`NameError::Flist`].
-pub fn upload_flist_name(
+/// 1. the raw client file name (case-sensitive) must have an extension `kind` accepts;
+/// 2. the name is `secure_filename` of the client file name, or the basename of
+///    `X-Original-Name` when the API request carries one (zflist sends a full local path);
+/// 3. the archive extension (for a flist upload: `.tar.gz`, as the original did), then a
+///    `.flist` or `.fl` extension are removed;
+/// 4. the result, with `.flist` appended as it will be published, must be a valid flist name
+///    (the header is not sanitised).
+pub fn upload_stem(
     kind: UploadKind,
     client_filename: &str,
     original_name: Option<&str>,
-) -> Result<String, NameError> {
-    let name = match original_name {
-        // zflist sends the full local path; like Python's `os.path.basename` only `/` separates.
+) -> Result<String, UploadNameError> {
+    if client_filename.is_empty() {
+        return Err(UploadNameError::NoFile);
+    }
+    let allowed = match kind {
+        UploadKind::Archive => ARCHIVE_SUFFIXES
+            .iter()
+            .any(|suffix| client_filename.ends_with(suffix)),
+        UploadKind::Flist => Format::of_suffix(client_filename).is_some(),
+    };
+    if !allowed {
+        return Err(UploadNameError::NotAllowed);
+    }
+    let base = match original_name {
+        // Like Python's `os.path.basename`, only `/` separates.
         Some(header) => header.rsplit('/').next().unwrap_or_default().to_owned(),
         None => secure_filename(client_filename),
     };
-    let stem = strip_archive_suffix(kind, &name);
-    let flist = with_flist_extension(stem).into_owned();
-    validate_flist_name(&flist)?;
-    Ok(flist)
+    let stem = match kind {
+        UploadKind::Archive => ARCHIVE_SUFFIXES
+            .iter()
+            .find_map(|suffix| base.strip_suffix(suffix))
+            .unwrap_or(&base),
+        UploadKind::Flist => base.strip_suffix(".tar.gz").unwrap_or(&base),
+    };
+    let stem = Format::strip_extension(stem);
+    // Validated with the extension, as it will be published.
+    validate_flist_name(&Format::Flist.file_name(stem))?;
+    Ok(stem.to_owned())
 }
 
-fn strip_archive_suffix(kind: UploadKind, name: &str) -> &str {
-    if let Some(stem) = name.strip_suffix(".tar.gz") {
-        return stem;
-    }
-    match (kind, name.strip_suffix(".tgz")) {
-        (UploadKind::Archive, Some(stem)) => stem,
-        _ => name,
-    }
+/// The format of an uploaded homemade flist: the one its client file name's extension says
+/// (it is published unchanged), `.flist` when it says none.
+pub fn uploaded_flist_format(client_filename: &str) -> Format {
+    Format::of_suffix(client_filename).unwrap_or(Format::Flist)
 }
 
-/// Append `.flist` unless the name already ends with it (§3.1).
-pub fn with_flist_extension(name: &str) -> Cow<'_, str> {
-    if name.ends_with(".flist") {
+/// An entry name as given in a URL (§3.1, with the `.fl` extension of §8.4): `.flist`
+/// appended unless the name already ends with `.flist` or `.fl`.
+pub fn flist_name(name: &str) -> Cow<'_, str> {
+    if Format::of_suffix(name).is_some() {
         Cow::Borrowed(name)
     } else {
-        Cow::Owned(format!("{name}.flist"))
+        Cow::Owned(Format::Flist.file_name(name))
     }
+}
+
+/// A flist or link name about to be created, normalised (§3.1) and validated (§3.5) before
+/// and after (an added extension can make it too long).
+pub fn created_flist_name(name: &str) -> Result<String, NameError> {
+    validate_flist_name(name)?;
+    let name = flist_name(name).into_owned();
+    validate_flist_name(&name)?;
+    Ok(name)
+}
+
+/// True when an image reference names neither a tag nor a digest (so it means `:latest`): its
+/// last path component has no `:` (a `:` before the last `/` is a registry port) and it has no
+/// `@`.
+pub fn image_needs_latest(reference: &str) -> bool {
+    if reference.contains('@') {
+        return false;
+    }
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    !last.contains(':')
+}
+
+/// The flist name of an image reference (hub-api §3.3): `:latest` appended when the reference
+/// names no tag and no digest, then every `:`, `/` and `@` replaced by `-`, plus the format's
+/// extension.
+///
+/// `ubuntu:20.04` → `ubuntu-20.04.flist`, `threefoldtech/funk` →
+/// `threefoldtech-funk-latest.flist`, `registry:5000/img` → `registry-5000-img-latest.flist`,
+/// `img@sha256:ab…` → `img-sha256-ab….flist`. The name is derived from the reference as
+/// given (not normalised), so existing names stay what the original hub produced.
+pub fn image_flist_name(reference: &str, format: Format) -> String {
+    let reference = reference.trim();
+    let mut name: String = reference
+        .chars()
+        .map(|c| if matches!(c, ':' | '/' | '@') { '-' } else { c })
+        .collect();
+    if image_needs_latest(reference) {
+        name.push_str("-latest");
+    }
+    format.file_name(&name)
 }
 
 #[cfg(test)]
@@ -354,7 +419,6 @@ mod tests {
                 character: '\u{202E}'
             }
         );
-        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
         assert_eq!(
             err.message(),
             "invalid flist name: U+202E is an invisible or bidirectional formatting character"
@@ -387,7 +451,6 @@ mod tests {
         assert_eq!(NameError::Repository.message(), "invalid repository name");
         assert_eq!(NameError::Flist.to_string(), "invalid flist name");
         assert_eq!(NameError::Tag.message(), "invalid tag name");
-        assert_eq!(NameError::Tag.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]
@@ -412,73 +475,118 @@ mod tests {
         }
     }
 
-    #[test]
-    fn upload_names_follow_the_steps() {
-        let name = |kind, file, header| upload_flist_name(kind, file, header);
-        assert_eq!(
-            name(UploadKind::Archive, "My cool app.tar.gz", None).as_deref(),
-            Ok("My_cool_app.flist")
-        );
-        assert_eq!(
-            name(
-                UploadKind::Archive,
-                "x.tar.gz",
-                Some("/home/me/build/my-app-1.0.tar.gz")
-            )
-            .as_deref(),
-            Ok("my-app-1.0.flist")
-        );
-        assert_eq!(
-            name(UploadKind::Archive, "app.tgz", None).as_deref(),
-            Ok("app.flist")
-        );
-        // `.tgz` is only an archive extension; `.tar.gz` is removed for both kinds.
-        assert_eq!(
-            name(UploadKind::Flist, "x.flist", Some("odd.tgz")).as_deref(),
-            Ok("odd.tgz.flist")
-        );
-        assert_eq!(
-            name(UploadKind::Flist, "base.flist", None).as_deref(),
-            Ok("base.flist")
-        );
-        assert_eq!(
-            name(UploadKind::Flist, "x.flist", Some("a.tar.gz")).as_deref(),
-            Ok("a.flist")
-        );
+    fn stem(kind: UploadKind, client: &str, header: Option<&str>) -> Result<String, String> {
+        upload_stem(kind, client, header).map_err(|error| error.to_string())
     }
 
     #[test]
-    fn unusable_upload_names_are_refused() {
-        let refused = [
-            (UploadKind::Archive, "x.tar.gz", Some("/tmp/")),
-            (UploadKind::Archive, "x.tar.gz", Some("..")),
-            (UploadKind::Archive, "x.tar.gz", Some("/tmp/<b>.tar.gz")),
-            (UploadKind::Archive, "x.tar.gz", Some("a\\..\\b.tar.gz")),
-            (UploadKind::Archive, "_._", None),
-            (UploadKind::Flist, "日本語", None),
-        ];
-        for (kind, file, header) in refused {
+    fn upload_names_follow_the_original_rules() {
+        use UploadKind::{Archive, Flist};
+        assert_eq!(
+            stem(Archive, "My cool app.tar.gz", None),
+            Ok("My_cool_app".into())
+        );
+        assert_eq!(
+            stem(Archive, "../../etc/x.tar.gz", None),
+            Ok("etc_x".into())
+        );
+        assert_eq!(
+            stem(
+                Archive,
+                "a.tar.gz",
+                Some("/home/me/build/my-app-1.0.tar.gz")
+            ),
+            Ok("my-app-1.0".into())
+        );
+        assert_eq!(stem(Archive, "a.tgz", None), Ok("a".into()));
+        assert_eq!(stem(Archive, "a.tar.zst", None), Ok("a".into()));
+        assert_eq!(stem(Archive, "a.tar", None), Ok("a".into()));
+        assert_eq!(stem(Flist, "x.flist", None), Ok("x".into()));
+        assert_eq!(stem(Flist, "x.fl", None), Ok("x".into()));
+        // `.tgz` is only an archive extension; `.tar.gz` is removed for both kinds.
+        assert_eq!(
+            stem(Flist, "x.flist", Some("odd.tgz")),
+            Ok("odd.tgz".into())
+        );
+        assert_eq!(stem(Flist, "x.flist", Some("a.tar.gz")), Ok("a".into()));
+        assert_eq!(uploaded_flist_format("x.fl"), Format::Fl);
+        assert_eq!(uploaded_flist_format("x.flist"), Format::Flist);
+    }
+
+    #[test]
+    fn bad_uploads_get_the_catalogue_messages() {
+        use UploadKind::{Archive, Flist};
+        assert_eq!(stem(Archive, "", None), Err("no file selected".into()));
+        assert_eq!(
+            stem(Archive, "a.zip", None),
+            Err("this file is not allowed".into())
+        );
+        // The raw client name decides, case-sensitively.
+        assert_eq!(
+            stem(Archive, "a.TAR.GZ", None),
+            Err("this file is not allowed".into())
+        );
+        assert_eq!(
+            stem(Flist, "a.tar.gz", None),
+            Err("this file is not allowed".into())
+        );
+        // secure_filename strips the leading dot, as Werkzeug does.
+        assert_eq!(stem(Archive, ".tar.gz", None), Ok("tar.gz".into()));
+        for header in [
+            "/tmp/.tar.gz",
+            "/tmp/<script>.tar.gz",
+            "/tmp/",
+            "..",
+            "a\\..\\b.tar.gz",
+        ] {
             assert_eq!(
-                upload_flist_name(kind, file, header),
-                Err(NameError::Flist),
-                "{file:?} {header:?}"
+                stem(Archive, "a.tar.gz", Some(header)),
+                Err("invalid flist name".into()),
+                "{header}"
             );
         }
     }
 
     #[test]
-    fn upload_extension_check_uses_the_raw_name() {
-        assert!(is_allowed_upload_filename(UploadKind::Archive, "a.tar.gz"));
-        assert!(is_allowed_upload_filename(UploadKind::Archive, "a.tgz"));
-        assert!(!is_allowed_upload_filename(UploadKind::Archive, "a.TAR.GZ"));
-        assert!(!is_allowed_upload_filename(UploadKind::Archive, "a.flist"));
-        assert!(is_allowed_upload_filename(UploadKind::Flist, "a.flist"));
-        assert!(!is_allowed_upload_filename(UploadKind::Flist, "a.tar.gz"));
+    fn url_names_get_the_flist_extension_unless_present() {
+        assert_eq!(flist_name("zos:v3.4.0"), "zos:v3.4.0.flist");
+        assert_eq!(flist_name("base.flist"), "base.flist");
+        assert_eq!(flist_name("rfs.fl"), "rfs.fl");
+        assert_eq!(flist_name("a.flist.md5"), "a.flist.md5.flist");
+        assert_eq!(created_flist_name("app").as_deref(), Ok("app.flist"));
+        assert_eq!(created_flist_name("x@1:2").as_deref(), Ok("x@1:2.flist"));
+        for bad in ["..", ".hidden", "a/b", "a\0b", "<b>", ""] {
+            assert_eq!(created_flist_name(bad), Err(NameError::Flist), "{bad}");
+        }
+        // 251 bytes pass alone, but not with `.flist` appended (257 bytes).
+        assert!(created_flist_name(&"a".repeat(251)).is_err());
     }
 
     #[test]
-    fn flist_extension_is_appended_once() {
-        assert_eq!(with_flist_extension("foo"), "foo.flist");
-        assert_eq!(with_flist_extension("foo.flist"), "foo.flist");
+    fn image_names_of_spec_3_3() {
+        let f = Format::Flist;
+        assert_eq!(image_flist_name("ubuntu:20.04", f), "ubuntu-20.04.flist");
+        assert_eq!(
+            image_flist_name("threefoldtech/funk", f),
+            "threefoldtech-funk-latest.flist"
+        );
+        assert_eq!(image_flist_name("user/app:1.2", f), "user-app-1.2.flist");
+        assert_eq!(
+            image_flist_name("registry:5000/img", f),
+            "registry-5000-img-latest.flist"
+        );
+        assert_eq!(
+            image_flist_name("registry:5000/img:2", f),
+            "registry-5000-img-2.flist"
+        );
+        assert_eq!(
+            image_flist_name("img@sha256:abcd", f),
+            "img-sha256-abcd.flist"
+        );
+        assert_eq!(
+            image_flist_name("img:1@sha256:abcd", Format::Fl),
+            "img-1-sha256-abcd.fl"
+        );
+        assert_eq!(image_flist_name(" ubuntu ", Format::Fl), "ubuntu-latest.fl");
     }
 }
