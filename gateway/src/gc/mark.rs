@@ -2,6 +2,8 @@
 
 use std::time::{Instant, SystemTime};
 
+use futures::TryStreamExt;
+
 use hub_flist::NodeKind;
 use hub_store::{ObjectId, ObjectStore, SharedStore};
 
@@ -57,6 +59,24 @@ pub(super) async fn run(
         ms = report.mark_ms,
         "gc: mark done"
     );
+    Ok(())
+}
+
+/// Adds to `marked` every block-journal key touched at or after `cutoff`: blocks writers
+/// wrote or confirmed within the grace window (in-flight jobs, recent chunk uploads), which
+/// no flist may reference yet.
+pub(super) async fn journal(
+    db: &hub_db::PgPool,
+    cutoff: SystemTime,
+    marked: &mut Bloom,
+    report: &mut GcReport,
+) -> Result<(), GcError> {
+    let mut keys = std::pin::pin!(hub_db::block_journal::touched_since(db, cutoff.into()));
+    while let Some(key) = keys.try_next().await? {
+        marked.insert(&key);
+        report.journal_marked += 1;
+    }
+    tracing::info!(keys = report.journal_marked, "gc: journal marked");
     Ok(())
 }
 
