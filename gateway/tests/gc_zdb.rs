@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use gc_support::{
     LONG_AGO, age_rows, assert_flist_readable, block, convert, publish, store_blocks, store_row,
 };
@@ -395,4 +395,61 @@ async fn gc_resumes_an_interrupted_zdb_sweep_from_its_checkpoint(pool: PgPool) {
         "{again:?}"
     );
     assert_eq!(again.blocks_scanned, expected.len() as u64);
+}
+
+/// Benchmark for `docs/performance.md` (run by hand, see there): `GC_BENCH_BLOCKS` blocks
+/// (default 1 million) in a namespace of the **0-db double** (not a real 0-db), half
+/// referenced by one published `.fl`, half old garbage.
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+#[ignore = "benchmark: minutes and a million keys"]
+async fn gc_bench_zdb_mark_and_sweep_rates(pool: PgPool) {
+    let total: u32 = std::env::var("GC_BENCH_BLOCKS")
+        .ok()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(1_000_000);
+    let fx = fixture(&pool).await;
+    let id = |n: u32| -> [u8; 32] {
+        let mut id = [0u8; 32];
+        id[..4].copy_from_slice(&n.to_be_bytes());
+        id[4] = 0xb1;
+        id
+    };
+    let clock = std::time::Instant::now();
+    let raw = fx.raw.clone();
+    futures::stream::iter(0..total)
+        .map(|n| {
+            let raw = raw.clone();
+            async move { raw.set(&id(n), Bytes::from_static(b"chunk")).await }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await
+        .expect("seed");
+    eprintln!("seeded {total} blocks in {:?}", clock.elapsed());
+    let referenced: Vec<[u8; 32]> = (0..total / 2).map(id).collect();
+    let flist = store_row(&pool, &fx.writer, &referenced).await;
+    publish(&pool, "bench.fl", flist).await;
+    fx.age_everything(&pool).await;
+
+    let config = GcConfig::default();
+    let dry = gc::run(&pool, &fx.raw, &config, true)
+        .await
+        .expect("dry run");
+    eprintln!("dry run: {dry:?}");
+    let report = gc::run(&pool, &fx.raw, &config, false).await.expect("gc");
+    eprintln!("collection: {report:?}");
+    assert_eq!(report.freed_blocks, u64::from(total - total / 2));
+    assert_eq!(
+        fx.zdb.key_count(NAMESPACE),
+        Some(usize::try_from(report.kept_referenced).expect("count"))
+    );
+    let per_million = |ms: u64, count: u64| ms as f64 / (count.max(1) as f64 / 1e6) / 1000.0;
+    eprintln!(
+        "mark: {:.1} s per million block references; sweep (SCAN + check): {:.1} s per million \
+         blocks; sweep with journaled DELs: {:.1} s per million blocks listed, {:.0} deletions/s",
+        per_million(report.mark_ms, report.blocks_marked),
+        per_million(dry.sweep_ms, dry.blocks_scanned),
+        per_million(report.sweep_ms, report.blocks_scanned),
+        report.freed_blocks as f64 / (report.sweep_ms.max(1) as f64 / 1000.0),
+    );
 }
