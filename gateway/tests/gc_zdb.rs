@@ -322,12 +322,9 @@ async fn gc_keeps_every_zdb_block_of_a_conversion_running_during_the_collection(
     }
 }
 
-/// Test 4: a run stopped mid-sweep is resumed from its checkpoint by the next one, which
-/// lists fewer blocks and leaves the same store as an uninterrupted run.
-#[sqlx::test(migrator = "hub_db::MIGRATOR")]
-async fn gc_resumes_an_interrupted_zdb_sweep_from_its_checkpoint(pool: PgPool) {
-    let fx = fixture(&pool).await;
-    // 600 blocks in write order, every other one referenced by a published flist.
+/// 600 old blocks in write order, every other one referenced by a published flist: the
+/// store's keys now, and the keys an uninterrupted collection leaves.
+async fn seed_half_referenced(fx: &Fixture, pool: &PgPool) -> (BTreeSet<String>, BTreeSet<String>) {
     let id = |n: u16| -> [u8; 32] {
         let mut id = [0u8; 32];
         id[..2].copy_from_slice(&n.to_be_bytes());
@@ -337,12 +334,21 @@ async fn gc_resumes_an_interrupted_zdb_sweep_from_its_checkpoint(pool: PgPool) {
     let all: Vec<[u8; 32]> = (0..600).map(id).collect();
     store_blocks(&fx.writer, &all).await;
     let referenced: Vec<[u8; 32]> = all.iter().step_by(2).copied().collect();
-    let flist = store_row(&pool, &fx.writer, &referenced).await;
-    publish(&pool, "half.fl", flist).await;
-    fx.age_everything(&pool).await;
+    let flist = store_row(pool, &fx.writer, &referenced).await;
+    publish(pool, "half.fl", flist).await;
+    fx.age_everything(pool).await;
     let garbage: BTreeSet<String> = all.iter().skip(1).step_by(2).map(hex::encode).collect();
     let before = fx.stored();
-    let expected: BTreeSet<String> = before.difference(&garbage).cloned().collect();
+    let expected = before.difference(&garbage).cloned().collect();
+    (before, expected)
+}
+
+/// Test 4: a run stopped mid-sweep is resumed from its checkpoint by the next one, which
+/// lists fewer blocks and leaves the same store as an uninterrupted run.
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn gc_resumes_an_interrupted_zdb_sweep_from_its_checkpoint(pool: PgPool) {
+    let fx = fixture(&pool).await;
+    let (before, expected) = seed_half_referenced(&fx, &pool).await;
 
     let config = GcConfig {
         concurrency: 2,
@@ -395,6 +401,65 @@ async fn gc_resumes_an_interrupted_zdb_sweep_from_its_checkpoint(pool: PgPool) {
         "{again:?}"
     );
     assert_eq!(again.blocks_scanned, expected.len() as u64);
+}
+
+/// Test 4 with a real crash: the `hub-gateway gc` binary aborts itself mid-sweep
+/// (`HUB_GC_CRASH_AFTER`), and the next run of the binary resumes from the checkpoint.
+#[sqlx::test(migrator = "hub_db::MIGRATOR")]
+async fn gc_binary_aborted_mid_sweep_is_resumed_by_the_next_run(pool: PgPool) {
+    let fx = fixture(&pool).await;
+    let (before, expected) = seed_half_referenced(&fx, &pool).await;
+    let database: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await
+        .expect("database name");
+    // This test's database on the server of DATABASE_URL (no query part in tests).
+    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let (server, _) = server.rsplit_once('/').expect("database URL with a path");
+    let url = format!("{server}/{database}");
+    // The aborting run may leave a core file: in a directory of its own.
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let gc = |crash_after: Option<u64>| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hub-gateway"));
+        command
+            .arg("gc")
+            .current_dir(cwd.path())
+            .env_remove("HUB_CONFIG")
+            .env("HUB_DATABASE_URL", &url)
+            .env("HUB_STORE", fx.zdb.url(NAMESPACE))
+            .env("HUB_GC__CONCURRENCY", "2")
+            .env("HUB_GC__CHECKPOINT_EVERY", "64");
+        match crash_after {
+            Some(count) => command.env("HUB_GC_CRASH_AFTER", count.to_string()),
+            None => command.env_remove("HUB_GC_CRASH_AFTER"),
+        };
+        command.output()
+    };
+    let crashed = gc(Some(100)).await.expect("run hub-gateway gc");
+    assert!(!crashed.status.success(), "the first run aborts");
+    assert!(crashed.stdout.is_empty(), "no summary from a crashed run");
+    let (first, cursor): (i64, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT id, cursor FROM gc_runs WHERE finished_at IS NULL")
+            .fetch_one(&pool)
+            .await
+            .expect("unfinished run");
+    assert!(cursor.is_some(), "a checkpoint was saved");
+    let left = fx.stored();
+    assert!(left.len() < before.len() && left.len() > expected.len());
+
+    let resumed = gc(None).await.expect("run hub-gateway gc");
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&resumed.stdout).expect("JSON summary");
+    assert_eq!(report["resumed_from"], serde_json::json!(first), "{report}");
+    assert!(
+        report["blocks_scanned"].as_u64().expect("count") < left.len() as u64,
+        "{report}"
+    );
+    assert_eq!(fx.stored(), expected, "same result as an uninterrupted run");
 }
 
 /// Benchmark for `docs/performance.md` (run by hand, see there): `GC_BENCH_BLOCKS` blocks
