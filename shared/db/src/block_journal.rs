@@ -50,25 +50,26 @@ pub struct Touched {
 /// Locks the rows of `keys` until the end of the caller's transaction, inserting the missing
 /// ones (never touched: `-infinity`) so a writer arriving later waits on them too. Returns
 /// every row, sorted by key.
+///
+/// One upsert whose update changes nothing: it goes through the primary key whatever the
+/// planner thinks of the table (a `SELECT … WHERE key = ANY(…) FOR UPDATE` got a cached
+/// sequential-scan plan and slowed down with every row the collector added), and it takes
+/// the same row lock as a writer's [`touch`], so each waits for the other.
 pub async fn lock_for_deletion(
     tx: &mut PgConnection,
     keys: &[Vec<u8>],
 ) -> Result<Vec<Touched>, DbError> {
-    sqlx::query(
-        "INSERT INTO block_journal (key, touched_at) \
+    let mut rows: Vec<Touched> = sqlx::query_as(
+        "INSERT INTO block_journal AS j (key, touched_at) \
          SELECT DISTINCT k, '-infinity'::timestamptz FROM unnest($1::bytea[]) AS t(k) ORDER BY k \
-         ON CONFLICT (key) DO NOTHING",
-    )
-    .bind(keys)
-    .execute(&mut *tx)
-    .await?;
-    Ok(sqlx::query_as(
-        "SELECT key, nullif(touched_at, '-infinity'::timestamptz) AS touched_at FROM block_journal \
-         WHERE key = ANY($1) ORDER BY key FOR UPDATE",
+         ON CONFLICT (key) DO UPDATE SET touched_at = j.touched_at \
+         RETURNING j.key, nullif(j.touched_at, '-infinity'::timestamptz) AS touched_at",
     )
     .bind(keys)
     .fetch_all(&mut *tx)
-    .await?)
+    .await?;
+    rows.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    Ok(rows)
 }
 
 /// Deletes the rows last touched before `before` (including the ones the collector's locks
