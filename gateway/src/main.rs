@@ -140,13 +140,28 @@ async fn mint_token(
 }
 
 async fn gc(config: &GatewayConfig, dry_run: bool) -> anyhow::Result<()> {
-    let pool = hub_db::connect(&config.common.database_url, 2)
+    // The collector's lock, one journal transaction and the checkpoint writes.
+    let pool = hub_db::connect(&config.common.database_url, 4)
         .await
         .context("connecting to PostgreSQL")?;
+    // Not journaled: the collector only reads flist files and deletes blocks.
     let store = hub_store::open(&config.common.store)
         .await
         .context("opening the chunk store")?;
-    let report = hub_gateway::gc::run(&pool, &store, &config.gc, dry_run)
+    // Fault injection for crash tests: abort the process after this many deletions.
+    let fault = match std::env::var("HUB_GC_CRASH_AFTER") {
+        Ok(count) => hub_gateway::gc::Fault::AbortAfter(
+            count
+                .parse()
+                .context("HUB_GC_CRASH_AFTER must be a number of deletions")?,
+        ),
+        Err(_) => hub_gateway::gc::Fault::None,
+    };
+    let hooks = hub_gateway::gc::Hooks {
+        fault,
+        ..hub_gateway::gc::Hooks::default()
+    };
+    let report = hub_gateway::gc::run_with_hooks(&pool, &store, &config.gc, dry_run, &hooks)
         .await
         .context("collecting garbage")?;
     // The summary on stdout, as JSON, for the CronJob's logs and scripts.

@@ -110,7 +110,10 @@ impl AppState {
         let observer = Arc::clone(&job_cache);
         events.observe(Arc::new(move |event| observer.observe(event)));
         let jobs = JobClient::new(pool.clone(), queue, Some(staging.clone()));
-        let store = hub_store::open(&common.store).await?;
+        // Chunk uploads and flist files written here must be journaled for the garbage
+        // collector when the store cannot record that itself (0-db; docs/gc.md).
+        let store =
+            hub_db::block_journal::journaled(hub_store::open(&common.store).await?, pool.clone());
         let objects = ObjectStore::new(store.clone());
         let redis_client = redis::Client::open(common.redis_url.as_str())?;
         let redis = redis::aio::ConnectionManager::new(redis_client).await?;

@@ -2,6 +2,8 @@
 
 use std::time::{Instant, SystemTime};
 
+use futures::TryStreamExt;
+
 use hub_store::{ObjectId, ObjectStore, SharedStore};
 
 use super::{Bloom, GcError, GcReport};
@@ -61,3 +63,22 @@ pub(super) async fn run(
     );
     Ok(())
 }
+
+/// Adds to `marked` every block-journal key touched at or after `cutoff`: blocks writers
+/// wrote or confirmed within the grace window (in-flight jobs, recent chunk uploads), which
+/// no flist may reference yet.
+pub(super) async fn journal(
+    db: &hub_db::PgPool,
+    cutoff: SystemTime,
+    marked: &mut Bloom,
+    report: &mut GcReport,
+) -> Result<(), GcError> {
+    let mut keys = std::pin::pin!(hub_db::block_journal::touched_since(db, cutoff.into()));
+    while let Some(key) = keys.try_next().await? {
+        marked.insert(&key);
+        report.journal_marked += 1;
+    }
+    tracing::info!(keys = report.journal_marked, "gc: journal marked");
+    Ok(())
+}
+

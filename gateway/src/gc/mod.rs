@@ -2,18 +2,23 @@
 //! uses, then sweep the unmarked blocks older than the grace window.
 //!
 //! Safety (see `docs/gc.md`): a block is deleted only when no live flist references it (an
-//! entry points at the flist, or the flist row is younger than the grace window) and the
-//! store says it was neither written nor confirmed by `exists`/`set` within the grace window,
-//! checked atomically by [`hub_store::BlockStore::delete_if_older`]. A block written or
-//! confirmed during the collection is therefore never deleted, whatever the mark saw.
+//! entry points at the flist, or the flist row is younger than the grace window) and no
+//! writer wrote or confirmed it within the grace window. A `dir://` store records
+//! confirmations itself (mtime) and checks them atomically in
+//! [`hub_store::BlockStore::delete_if_older`]; a `zdb://` store cannot, so writers record
+//! them in the block journal (PostgreSQL) first and the collector deletes a block only while
+//! it holds the block's journal row locked ([`hub_db::block_journal::lock_for_deletion`]).
 
 mod bloom;
 mod mark;
+mod run;
 mod sweep;
 
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
-use futures::StreamExt;
+use futures::future::BoxFuture;
+
 use serde::{Deserialize, Serialize};
 
 pub use bloom::Bloom;
@@ -35,6 +40,13 @@ pub struct GcConfig {
     pub concurrency: usize,
     /// Log progress every this many listed blocks.
     pub progress_every: u64,
+    /// A run continues the sweep of an unfinished run of the same store started within this
+    /// window (after a crash), instead of starting over.
+    #[serde(with = "humantime_serde")]
+    pub resume_within: Duration,
+    /// Save the sweep's position at the first resumable point after this many listed
+    /// blocks.
+    pub checkpoint_every: u64,
 }
 
 impl Default for GcConfig {
@@ -45,6 +57,8 @@ impl Default for GcConfig {
             false_positive_rate: 0.01,
             concurrency: 16,
             progress_every: 100_000,
+            resume_within: Duration::from_secs(6 * 3600),
+            checkpoint_every: 10_000,
         }
     }
 }
@@ -77,6 +91,15 @@ pub struct GcReport {
     pub mark_ms: u64,
     /// Time spent sweeping, in milliseconds.
     pub sweep_ms: u64,
+    /// Block-journal keys touched within the grace window, marked (stores that need a
+    /// journal).
+    pub journal_marked: u64,
+    /// Block-journal rows older than the grace window, removed before the mark.
+    pub journal_pruned: u64,
+    /// The id of this run in `gc_runs` (none for a dry run).
+    pub run_id: Option<i64>,
+    /// The interrupted run whose sweep this run continued, if any.
+    pub resumed_from: Option<i64>,
 }
 
 /// Errors of a collection; any error stops it before (or while) sweeping, never after a
@@ -108,9 +131,52 @@ pub enum GcError {
     /// The grace window reaches before the epoch or the settings are unusable.
     #[error("invalid gc settings: {0}")]
     Settings(String),
+    /// Another collection holds the collector's lock.
+    #[error("another garbage collection is running")]
+    Busy,
+    /// A [`Fault`] stopped the run (tests).
+    #[error("stopped by an injected fault after {0} deletions")]
+    Interrupted(u64),
     /// A blocking task failed.
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+}
+
+/// A failure to inject into a run, to test resuming.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Fault {
+    /// None.
+    #[default]
+    None,
+    /// Stop with [`GcError::Interrupted`] once this many blocks were deleted (at the end of
+    /// the deletion batch that reaches it).
+    FailAfter(u64),
+    /// Abort the process there, as a crash would (`HUB_GC_CRASH_AFTER`).
+    AbortAfter(u64),
+}
+
+/// Code a test runs inside a journaled deletion batch, given the batch's candidate ids.
+pub type Hook = Arc<dyn Fn(Vec<Vec<u8>>) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// Fault injection and interleaving points for tests; [`Hooks::default`] has none.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// A failure to inject.
+    pub fault: Fault,
+    /// Runs before a journaled batch's rows are locked (`zdb://`).
+    pub before_lock: Option<Hook>,
+    /// Runs once a journaled batch's rows are locked, before its blocks are deleted.
+    pub after_lock: Option<Hook>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("fault", &self.fault)
+            .field("before_lock", &self.before_lock.is_some())
+            .field("after_lock", &self.after_lock.is_some())
+            .finish()
+    }
 }
 
 /// Runs one collection over `store` with the flists of `db`.
@@ -120,37 +186,16 @@ pub async fn run(
     config: &GcConfig,
     dry_run: bool,
 ) -> Result<GcReport, GcError> {
-    let started = SystemTime::now();
-    let cutoff = started
-        .checked_sub(config.grace)
-        .ok_or_else(|| GcError::Settings("gc.grace reaches before 1970".to_owned()))?;
-    let mut report = GcReport {
-        dry_run,
-        ..GcReport::default()
-    };
-    // A store that cannot be collected is refused before anything is deleted. The listing
-    // only starts here: no verdict is made before the mark below is complete.
-    let mut listing = store.blocks().peekable();
-    if let Some(Err(_)) = std::pin::Pin::new(&mut listing).peek().await
-        && let Some(Err(error)) = listing.next().await
-    {
-        return Err(error.into());
-    }
-    // Rows first: a row deleted here can no longer be reused by a job (its entry would fail
-    // on the foreign key), and the mark below sees exactly the rows that stay.
-    let before = chrono::DateTime::<chrono::Utc>::from(cutoff);
-    report.flist_rows_deleted = if dry_run {
-        hub_db::flists::count_unreferenced(db, before).await?
-    } else {
-        hub_db::flists::delete_unreferenced(db, before).await?
-    };
-    tracing::info!(
-        rows = report.flist_rows_deleted,
-        dry_run,
-        "gc: unreferenced flist rows"
-    );
-    let mut marked = Bloom::new(config.expected_blocks, config.false_positive_rate);
-    mark::run(db, store, cutoff, &mut marked, &mut report).await?;
-    sweep::run(store, listing, config, cutoff, &marked, &mut report).await?;
-    Ok(report)
+    run::run(db, store, config, dry_run, &Hooks::default()).await
+}
+
+/// [`run`] with test [`Hooks`].
+pub async fn run_with_hooks(
+    db: &hub_db::PgPool,
+    store: &hub_store::SharedStore,
+    config: &GcConfig,
+    dry_run: bool,
+    hooks: &Hooks,
+) -> Result<GcReport, GcError> {
+    run::run(db, store, config, dry_run, hooks).await
 }

@@ -15,10 +15,12 @@ macro_rules! sql {
 }
 
 pub mod auth;
+pub mod block_journal;
 pub mod entries;
 mod error;
 pub mod events;
 pub mod flists;
+pub mod gc_runs;
 pub mod jobs;
 pub mod quota;
 pub mod repositories;

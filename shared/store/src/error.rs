@@ -82,6 +82,16 @@ pub enum StoreError {
         /// The refused operation.
         operation: &'static str,
     },
+    /// The block journal could not record a block a writer is about to write or confirm
+    /// ([`crate::Journaled`]); nothing was sent to the store. Transient when the journal's
+    /// database is unreachable or overloaded: workers then pause as for a store outage.
+    #[error("block journal: {reason}")]
+    Journal {
+        /// What failed.
+        reason: String,
+        /// Whether retrying later can succeed.
+        transient: bool,
+    },
     /// Local file-system error (directory stores).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -95,6 +105,7 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Unavailable { .. } => true,
+            Self::Journal { transient, .. } => *transient,
             Self::Protocol { message, .. } => TRANSIENT_ZDB_ERRORS.contains(&message.as_str()),
             Self::Io(error) => matches!(
                 error.kind(),

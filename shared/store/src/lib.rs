@@ -17,6 +17,7 @@
 mod confirm;
 mod dir;
 mod error;
+mod journal;
 mod object;
 mod router;
 mod spec;
@@ -31,6 +32,7 @@ use futures::stream::BoxStream;
 pub use confirm::missing_blocks;
 pub use dir::{DirStore, LayoutMigration};
 pub use error::StoreError;
+pub use journal::{BlockJournal, Journaled};
 pub use object::{ObjectId, ObjectStore};
 pub use router::Router;
 pub use spec::parse_routes;
@@ -68,6 +70,39 @@ pub trait BlockStore: Send + Sync + std::fmt::Debug + 'static {
         Box::pin(futures::stream::once(async move { Err(error) }))
     }
 
+    /// Continues a listing after `cursor`, a [`StoredBlock::cursor`] an earlier listing of
+    /// this store gave: the blocks listed after it then, and any written since. Stores that
+    /// cannot resume a listing answer one [`StoreError::Unsupported`].
+    fn blocks_after(&self, cursor: &[u8]) -> BoxStream<'static, Result<StoredBlock, StoreError>> {
+        let _ = cursor;
+        let error = StoreError::Unsupported {
+            url: self.url(),
+            operation: "resuming a listing",
+        };
+        Box::pin(futures::stream::once(async move { Err(error) }))
+    }
+
+    /// Whether a writer must record in a [`BlockJournal`] every block it is about to write or
+    /// confirm, before it touches the store ([`Journaled`]): true for stores that cannot
+    /// record a confirmation themselves (0-db: `EXISTS` and an identical `SET` leave no
+    /// trace), so the garbage collector could otherwise delete a block a writer relies on.
+    fn needs_journal(&self) -> bool {
+        false
+    }
+
+    /// Deletes the block stored under `id` whatever its age; `false` when it was not there.
+    ///
+    /// Only for the garbage collector of a store that [needs a journal](Self::needs_journal),
+    /// while it holds the journal's deletion lock on `id` (`docs/gc.md`): the store itself
+    /// cannot tell whether a writer relies on the block.
+    async fn delete_locked(&self, id: &[u8]) -> Result<bool, StoreError> {
+        let _ = id;
+        Err(StoreError::Unsupported {
+            url: self.url(),
+            operation: "deleting blocks",
+        })
+    }
+
     /// Deletes the block stored under `id` unless it was written or confirmed by
     /// [`BlockStore::exists`] or [`BlockStore::set`] at or after `cutoff`, checked atomically
     /// with respect to those calls: a writer that was told the block exists keeps it. Returns
@@ -101,8 +136,11 @@ pub struct StoredBlock {
     pub id: Vec<u8>,
     /// Stored size in bytes.
     pub size: u64,
-    /// Last write or existence confirmation.
+    /// Last write or existence confirmation (0-db: last write only).
     pub modified: SystemTime,
+    /// Set on the blocks after which the listing can be resumed (0-db: the last block of
+    /// each `SCAN` page): pass it to [`BlockStore::blocks_after`].
+    pub cursor: Option<Vec<u8>>,
 }
 
 /// A store shared between tasks.

@@ -104,6 +104,11 @@ impl BlockStore for Router {
         first_error.map_or(Ok(false), Err)
     }
 
+    /// A writer must journal when any member store needs it.
+    fn needs_journal(&self) -> bool {
+        self.shards.iter().any(|shard| shard.store.needs_journal())
+    }
+
     /// Every store must answer: a route table names them all.
     async fn ping(&self) -> Result<(), StoreError> {
         try_join_all(self.shards.iter().map(|shard| shard.store.ping())).await?;

@@ -364,3 +364,76 @@ async fn parallel_calls_never_pipeline_and_respect_the_pool_size() {
     assert_eq!(zdb.key_count("ns"), Some(800));
     assert_only_plain_commands(&zdb);
 }
+
+/// The garbage collector's listing: every key once, in write order, over several `SCAN`
+/// pages; the cursor of a page's last key resumes after it; `DEL` of a gone key is `false`.
+#[tokio::test]
+async fn scan_lists_every_key_in_pages_and_resumes_after_a_cursor() {
+    use futures::TryStreamExt;
+
+    let zdb = double().await;
+    zdb.create_namespace("blocks", NamespaceSettings::default())
+        .expect("namespace");
+    let store = store(&zdb.url("blocks"));
+    assert!(
+        store
+            .blocks()
+            .try_collect::<Vec<_>>()
+            .await
+            .expect("list")
+            .is_empty(),
+        "an empty namespace lists nothing"
+    );
+    // More keys than one page of the double (128).
+    for n in 0..300 {
+        store
+            .set(&id(n), Bytes::from(vec![1u8; 1 + n as usize]))
+            .await
+            .expect("set");
+    }
+    let listed: Vec<_> = store.blocks().try_collect().await.expect("list");
+    let ids: Vec<Vec<u8>> = listed.iter().map(|block| block.id.clone()).collect();
+    assert_eq!(ids, (0..300).map(|n| id(n).to_vec()).collect::<Vec<_>>());
+    assert!(
+        listed
+            .iter()
+            .enumerate()
+            .all(|(n, block)| block.size == n as u64 + 1)
+    );
+    let now = std::time::SystemTime::now();
+    assert!(listed.iter().all(|block| block.modified <= now
+        && now.duration_since(block.modified).expect("past") < Duration::from_secs(60)));
+    let cursors: Vec<usize> = listed
+        .iter()
+        .enumerate()
+        .filter_map(|(n, block)| block.cursor.as_ref().map(|_| n))
+        .collect();
+    assert!(cursors.len() >= 3, "several pages: {cursors:?}");
+    assert_eq!(cursors.last(), Some(&299), "the last key ends a page");
+
+    // Resume after the first page, with its first key deleted meanwhile.
+    let first_end = cursors[0];
+    let cursor = listed[first_end].cursor.clone().expect("cursor");
+    assert!(
+        store
+            .delete_locked(&id(first_end as u32 + 1))
+            .await
+            .expect("DEL")
+    );
+    assert!(
+        !store
+            .delete_locked(&id(first_end as u32 + 1))
+            .await
+            .expect("DEL again")
+    );
+    let rest: Vec<_> = store
+        .blocks_after(&cursor)
+        .try_collect()
+        .await
+        .expect("resume");
+    let rest: Vec<Vec<u8>> = rest.into_iter().map(|block| block.id).collect();
+    let expected: Vec<Vec<u8>> = (first_end as u32 + 2..300)
+        .map(|n| id(n).to_vec())
+        .collect();
+    assert_eq!(rest, expected);
+}

@@ -39,6 +39,9 @@ impl Connections {
         let store = hub_store::open(&common.store)
             .await
             .map_err(ServiceError::Store)?;
+        // Blocks this worker writes or reuses must be journaled for the garbage collector
+        // when the store cannot record that itself (0-db; docs/gc.md).
+        let store = hub_db::block_journal::journaled(store, pool.clone());
         Ok(Self {
             pool,
             queue,

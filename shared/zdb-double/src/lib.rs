@@ -200,6 +200,33 @@ impl ZdbDouble {
             .map(|entry| entry.value.clone())
     }
 
+    /// Every live key of a namespace, in write order (empty if it does not exist).
+    pub fn keys(&self, namespace: &str) -> Vec<Bytes> {
+        let catalog = self.catalog();
+        let Some(ns) = catalog.get(namespace.as_bytes()) else {
+            return Vec::new();
+        };
+        let mut keys: Vec<(u64, Bytes)> = ns
+            .entries
+            .iter()
+            .map(|(key, entry)| (entry.seq, key.clone()))
+            .collect();
+        keys.sort_unstable_by_key(|(seq, _)| *seq);
+        keys.into_iter().map(|(_, key)| key).collect()
+    }
+
+    /// Moves the timestamp of every key of a namespace `by` into the past, as if the keys
+    /// had been written that long before (what `SCAN` reports). 0-db itself cannot do this;
+    /// tests of age-based behaviour (garbage collection) need it.
+    pub fn age(&self, namespace: &str, by: std::time::Duration) {
+        let secs = u32::try_from(by.as_secs()).unwrap_or(u32::MAX);
+        if let Some(ns) = self.catalog().get_mut(namespace.as_bytes()) {
+            for entry in ns.entries.values_mut() {
+                entry.timestamp = entry.timestamp.saturating_sub(secs);
+            }
+        }
+    }
+
     /// Stops listening and closes every connection; data is kept. Connecting fails with
     /// "connection refused" until [`restart`](Self::restart).
     pub async fn stop(&self) {

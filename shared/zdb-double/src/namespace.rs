@@ -1,6 +1,6 @@
 //! Namespaces and their key-value data, shared by all connections of one double.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -50,6 +50,8 @@ pub(crate) struct Namespace {
     pub locked: bool,
     pub frozen: bool,
     pub entries: HashMap<Bytes, Entry>,
+    /// Live keys by write order, so `SCAN` pages cost their own size, not the namespace's.
+    pub order: BTreeMap<u64, Bytes>,
     /// Payload bytes ever appended: 0-db never frees space on overwrite or delete.
     pub data_size: u64,
     /// Bytes of index records ever appended (header plus one record and key per write).
@@ -71,6 +73,7 @@ impl Namespace {
             locked: false,
             frozen: false,
             entries: HashMap::new(),
+            order: BTreeMap::new(),
             data_size: 0,
             index_size: INDEX_HEADER,
             next_seq: 0,

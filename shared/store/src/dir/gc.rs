@@ -100,6 +100,8 @@ fn list_dir(
             id,
             size: meta.len(),
             modified: meta.modified().map_err(|error| with_path(error, &path))?,
+            // Directory order is neither sorted nor stable: a listing restarts from the top.
+            cursor: None,
         };
         if sender.blocking_send(Ok(block)).is_err() {
             return Ok(());

@@ -1,32 +1,40 @@
 //! 0-db (`zdb://`) block store in user mode.
 
 mod pool;
+mod scan;
 mod url;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::stream::BoxStream;
 use redis::Value;
 
 pub use self::pool::ZdbOptions;
 use self::pool::{Pool, Reply};
 pub use self::url::ZdbUrl;
-use crate::{BlockStore, Route, StoreError, check_key, check_value};
+use crate::{BlockStore, Route, StoreError, StoredBlock, check_key, check_value};
 
 /// 0-db answers this to an overwrite in a write-once namespace. Ids are content hashes, so an
 /// existing key already holds the same bytes: the write has nothing left to do.
 const WORM_REFUSAL: &str = "Namespace is protected by worm mode";
 
+/// 0-db's answer to `DEL` of a key that is missing or already deleted.
+const KEY_NOT_FOUND: &str = "Key not found";
+
 /// A 0-db namespace used as a block store through a connection pool.
 #[derive(Debug)]
 pub struct ZdbStore {
-    pool: Pool,
+    /// Shared with the listing task of [`BlockStore::blocks`].
+    pool: Arc<Pool>,
 }
 
 impl ZdbStore {
     /// A store for `url`; connections are opened on first use.
     pub fn new(url: ZdbUrl, options: ZdbOptions) -> Result<Self, StoreError> {
         Ok(Self {
-            pool: Pool::new(url, &options)?,
+            pool: Arc::new(Pool::new(url, &options)?),
         })
     }
 
@@ -41,12 +49,15 @@ impl ZdbStore {
     }
 
     fn unexpected(&self, command: &str, reply: Reply) -> StoreError {
-        match reply {
-            Reply::ServerError(message) => self.pool.protocol(message),
-            Reply::Value(value) => self
-                .pool
-                .protocol(format!("unexpected reply to {command}: {value:?}")),
-        }
+        unexpected(&self.pool, command, reply)
+    }
+}
+
+/// The error for a reply a command should not get.
+fn unexpected(pool: &Pool, command: &str, reply: Reply) -> StoreError {
+    match reply {
+        Reply::ServerError(message) => pool.protocol(message),
+        Reply::Value(value) => pool.protocol(format!("unexpected reply to {command}: {value:?}")),
     }
 }
 
@@ -89,6 +100,32 @@ impl BlockStore for ZdbStore {
             Reply::Value(Value::Int(1)) => Ok(true),
             Reply::Value(Value::Int(0)) => Ok(false),
             other => Err(self.unexpected("EXISTS", other)),
+        }
+    }
+
+    /// `SCAN` pages in write order, one request in flight, streamed through a bounded
+    /// channel; the last block of each page carries the page's cursor.
+    fn blocks(&self) -> BoxStream<'static, Result<StoredBlock, StoreError>> {
+        scan::list(Arc::clone(&self.pool), None)
+    }
+
+    fn blocks_after(&self, cursor: &[u8]) -> BoxStream<'static, Result<StoredBlock, StoreError>> {
+        scan::list(Arc::clone(&self.pool), Some(cursor.to_vec()))
+    }
+
+    /// `EXISTS` and an identical `SET` leave no trace in 0-db, and a key's timestamp cannot
+    /// be refreshed: confirmations must be recorded outside.
+    fn needs_journal(&self) -> bool {
+        true
+    }
+
+    async fn delete_locked(&self, id: &[u8]) -> Result<bool, StoreError> {
+        check_key(id)?;
+        match self.pool.run(redis::cmd("DEL").arg(id)).await? {
+            Reply::Value(Value::Okay) => Ok(true),
+            // Gone already (another collection, or a retried request that did delete it).
+            Reply::ServerError(message) if message == KEY_NOT_FOUND => Ok(false),
+            other => Err(self.unexpected("DEL", other)),
         }
     }
 

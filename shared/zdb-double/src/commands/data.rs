@@ -50,7 +50,7 @@ impl Session {
             return err("Cannot write data right now");
         }
         let seq = ns.account_write(key.len(), value.len());
-        ns.entries.insert(
+        let previous = ns.entries.insert(
             key.clone(),
             Entry {
                 seq,
@@ -58,6 +58,11 @@ impl Session {
                 timestamp: unix_now(),
             },
         );
+        // An overwrite moves the key to the end of the write order.
+        if let Some(previous) = previous {
+            ns.order.remove(&previous.seq);
+        }
+        ns.order.insert(seq, key.clone());
         Reply::Bulk(key.clone())
     }
 
@@ -108,9 +113,10 @@ impl Session {
         if ns.settings.worm {
             return err("Cannot delete a key when namespace is in worm mode");
         }
-        if ns.entries.remove(key).is_none() {
+        let Some(removed) = ns.entries.remove(key) else {
             return err("Key not found");
-        }
+        };
+        ns.order.remove(&removed.seq);
         // The tombstone is an append like any other write.
         ns.account_write(key.len(), 0);
         Reply::ok()
@@ -138,13 +144,13 @@ impl Session {
             Ok(ns) => ns,
             Err(reply) => return reply,
         };
-        let mut page: Vec<(&Bytes, &Entry)> = ns
-            .entries
-            .iter()
-            .filter(|(_, entry)| after.is_none_or(|seq| entry.seq > seq))
+        let start = after.map_or(0, |seq| seq.saturating_add(1));
+        let page: Vec<(&Bytes, &Entry)> = ns
+            .order
+            .range(start..)
+            .filter_map(|(_, key)| ns.entries.get_key_value(key))
+            .take(SCAN_PAGE)
             .collect();
-        page.sort_unstable_by_key(|(_, entry)| entry.seq);
-        page.truncate(SCAN_PAGE);
         let Some(last_seq) = page.last().map(|(_, entry)| entry.seq) else {
             return err("No more data");
         };
