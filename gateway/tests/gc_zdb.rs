@@ -243,7 +243,9 @@ async fn gc_writer_confirming_during_the_deletion_lock_stores_the_block_again(po
                     }
                     existed
                 });
-                wait_for_lock_waiter(&waiter).await;
+                hub_testkit::wait_for_lock_waiter(&waiter, Duration::from_secs(10))
+                    .await
+                    .expect("the writer never waited for the deletion lock");
                 *handle.lock().expect("lock") = Some(spawned);
             }
             .boxed()
@@ -262,28 +264,6 @@ async fn gc_writer_confirming_during_the_deletion_lock_stores_the_block_again(po
         "the writer stored the block again"
     );
     assert!(fx.zdb.value(NAMESPACE, &block(3)).is_none());
-}
-
-/// Waits until a session of this database waits on a lock (the writer's touch).
-async fn wait_for_lock_waiter(pool: &PgPool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .fetch_one(pool)
-        .await
-        .expect("pg_stat_activity");
-        if waiting > 0 {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the writer never waited for the deletion lock"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// Test 2, a conversion running during the collection (mirrors the `dir://` test): it

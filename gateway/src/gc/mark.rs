@@ -81,4 +81,3 @@ pub(super) async fn journal(
     tracing::info!(keys = report.journal_marked, "gc: journal marked");
     Ok(())
 }
-

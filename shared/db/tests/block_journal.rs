@@ -23,28 +23,6 @@ async fn zdb() -> (ZdbDouble, SharedStore) {
     (zdb, store)
 }
 
-/// Waits until a session of this database waits on a lock.
-async fn wait_for_lock_waiter(pool: &PgPool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .fetch_one(pool)
-        .await
-        .expect("pg_stat_activity");
-        if waiting > 0 {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the writer never waited for the deletion lock"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn a_writer_blocked_by_the_deletion_lock_finds_the_block_gone_and_stores_it_again(
     pool: PgPool,
@@ -79,7 +57,9 @@ async fn a_writer_blocked_by_the_deletion_lock_finds_the_block_gone_and_stores_i
         }
         existed
     });
-    wait_for_lock_waiter(&pool).await;
+    hub_testkit::wait_for_lock_waiter(&pool, Duration::from_secs(10))
+        .await
+        .expect("the writer never waited for the deletion lock");
     assert!(!conversion.is_finished(), "the touch waits for the lock");
     assert!(raw.delete_locked(&key).await.expect("DEL"), "deleted");
     tx.commit().await.expect("commit");

@@ -15,11 +15,13 @@
 mod env;
 mod files;
 mod nats;
+mod postgres;
 mod wait;
 
 pub use env::{database_url, database_url_for, nats_url, redis_url};
 pub use files::backdate_files;
 pub use nats::{NatsTest, test_nats_prefix};
+pub use postgres::wait_for_lock_waiter;
 pub use wait::wait_until;
 
 /// Error of a test helper.
