@@ -16,10 +16,10 @@ use hub_proto::v1::FlistFormat;
 use hub_zdb_double::{DoubleConfig, NamespaceSettings, ZdbDouble};
 use uuid::Uuid;
 
-/// How long the store is down. With `fast_jobs`' retry delays (0.1 s, then 0.2 s) a job's three
-/// attempts are over in well under a second, so before the fix every job that met the outage
-/// failed with `attempts_exhausted`.
-const OUTAGE: Duration = Duration::from_secs(15);
+/// How long the store is down: the minute issue #13 asks a hub to ride out. With `fast_jobs`'
+/// retry delays (0.1 s, then 0.2 s) a job's three attempts are over in well under a second, so
+/// before the fix every job that met the outage failed with `attempts_exhausted`.
+const OUTAGE: Duration = Duration::from_secs(60);
 
 #[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn a_store_outage_fails_no_job_and_spends_no_attempt(pool: PgPool) -> TestResult {
