@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use gc_support::{LONG_AGO, age_rows, block, convert, publish, store_blocks, store_row};
+use gc_support::{
+    LONG_AGO, age_rows, assert_flist_readable, block, convert, publish, store_blocks, store_row,
+};
 use hub_gateway::gc::{self, GcConfig, GcReport};
 use hub_store::{DirStore, ObjectStore, SharedStore};
 use sqlx::PgPool;
@@ -140,13 +142,7 @@ async fn gc_keeps_every_block_of_a_conversion_running_during_the_collection(pool
     assert_eq!(again.flist_rows_deleted, 0, "{again:?}");
     // The conversion publishes: every block it relies on is there.
     publish(&pool, "new.fl", new).await;
-    let row = hub_db::flists::get(&pool, new).await.expect("row");
-    let bytes = ObjectStore::new(store.clone())
-        .get(&row.content_hash.parse().expect("hash"))
-        .await
-        .expect("read flist")
-        .expect("flist file present");
-    assert!(hub_flist::read_bytes(&bytes).is_ok());
+    assert_flist_readable(&pool, &store, new).await;
     for id in &blocks {
         assert_eq!(
             store.get(id).await.expect("get").as_deref(),
