@@ -18,10 +18,10 @@ use std::net::IpAddr;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use hub_auth::{AuthError, Identity};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::limits::COUNT_IN_WINDOW;
 use crate::state::AppState;
 
@@ -144,17 +144,13 @@ async fn run(state: &AppState, script: &redis::Script, key: &str) -> Option<(u64
 /// `429` with `Retry-After` = the seconds left in the window (at least 1).
 fn throttled(ttl_ms: i64) -> ApiError {
     let retry_after = u64::try_from(ttl_ms).unwrap_or(0).div_ceil(1000).max(1);
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too many failed authentications; retry later",
-    )
-    .with_code("auth_throttled")
-    .with_retry_after(retry_after)
+    ApiError::new(ErrorKind::AuthThrottled).with_retry_after(retry_after)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     #[test]
     fn ipv6_clients_are_counted_per_64_and_mapped_ipv4_as_ipv4() {

@@ -8,61 +8,16 @@
 //! large uploads (at most the limit plus the uploads in flight).
 //!
 //! The depth is the number of `queued` jobs in PostgreSQL (an index-only count on a partial
-//! index), shared by every gateway replica. Each gateway caches it for [`DEPTH_CACHE_TTL`], so a
+//! index), shared by every gateway replica. Each gateway caches it for [`depth::DEPTH_CACHE_TTL`], so a
 //! burst of submissions costs one count per second, and the limit may be overshot by what
 //! the replicas accept within that second.
 
-use std::time::{Duration, Instant};
+pub mod depth;
 
-use axum::http::StatusCode;
-use tokio::sync::Mutex;
+pub use depth::DEPTH_CACHE_TTL;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::state::AppState;
-
-/// How long a counted queue depth is reused.
-pub const DEPTH_CACHE_TTL: Duration = Duration::from_secs(1);
-
-/// The queue depth and the staged bytes, each measured at most once per [`DEPTH_CACHE_TTL`].
-#[derive(Debug, Default)]
-pub struct QueueDepth {
-    /// The last count of queued jobs and when it was taken. An async mutex: while the cache
-    /// is stale, concurrent requests wait for the one count instead of all running it.
-    last: Mutex<Option<(Instant, u64)>>,
-    /// The same for the bytes the staging bucket stores.
-    staged: Mutex<Option<(Instant, u64)>>,
-}
-
-impl QueueDepth {
-    /// Queued jobs, from the cache when it is fresh.
-    pub async fn get(&self, pool: &hub_db::PgPool) -> Result<u64, hub_db::DbError> {
-        let mut last = self.last.lock().await;
-        if let Some((at, depth)) = *last
-            && at.elapsed() < DEPTH_CACHE_TTL
-        {
-            return Ok(depth);
-        }
-        let depth = hub_db::jobs::count_queued(pool).await?;
-        *last = Some((Instant::now(), depth));
-        Ok(depth)
-    }
-
-    /// Bytes the staging bucket stores, from the cache when it is fresh.
-    pub async fn staged_bytes(
-        &self,
-        staging: &hub_jobs::Staging,
-    ) -> Result<u64, hub_jobs::JobsError> {
-        let mut staged = self.staged.lock().await;
-        if let Some((at, bytes)) = *staged
-            && at.elapsed() < DEPTH_CACHE_TTL
-        {
-            return Ok(bytes);
-        }
-        let bytes = staging.stored_bytes().await?;
-        *staged = Some((Instant::now(), bytes));
-        Ok(bytes)
-    }
-}
 
 /// Refuse a new upload with `503 hub_busy` when the staging bucket stores
 /// `limits.max_staged_bytes` (0 = no limit) or more. A failed measure lets the upload through.
@@ -85,8 +40,7 @@ pub async fn check_staging(state: &AppState) -> ApiResult<()> {
 }
 
 fn busy(state: &AppState, message: String) -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
-        .with_code("hub_busy")
+    ApiError::new(ErrorKind::HubBusy { detail: message })
         .with_retry_after(state.config.limits.busy_retry_after.as_secs().max(1))
 }
 

@@ -8,6 +8,8 @@ use hub_config::{CommonConfig, ConfigError, PublishConfig, Validate};
 use hub_jobs::JobsConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::forwarded::{InvalidProxy, TrustedProxies};
+
 /// Everything the gateway reads at start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -133,8 +135,14 @@ impl Default for GatewaySettings {
 }
 
 impl GatewaySettings {
+    /// The peers whose `X-Forwarded-*` headers are believed (`trusted_proxies`, or the loopback
+    /// addresses under the former `trust_forwarded = true`).
+    pub fn proxies(&self) -> Result<TrustedProxies, InvalidProxy> {
+        TrustedProxies::new(&self.trusted_proxies, self.trust_forwarded)
+    }
+
     /// Whether any peer's `X-Forwarded-*` headers may be honoured (which peers: see
-    /// [`crate::forwarded::TrustedProxies`]).
+    /// [`TrustedProxies`]).
     pub fn honours_forwarded(&self) -> bool {
         self.trust_forwarded || !self.trusted_proxies.is_empty()
     }
@@ -211,7 +219,8 @@ impl Validate for GatewayConfig {
                 format!("`{}` must be an http(s) URL", self.public_url),
             ));
         }
-        crate::forwarded::TrustedProxies::from_settings(&self.gateway)
+        self.gateway
+            .proxies()
             .map_err(|e| ConfigError::invalid("gateway.trusted_proxies", e.to_string()))?;
         // The staging sweep takes an upload idle this long for abandoned: a live one must never
         // pause that long.

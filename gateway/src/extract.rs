@@ -2,12 +2,14 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use hub_auth::Identity;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::state::AppState;
 
 /// Name of the cookie selecting the current account (spec 4.5).
@@ -99,8 +101,85 @@ impl<S: Send + Sync> FromRequestParts<S> for PreferAsync {
     }
 }
 
+/// `axum::extract::Path` for the API: a path it cannot read is the catalogue's
+/// [`ErrorKind::UnreadableRequest`], rendered like every other API error.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+/// `axum::extract::Query` for the API, with the catalogue's answer to a bad query.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+/// The whole request body for the API (within the route's body limit), with the catalogue's
+/// answer to a body that cannot be read or is too large.
+#[derive(Debug)]
+pub struct Body(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(Self)
+            .map_err(ApiError::from)
+    }
+}
+
+/// Framework rejections keep their status and explanation.
+macro_rules! unreadable_request_from {
+    ($($rejection:ty),*) => {$(
+        impl From<$rejection> for ApiError {
+            fn from(rejection: $rejection) -> Self {
+                ApiError::new(ErrorKind::UnreadableRequest {
+                    status: rejection.status(),
+                    detail: rejection.body_text(),
+                })
+            }
+        }
+    )*};
+}
+
+unreadable_request_from!(PathRejection, QueryRejection, BytesRejection);
+
+/// Longest accepted `Idempotency-Key`.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The `Idempotency-Key` header: a printable ASCII string of at most 255 characters.
+pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|key| {
+            !key.is_empty()
+                && key.len() <= MAX_IDEMPOTENCY_KEY
+                && key.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        })
+        .ok_or(ErrorKind::InvalidIdempotencyKey)?;
+    Ok(Some(key.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn idempotency_keys_are_checked() {
+        let mut headers = HeaderMap::new();
+        assert!(matches!(idempotency_key(&headers), Ok(None)));
+        headers.insert("idempotency-key", "abc-123".parse().expect("header"));
+        assert_eq!(
+            idempotency_key(&headers).ok().flatten().as_deref(),
+            Some("abc-123")
+        );
+        headers.insert("idempotency-key", "x".repeat(300).parse().expect("header"));
+        assert!(idempotency_key(&headers).is_err());
+    }
+
     use super::*;
     use axum::http::Request;
 

@@ -15,8 +15,6 @@ use axum::response::Response;
 use http::HeaderMap;
 use http::request::Parts;
 
-use crate::config::GatewaySettings;
-
 /// Headers only a trusted proxy may set.
 const FORWARDED_HEADERS: [&str; 5] = [
     "x-forwarded-for",
@@ -86,15 +84,15 @@ pub struct TrustedProxies {
 }
 
 impl TrustedProxies {
-    /// From `gateway.trusted_proxies`; when that list is empty, `trust_forwarded = true`
-    /// (the former setting) means a proxy on this host: the loopback addresses.
-    pub fn from_settings(settings: &GatewaySettings) -> Result<Self, InvalidProxy> {
-        let mut networks = settings
-            .trusted_proxies
+    /// From the entries of `gateway.trusted_proxies` (addresses and networks); when there are
+    /// none, `trust_loopback` (the former `trust_forwarded = true`) means a proxy on this
+    /// host: the loopback addresses.
+    pub fn new(entries: &[String], trust_loopback: bool) -> Result<Self, InvalidProxy> {
+        let mut networks = entries
             .iter()
             .map(|entry| Network::parse(entry))
             .collect::<Result<Vec<_>, _>>()?;
-        if networks.is_empty() && settings.trust_forwarded {
+        if networks.is_empty() && trust_loopback {
             networks = vec![Network::parse("127.0.0.0/8")?, Network::parse("::1")?];
         }
         Ok(Self { networks })
@@ -200,11 +198,8 @@ mod tests {
     use super::*;
 
     fn trusted(entries: &[&str]) -> TrustedProxies {
-        let settings = GatewaySettings {
-            trusted_proxies: entries.iter().map(|e| (*e).to_owned()).collect(),
-            ..GatewaySettings::default()
-        };
-        TrustedProxies::from_settings(&settings).expect("valid proxies")
+        let entries: Vec<String> = entries.iter().map(|e| (*e).to_owned()).collect();
+        TrustedProxies::new(&entries, false).expect("valid proxies")
     }
 
     fn ip(text: &str) -> IpAddr {
@@ -236,34 +231,24 @@ mod tests {
     #[test]
     fn invalid_entries_are_refused() {
         for entry in ["10.0.0.0/33", "proxy.example", "10.0.0/8", "::1/129", ""] {
-            let settings = GatewaySettings {
-                trusted_proxies: vec![entry.to_owned()],
-                ..GatewaySettings::default()
-            };
-            assert!(TrustedProxies::from_settings(&settings).is_err(), "{entry}");
+            assert!(
+                TrustedProxies::new(&[entry.to_owned()], false).is_err(),
+                "{entry}"
+            );
         }
     }
 
     #[test]
     fn nobody_is_trusted_by_default_and_the_old_switch_means_loopback() {
-        let none = TrustedProxies::from_settings(&GatewaySettings::default()).expect("default");
+        let none = TrustedProxies::new(&[], false).expect("default");
         assert!(none.is_empty());
         assert!(!none.contains(ip("127.0.0.1")));
-        let settings = GatewaySettings {
-            trust_forwarded: true,
-            ..GatewaySettings::default()
-        };
-        let loopback = TrustedProxies::from_settings(&settings).expect("loopback");
+        let loopback = TrustedProxies::new(&[], true).expect("loopback");
         assert!(loopback.contains(ip("127.0.0.1")));
         assert!(loopback.contains(ip("::1")));
         assert!(!loopback.contains(ip("10.0.0.1")));
         // A list replaces the switch.
-        let settings = GatewaySettings {
-            trust_forwarded: true,
-            trusted_proxies: vec!["10.0.0.1".into()],
-            ..GatewaySettings::default()
-        };
-        let listed = TrustedProxies::from_settings(&settings).expect("listed");
+        let listed = TrustedProxies::new(&["10.0.0.1".into()], true).expect("listed");
         assert!(!listed.contains(ip("127.0.0.1")));
     }
 

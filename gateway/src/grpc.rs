@@ -3,7 +3,7 @@
 //!
 //! Calls are authenticated like HTTP requests, with the same guard and bearer tokens (metadata
 //! `authorization`, optional `active-user`), counted against the same rate limit, and follow
-//! the same access rules and validation (they share the HTTP routes' code). Errors carry the
+//! the same access rules and validation (both call [`crate::service`]). Errors carry the
 //! HTTP API's message with the matching gRPC code.
 
 use std::net::SocketAddr;
@@ -13,7 +13,7 @@ use axum::http::{HeaderValue, StatusCode};
 use futures::{Stream, StreamExt};
 use hub_auth::Identity;
 use hub_db::events::JobEvent as DbEvent;
-use hub_db::jobs::{self as db_jobs, Job as DbJob, JobCursor, JobFilter};
+use hub_db::jobs::{self as db_jobs, Job as DbJob};
 use hub_model::Format;
 use hub_proto::v1::hub_service_server::{HubService, HubServiceServer};
 use hub_proto::v1::{
@@ -25,14 +25,9 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::error::ApiError;
-use crate::routes::jobs::visible_job;
-use crate::routes::submit_docker::{DockerRequest, queue_docker};
-use crate::routes::submit_merge;
+use crate::service::jobs::{self, JobQuery, Listed};
+use crate::service::submit::{self, docker::DockerRequest};
 use crate::state::AppState;
-
-/// Page size of `ListJobs` without `limit`, and the largest one.
-const DEFAULT_PAGE: u32 = 20;
-const MAX_PAGE: u32 = 100;
 
 /// The gRPC server could not start or failed.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +68,7 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, GrpcError
         .map_err(|source| GrpcError::Bind { addr, source })
 }
 
-/// The service: a thin adapter over the HTTP routes' submission and job code.
+/// The service: a thin adapter over [`crate::service`], like the HTTP routes.
 #[derive(Clone)]
 pub struct GrpcService {
     state: AppState,
@@ -120,20 +115,17 @@ impl HubService for GrpcService {
         let format: Option<Format> = FlistFormat::try_from(request.format)
             .map_err(|_| Status::invalid_argument("unknown format"))?
             .into();
-        // The routes' validation is reused through their form fields (the service layer will
-        // take typed requests).
-        let format = format.map(Format::as_str);
         let submitted = match request.job {
             Some(submit_job_request::Job::Docker(docker)) => {
-                let mut fields = std::collections::HashMap::from([
-                    ("image".to_owned(), docker.image),
-                    ("platform".to_owned(), docker.platform),
-                    ("username".to_owned(), docker.username),
-                    ("password".to_owned(), docker.password),
-                ]);
-                fields.extend(format.map(|format| ("format".to_owned(), format.to_owned())));
-                let docker = DockerRequest::from_fields(fields).map_err(status)?;
-                queue_docker(state, &identity, docker, key).await
+                let docker = DockerRequest::new(
+                    docker.image,
+                    docker.platform,
+                    Some(docker.username),
+                    Some(docker.password),
+                    format,
+                )
+                .map_err(status)?;
+                submit::docker::queue(state, &identity, docker, key).await
             }
             Some(submit_job_request::Job::Merge(merge)) => {
                 let sources = merge
@@ -144,11 +136,10 @@ impl HubService for GrpcService {
                 let mode = MergeMode::try_from(merge.mode)
                     .map(hub_model::MergeMode::from)
                     .map_err(|_| Status::invalid_argument("unknown merge mode"))?;
-                let merge =
-                    submit_merge::validate(state, sources, &merge.target, Some(mode.as_str()))
-                        .await
-                        .map_err(status)?;
-                submit_merge::queue_merge(state, &identity, merge, format, key).await
+                let merge = submit::merge::validate(state, sources, &merge.target, Ok(mode))
+                    .await
+                    .map_err(status)?;
+                submit::merge::queue(state, &identity, merge, format, key).await
             }
             None => return Err(Status::invalid_argument("no job given")),
         };
@@ -158,7 +149,7 @@ impl HubService for GrpcService {
 
     async fn get_job(&self, request: Request<GetJobRequest>) -> Result<Response<Job>, Status> {
         let identity = self.caller(&request).await?;
-        let found = visible_job(&self.state, &identity, &request.get_ref().id)
+        let found = jobs::visible_job(&self.state, &identity, &request.get_ref().id)
             .await
             .map_err(status)?;
         Ok(Response::new(job(&found)))
@@ -170,7 +161,7 @@ impl HubService for GrpcService {
     ) -> Result<Response<ListJobsResponse>, Status> {
         let identity = self.caller(&request).await?;
         let request = request.into_inner();
-        let mut filter = JobFilter {
+        let query = JobQuery {
             states: request
                 .states
                 .iter()
@@ -181,30 +172,13 @@ impl HubService for GrpcService {
                 .iter()
                 .map(|kind| db_kind(*kind))
                 .collect::<Result<_, _>>()?,
-            ..JobFilter::default()
+            repository: Some(request.repository).filter(|repository| !repository.is_empty()),
+            cursor: Some(request.cursor),
+            limit: Some(request.limit).filter(|limit| *limit > 0),
         };
-        if request.repository.is_empty() {
-            filter.owner = Some(identity.username.clone());
-        } else if identity.accounts.contains(&request.repository) {
-            filter.repository = Some(request.repository);
-        } else {
-            return Err(Status::permission_denied(format!(
-                "you may not act as `{}`",
-                request.repository
-            )));
-        }
-        let cursor = Some(request.cursor.as_str())
-            .filter(|cursor| !cursor.is_empty())
-            .map(str::parse::<JobCursor>)
-            .transpose()
-            .map_err(|_| Status::invalid_argument("invalid cursor"))?;
-        let limit = match request.limit {
-            0 => DEFAULT_PAGE,
-            limit => limit.min(MAX_PAGE),
-        };
-        let page = db_jobs::list(&self.state.pool, &filter, cursor, limit)
+        let Listed { page, .. } = jobs::list(&self.state, &identity, query)
             .await
-            .map_err(|error| status(error.into()))?;
+            .map_err(status)?;
         Ok(Response::new(ListJobsResponse {
             jobs: page.jobs.iter().map(job).collect(),
             next_cursor: page
@@ -222,7 +196,7 @@ impl HubService for GrpcService {
     ) -> Result<Response<Self::WatchJobStream>, Status> {
         let identity = self.caller(&request).await?;
         let request = request.into_inner();
-        let found = visible_job(&self.state, &identity, &request.id)
+        let found = jobs::visible_job(&self.state, &identity, &request.id)
             .await
             .map_err(status)?;
         let events = self
@@ -241,23 +215,16 @@ impl HubService for GrpcService {
         request: Request<CancelJobRequest>,
     ) -> Result<Response<Job>, Status> {
         let identity = self.caller(&request).await?;
-        let found = visible_job(&self.state, &identity, &request.get_ref().id)
+        let cancelled = jobs::cancel(&self.state, &identity, &request.get_ref().id)
             .await
             .map_err(status)?;
-        let reason = format!("cancelled by {}", identity.username);
-        let cancelled = self
-            .state
-            .jobs
-            .cancel(found.id, &reason)
-            .await
-            .map_err(|error| status(error.into()))?;
-        Ok(Response::new(job(&cancelled.job)))
+        Ok(Response::new(job(&cancelled)))
     }
 }
 
 /// The gRPC status of an API error: the same message, the matching code.
 fn status(error: ApiError) -> Status {
-    let message = error.message().to_owned();
+    let message = error.message();
     match error.status() {
         StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => {
             Status::invalid_argument(message)
@@ -339,28 +306,32 @@ fn db_state(state: i32) -> Result<db_jobs::JobState, Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
     fn api_errors_keep_their_message_and_map_to_grpc_codes() {
         let cases = [
             (
-                ApiError::bad_request("no source found"),
+                ApiError::new(ErrorKind::NoSource),
                 tonic::Code::InvalidArgument,
             ),
             (
-                ApiError::not_found("job id not found"),
+                ApiError::new(ErrorKind::Missing(hub_db::Missing::Job)),
                 tonic::Code::NotFound,
             ),
             (
-                ApiError::conflict("job already finished"),
+                ApiError::new(ErrorKind::Conflict(hub_db::Conflict::JobFinished)),
                 tonic::Code::FailedPrecondition,
             ),
             (
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded"),
+                ApiError::new(ErrorKind::RateLimited),
                 tonic::Code::ResourceExhausted,
             ),
             (
-                ApiError::new(StatusCode::UNAUTHORIZED, "token revoked"),
+                ApiError::new(ErrorKind::Auth {
+                    status: StatusCode::UNAUTHORIZED,
+                    message: "token revoked",
+                }),
                 tonic::Code::Unauthenticated,
             ),
         ];

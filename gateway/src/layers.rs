@@ -7,18 +7,18 @@
 //! * the non-standard `INFO /api/flist/{repo}/{flist}` is answered by the `/light` route;
 //! * `OPTIONS` is answered everywhere, and CORS preflights succeed for `Authorization`;
 //! * `Access-Control-Allow-Origin: *` is on every response;
-//! * every error under `/api/` has the JSON error body, even those produced by the framework
-//!   (unknown route, wrong method, unparsable path) (D5).
+//! * an unknown path under `/api/` has the JSON error body (hub-api D5: the original answered
+//!   HTML there); wrong methods ([`method_not_allowed`]) and unreadable paths, queries and
+//!   bodies (the extractors of [`crate::extract`]) go through the error catalogue too.
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::normalize_path::NormalizePath;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind, Shape};
 
 /// Methods the hub answers, for `Allow` and preflights.
 const ALLOW_METHODS: &str = "GET, HEAD, POST, DELETE, INFO, OPTIONS";
@@ -31,8 +31,6 @@ const EXPOSE_HEADERS: &str = "ETag, Last-Modified, Content-Range, Content-Length
                               Location";
 /// How long browsers may reuse a preflight answer.
 const PREFLIGHT_MAX_AGE: &str = "86400";
-/// Largest framework error body turned into a JSON message.
-const MAX_ERROR_TEXT: usize = 1024;
 
 /// Wrap the complete `app` router: its routes run behind the behaviour of this module. The
 /// result is still a [`Router`] (an outer router whose only "route" is the app), so the binary
@@ -41,7 +39,7 @@ pub fn wrap(app: Router) -> Router {
     let app = NormalizePath::trim_trailing_slash(app.fallback(not_found));
     Router::new()
         .fallback_service(app)
-        .layer(middleware::from_fn(api_errors_as_json))
+        .layer(middleware::from_fn(error_shape))
         .layer(middleware::from_fn(info_method))
         .layer(middleware::from_fn(cors))
         .layer(middleware::from_fn(upper_case_method))
@@ -70,7 +68,7 @@ fn upper_case(method: &Method) -> Option<Method> {
 /// Unknown routes: the JSON error under `/api/`, a plain 404 elsewhere.
 async fn not_found(uri: Uri) -> Response {
     if is_api(uri.path()) {
-        ApiError::not_found("not found").into_response()
+        ApiError::new(ErrorKind::RouteNotFound).into_response()
     } else {
         crate::web::not_found_page()
     }
@@ -78,6 +76,21 @@ async fn not_found(uri: Uri) -> Response {
 
 fn is_api(path: &str) -> bool {
     path == "/api" || path.starts_with("/api/")
+}
+
+/// Render the errors of the hub's own APIs (`/api/jobs`, `/api/blocks`, `/api/tokens`) with
+/// their code; the original hub's routes keep its answers.
+async fn error_shape(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let own_api = ["/api/jobs", "/api/blocks", "/api/tokens"]
+        .iter()
+        .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")));
+    let shape = if own_api {
+        Shape::Coded
+    } else {
+        Shape::Original
+    };
+    shape.scope(next.run(request)).await
 }
 
 /// Answer `OPTIONS` for every path; add `Access-Control-Allow-Origin: *` to everything else.
@@ -140,53 +153,15 @@ fn light_uri(uri: &Uri) -> Option<Uri> {
         .ok()
 }
 
-/// Give framework-made errors under `/api/` (405, path rejections, …) the JSON error body with
-/// their text as the message.
-async fn api_errors_as_json(request: Request, next: Next) -> Response {
-    let api = is_api(request.uri().path());
-    let response = next.run(request).await;
-    let status = response.status();
-    if !api || !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
-        return response;
+/// A known path asked with a method it does not serve: the catalogue's `405` under `/api/`, a
+/// bare `405` elsewhere (axum adds `Allow` to both). [`crate::app`] installs it on every
+/// route.
+pub async fn method_not_allowed(uri: Uri) -> Response {
+    if is_api(uri.path()) {
+        ApiError::new(ErrorKind::MethodNotAllowed).into_response()
+    } else {
+        StatusCode::METHOD_NOT_ALLOWED.into_response()
     }
-    let plain_text = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("text/plain"));
-    let (parts, body) = response.into_parts();
-    // Framework rejections explain themselves in plain text; anything else (an HTML page) is
-    // replaced by the status's reason.
-    let text = match plain_text {
-        true => axum::body::to_bytes(body, MAX_ERROR_TEXT)
-            .await
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
-            .map(|text| text.trim().to_owned())
-            .filter(|text| !text.is_empty()),
-        false => None,
-    };
-    let message = text.unwrap_or_else(|| {
-        status
-            .canonical_reason()
-            .unwrap_or("error")
-            .to_ascii_lowercase()
-    });
-    let mut json = ApiError::new(status, message).into_response();
-    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
-        if let Some(value) = parts.headers.get(&name) {
-            json.headers_mut().insert(name, value.clone());
-        }
-    }
-    json
-}
-
-fn is_json(response: &Response<Body>) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/json"))
 }
 
 #[cfg(test)]

@@ -17,18 +17,26 @@ pub mod openapi;
 pub mod pyjson;
 pub mod routes;
 pub mod server;
+pub mod service;
+pub mod startup;
 pub mod state;
+pub mod upload;
 pub mod web;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method};
 use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use hub_jobs::probes;
 use hub_telemetry::{Readiness, health_router};
 
 pub use config::GatewayConfig;
-pub use state::{AppState, StartupError};
+pub use startup::StartupError;
+pub use state::AppState;
 
 /// The complete HTTP application: every route module, the health endpoints and the
 /// cross-cutting layers ([`layers::wrap`]: method case, trailing slashes, `INFO`, CORS, JSON
@@ -37,9 +45,7 @@ pub use state::{AppState, StartupError};
 pub fn app(state: AppState) -> Router {
     let readiness = readiness(&state);
     // The configuration was validated at load; an invalid list here trusts nobody.
-    let trusted = Arc::new(
-        forwarded::TrustedProxies::from_settings(&state.config.gateway).unwrap_or_default(),
-    );
+    let trusted = Arc::new(state.config.gateway.proxies().unwrap_or_default());
     let routes = Router::new()
         .merge(routes::public::router())
         .merge(routes::me::router())
@@ -49,10 +55,31 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::blocks::router())
         .merge(routes::tokens::router())
         .merge(openapi::router())
-        .merge(routes::web::router())
+        .merge(web::router::router())
+        .route("/{repo}/{file}", get(repo_file))
+        .method_not_allowed_fallback(layers::method_not_allowed)
         .with_state(state)
         .merge(health_router(readiness));
     layers::wrap(routes).layer(middleware::from_fn_with_state(trusted, forwarded::screen))
+}
+
+/// `GET /{repo}/{file}`: the website's preview page for `<name>.md`, a download otherwise.
+async fn repo_file(
+    State(state): State<AppState>,
+    Path((repo, file)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let readable =
+        |name: &str| compat::names::readable(name, error::ErrorKind::SOURCE_NOT_FOUND).is_ok();
+    match file.strip_suffix(".md") {
+        Some(name) if readable(&repo) && readable(&file) => {
+            web::pages::preview(&state, &headers, &repo, name).await
+        }
+        _ => routes::downloads::file(State(state), Path((repo, file)), method, headers)
+            .await
+            .into_response(),
+    }
 }
 
 /// `/readyz` probes: the gateway is ready when PostgreSQL, NATS and the chunk store answer.

@@ -22,11 +22,10 @@
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::http::StatusCode;
 use hub_auth::Identity;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::state::AppState;
 
 /// Length of a rate-limit window.
@@ -135,11 +134,7 @@ pub async fn check_request_rate(state: &AppState, identity: &Identity) -> Result
     match counted {
         Ok((count, ttl_ms)) if count > u64::from(budget) => {
             let retry_after = u64::try_from(ttl_ms).unwrap_or(0).div_ceil(1000).max(1);
-            Err(
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded")
-                    .with_code("rate_limited")
-                    .with_retry_after(retry_after),
-            )
+            Err(ApiError::new(ErrorKind::RateLimited).with_retry_after(retry_after))
         }
         Ok(_) => Ok(()),
         Err(error) => {
@@ -260,12 +255,10 @@ pub async fn acquire_job_slot(
         held = try_take_slot(state, &key, limit, job_id).await;
     }
     match held {
-        Some(-1) => Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many jobs in progress (at most {limit}); wait for one to finish"),
-        )
-        .with_code("too_many_jobs")
-        .with_retry_after(JOB_SLOT_RETRY_AFTER)),
+        Some(-1) => {
+            Err(ApiError::new(ErrorKind::TooManyJobs { limit })
+                .with_retry_after(JOB_SLOT_RETRY_AFTER))
+        }
         Some(_) => {
             let renewal = spawn_renewal(state, key.clone(), job_id);
             Ok(JobSlot {
@@ -392,11 +385,7 @@ pub fn check_upload_size(state: &AppState, size: u64) -> Result<(), ApiError> {
 
 /// The `413` answer for an upload over `max` bytes.
 pub fn upload_too_large(max: u64) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("upload too large (at most {max} bytes)"),
-    )
-    .with_code("payload_too_large")
+    ApiError::new(ErrorKind::UploadTooLarge { max })
 }
 
 /// Refuse with `403 quota_exceeded` when publishing `name` would add an entry to a

@@ -32,7 +32,6 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::config::GatewayConfig;
-use crate::forwarded::TrustedProxies;
 use per_address::PerAddress;
 
 /// The answer to a connection beyond the per-address cap, written before closing it.
@@ -61,7 +60,7 @@ pub async fn serve(
         None => app,
     };
     // Validated at load; an invalid list exempts nobody from the cap.
-    let proxies = TrustedProxies::from_settings(settings).unwrap_or_default();
+    let proxies = settings.proxies().unwrap_or_default();
     let per_address = PerAddress::new(settings.max_connections_per_address, proxies);
     let mut builder = http1::Builder::new();
     builder

@@ -7,13 +7,13 @@
 pub use hub_model::names::flist_name;
 use hub_model::names::{created_flist_name, validate_repository_name, validate_tag_name};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorKind};
 
-/// A name read from the URL that can be looked up; otherwise 404 with `missing` (no stored
+/// A name read from the URL that can be looked up; otherwise the `missing` answer (no stored
 /// entry can have a NUL byte, and PostgreSQL refuses it in a query).
-pub fn readable<'a>(name: &'a str, missing: &'static str) -> ApiResult<&'a str> {
+pub fn readable(name: &str, missing: ErrorKind) -> ApiResult<&str> {
     if name.contains('\0') {
-        Err(ApiError::not_found(missing))
+        Err(ApiError::new(missing))
     } else {
         Ok(name)
     }
@@ -66,8 +66,8 @@ mod tests {
 
     #[test]
     fn nul_bytes_are_missing() {
-        assert!(readable("ok", "source not found").is_ok());
-        let err = readable("a\0", "user not found").expect_err("nul");
+        assert!(readable("ok", ErrorKind::SOURCE_NOT_FOUND).is_ok());
+        let err = readable("a\0", ErrorKind::USER_NOT_FOUND).expect_err("nul");
         assert_eq!(err.status(), http::StatusCode::NOT_FOUND);
         assert_eq!(err.message(), "user not found");
     }

@@ -9,7 +9,7 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{post, put};
@@ -17,8 +17,8 @@ use futures::{StreamExt, TryStreamExt};
 use hub_store::MAX_VALUE_SIZE;
 use serde::Serialize;
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::Caller;
+use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::extract::{Body, Caller, Path};
 use crate::state::AppState;
 
 /// Most ids in one `POST /api/blocks/missing` (a 1 GiB upload has ~2,000 chunks).
@@ -48,10 +48,9 @@ pub fn router() -> Router<AppState> {
 /// A block id from its hex text: 16 or 32 bytes.
 fn parse_id(text: &str) -> Result<Vec<u8>, ApiError> {
     let invalid = || {
-        ApiError::bad_request(format!(
-            "invalid block id `{text}` (32 or 64 hexadecimal characters)"
-        ))
-        .with_code("invalid_block_id")
+        ApiError::new(ErrorKind::InvalidBlockId {
+            value: text.to_owned(),
+        })
     };
     let id = hex::decode(text).map_err(|_| invalid())?;
     if matches!(id.len(), 16 | 32) {
@@ -66,17 +65,13 @@ fn parse_id(text: &str) -> Result<Vec<u8>, ApiError> {
 async fn missing(
     State(state): State<AppState>,
     Caller(_identity): Caller,
-    body: Bytes,
+    Body(body): Body,
 ) -> ApiResult<Json<Vec<String>>> {
-    let ids: Vec<String> = serde_json::from_slice(&body).map_err(|_| {
-        ApiError::bad_request("malformed json request (expected an array of hex block ids)")
+    let ids: Vec<String> = serde_json::from_slice(&body).map_err(|_| ErrorKind::MalformedJson {
+        detail: Some("expected an array of hex block ids".to_owned()),
     })?;
     if ids.len() > MAX_IDS {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("too many block ids (at most {MAX_IDS} per request)"),
-        )
-        .with_code("too_many_ids"));
+        return Err(ErrorKind::TooManyBlockIds { max: MAX_IDS }.into());
     }
     let parsed = ids
         .iter()
@@ -116,14 +111,17 @@ async fn upload(
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             too_large()
         } else {
-            ApiError::bad_request(rejection.body_text())
+            ApiError::new(ErrorKind::UnreadableRequest {
+                status: StatusCode::BAD_REQUEST,
+                detail: rejection.body_text(),
+            })
         }
     })?;
     if body.len() > MAX_VALUE_SIZE {
         return Err(too_large());
     }
     if body.is_empty() {
-        return Err(ApiError::bad_request("empty block").with_code("empty_block"));
+        return Err(ErrorKind::EmptyBlock.into());
     }
     let size = body.len();
     let hash_len = id_bytes.len();
@@ -136,11 +134,11 @@ async fn upload(
             .map_err(ApiError::internal)?
     };
     if digest != id_bytes {
-        return Err(ApiError::bad_request(format!(
-            "block id does not match its content (BLAKE2b-{hash_len} of the body is {})",
-            hex::encode(&digest)
-        ))
-        .with_code("block_id_mismatch"));
+        return Err(ErrorKind::BlockIdMismatch {
+            hash_len,
+            digest: hex::encode(&digest),
+        }
+        .into());
     }
     state.store.set(&id_bytes, body).await?;
     Ok((
@@ -162,11 +160,9 @@ fn blake2b(data: &[u8], len: usize) -> Vec<u8> {
 }
 
 fn too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("block too large (at most {MAX_VALUE_SIZE} bytes)"),
-    )
-    .with_code("block_too_large")
+    ApiError::new(ErrorKind::BlockTooLarge {
+        max: MAX_VALUE_SIZE,
+    })
 }
 
 #[cfg(test)]

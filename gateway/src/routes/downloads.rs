@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::compat::dump::flist_bytes;
 use crate::compat::names::{flist_name, readable};
 use crate::compat::urls::public_base;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::pyjson::PyJson;
 use crate::state::AppState;
 
@@ -27,14 +27,11 @@ mod range;
 
 use range::{ByteRange, RangeRequest};
 
-/// Routes of this module.
+/// Routes of this module. `GET /{repo}/{file}` ([`file`]) shares its path with the website's
+/// preview page and is dispatched by [`crate::app`].
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/{repo}/{file}", get(file))
-        .route("/{repo}/tags/{tag}/{file}", get(tag_file))
+    Router::new().route("/{repo}/tags/{tag}/{file}", get(tag_file))
 }
-
-const NOT_FOUND: &str = "source not found";
 
 /// What a download path asks for, from its suffix.
 #[derive(Debug, PartialEq, Eq)]
@@ -47,8 +44,6 @@ enum Wanted<'a> {
     Text(&'a str),
     /// `<name>.json`.
     Json(&'a str),
-    /// `<name>.md`, the preview page.
-    Preview(&'a str),
 }
 
 impl<'a> Wanted<'a> {
@@ -62,31 +57,23 @@ impl<'a> Wanted<'a> {
         if let Some(name) = file.strip_suffix(".txt") {
             return Some(Self::Text(name));
         }
-        if let Some(name) = file.strip_suffix(".json") {
-            return Some(Self::Json(name));
-        }
-        file.strip_suffix(".md").map(Self::Preview)
+        file.strip_suffix(".json").map(Self::Json)
     }
 }
 
-/// `GET /{repo}/{file}` for every suffix of [`Wanted`].
-async fn file(
+/// `GET /{repo}/{file}` for every suffix of [`Wanted`] but the preview page.
+pub async fn file(
     State(state): State<AppState>,
     Path((repo, file)): Path<(String, String)>,
     method: Method,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let repo = readable(&repo, NOT_FOUND)?;
-    let file = readable(&file, NOT_FOUND)?;
-    let wanted = Wanted::parse(file).ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    if let Wanted::Preview(name) = wanted {
-        return Ok(crate::web::pages::preview(&state, &headers, repo, name).await);
-    }
+    let repo = readable(&repo, ErrorKind::SOURCE_NOT_FOUND)?;
+    let file = readable(&file, ErrorKind::SOURCE_NOT_FOUND)?;
+    let wanted = Wanted::parse(file).ok_or_else(|| ApiError::new(ErrorKind::SOURCE_NOT_FOUND))?;
     let name = match wanted {
         Wanted::File(name) | Wanted::Md5(name) => name.to_owned(),
-        Wanted::Text(name) | Wanted::Json(name) | Wanted::Preview(name) => {
-            flist_name(name).into_owned()
-        }
+        Wanted::Text(name) | Wanted::Json(name) => flist_name(name).into_owned(),
     };
     let found = entries::lookup(&state.pool, repo, &name).await;
     let target = resolved(found.map_err(not_found)?)?;
@@ -94,9 +81,7 @@ async fn file(
         Wanted::File(_) => serve_file(&state, &target, &method, &headers).await,
         Wanted::Md5(_) => Ok(md5_response(&target)),
         Wanted::Text(_) => Ok(info_text(&state, &headers, repo, &name, &target)),
-        Wanted::Json(_) | Wanted::Preview(_) => {
-            Ok(info_json(&state, &headers, repo, &name, &target))
-        }
+        Wanted::Json(_) => Ok(info_json(&state, &headers, repo, &name, &target)),
     }
 }
 
@@ -104,7 +89,7 @@ async fn file(
 /// their status.
 fn not_found(err: DbError) -> ApiError {
     match err {
-        DbError::NotFound(_) => ApiError::not_found(NOT_FOUND),
+        DbError::NotFound(_) => ApiError::new(ErrorKind::SOURCE_NOT_FOUND),
         other => other.into(),
     }
 }
@@ -116,13 +101,13 @@ async fn tag_file(
     method: Method,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let repo = readable(&repo, NOT_FOUND)?;
-    let tag = readable(&tag, NOT_FOUND)?;
-    let file = readable(&file, NOT_FOUND)?;
+    let repo = readable(&repo, ErrorKind::SOURCE_NOT_FOUND)?;
+    let tag = readable(&tag, ErrorKind::SOURCE_NOT_FOUND)?;
+    let file = readable(&file, ErrorKind::SOURCE_NOT_FOUND)?;
     let (name, md5) = match Wanted::parse(file) {
         Some(Wanted::File(name)) => (name, false),
         Some(Wanted::Md5(name)) => (name, true),
-        _ => return Err(ApiError::not_found(NOT_FOUND)),
+        _ => return Err(ApiError::new(ErrorKind::SOURCE_NOT_FOUND)),
     };
     let found = tags::lookup_entry(&state.pool, repo, tag, name).await;
     let target = resolved(found.map_err(not_found)?)?;
@@ -135,7 +120,9 @@ async fn tag_file(
 
 /// The flist a lookup ends at; a dangling pointer or a taglink is not a file.
 fn resolved(found: Lookup) -> ApiResult<Target> {
-    found.target.ok_or_else(|| ApiError::not_found(NOT_FOUND))
+    found
+        .target
+        .ok_or_else(|| ApiError::new(ErrorKind::SOURCE_NOT_FOUND))
 }
 
 /// 8.2: lowercase hex MD5 and a newline.
@@ -297,10 +284,8 @@ mod tests {
         assert_eq!(Wanted::parse("a.txt"), Some(Wanted::Text("a")));
         assert_eq!(Wanted::parse("a.flist.txt"), Some(Wanted::Text("a.flist")));
         assert_eq!(Wanted::parse("a.flist.json"), Some(Wanted::Json("a.flist")));
-        assert_eq!(
-            Wanted::parse("a.flist.md"),
-            Some(Wanted::Preview("a.flist"))
-        );
+        // The preview page `<name>.md` is the website's ([`crate::app`] dispatches it).
+        assert_eq!(Wanted::parse("a.flist.md"), None);
         assert_eq!(Wanted::parse("a.tar.gz"), None);
     }
 

@@ -9,40 +9,27 @@
 //! * `/listen/{jobid}` stays anonymous, like the original's: job ids are random UUIDv4s (122
 //!   random bits) handed only to the submitter, and the stream shows progress messages only.
 
-mod cache;
 mod events;
 pub mod legacy;
 mod listen;
 pub mod view;
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, http::HeaderMap};
-use futures::StreamExt;
-use hub_auth::Identity;
-use hub_db::events::EventKind;
-use hub_db::jobs::{self, Job, JobCursor, JobFilter};
+
+use hub_model::MergeMode;
 use serde::Deserialize;
-use uuid::Uuid;
 
-pub use self::cache::JobCache;
 use self::view::{JobPageView, JobView};
-use super::submit::{self, Reply};
-use super::submit_docker::{self, DockerRequest};
-use super::submit_merge;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::Caller;
+use super::answer::{Reply, answer};
+use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::extract::{Body, Caller, Path, Query, idempotency_key};
+use crate::service::jobs::{self, JobQuery, Listed};
+use crate::service::submit::{self, docker::DockerRequest};
 use crate::state::AppState;
-
-/// Page size of `GET /api/jobs` without `limit`, and the largest one allowed.
-const DEFAULT_PAGE: u32 = 20;
-const MAX_PAGE: u32 = 100;
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
@@ -51,35 +38,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/jobs/{id}", get(show).delete(cancel))
         .route("/api/jobs/{id}/events", get(events::stream))
         .route("/listen/{jobid}", get(listen::listen))
-}
-
-/// The job `id` if `identity` may see it, else `404 job id not found`. Served from
-/// [`JobCache`] when it can.
-pub async fn visible_job(state: &AppState, identity: &Identity, id: &str) -> ApiResult<Job> {
-    let id = parse_id(id)?;
-    let job = state
-        .job_cache
-        .get_or_load(id, || jobs::get(&state.pool, id))
-        .await?;
-    if may_see(identity, &job) {
-        Ok(Job::clone(&job))
-    } else {
-        Err(not_found())
-    }
-}
-
-/// Whether `identity` submitted `job` or may act as the repository it publishes into.
-pub fn may_see(identity: &Identity, job: &Job) -> bool {
-    job.owner == identity.username || identity.accounts.contains(&job.repository)
-}
-
-/// A job id from a path: anything but a UUID is an unknown job.
-pub fn parse_id(id: &str) -> ApiResult<Uuid> {
-    Uuid::try_parse(id).map_err(|_| not_found())
-}
-
-fn not_found() -> ApiError {
-    ApiError::not_found("job id not found")
 }
 
 /// `?wait=` of `GET /api/jobs/{id}`.
@@ -97,37 +55,18 @@ async fn show(
     Path(id): Path<String>,
     Query(query): Query<ShowQuery>,
 ) -> ApiResult<Response> {
-    let job = visible_job(&state, &identity, &id).await?;
+    let job = jobs::visible_job(&state, &identity, &id).await?;
     let job = match query.wait.as_deref() {
         Some(wait) => {
-            let wait = humantime::parse_duration(wait.trim()).map_err(|_| {
-                ApiError::bad_request(format!("invalid wait `{wait}` (e.g. 30s)"))
-                    .with_code("invalid_wait")
-            })?;
-            long_poll(&state, job, wait.min(state.config.gateway.max_long_poll)).await?
+            let wait =
+                humantime::parse_duration(wait.trim()).map_err(|_| ErrorKind::InvalidWait {
+                    value: wait.to_owned(),
+                })?;
+            jobs::long_poll(&state, job, wait).await?
         }
         None => job,
     };
     Ok(Json(JobView::of(&job)).into_response())
-}
-
-/// Wait until `job` changes state (or `wait` passes), then read it again.
-async fn long_poll(state: &AppState, job: Job, wait: Duration) -> ApiResult<Job> {
-    if job.state.is_terminal() || wait.is_zero() {
-        return Ok(job);
-    }
-    let mut events = state.events.follow(job.id, job.last_event_seq);
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        match tokio::time::timeout_at(deadline, events.next()).await {
-            Ok(Some(Ok(event))) if event.kind == EventKind::State => break,
-            Ok(Some(Ok(_))) => {}
-            Ok(Some(Err(error))) => return Err(error.into()),
-            // The stream ended (the job finished) or the wait is over.
-            Ok(None) | Err(_) => break,
-        }
-    }
-    Ok(jobs::get(&state.pool, job.id).await?)
 }
 
 /// `GET /api/jobs` query.
@@ -152,32 +91,14 @@ async fn list(
     Caller(identity): Caller,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Response> {
-    let mut filter = JobFilter {
+    let query = JobQuery {
         states: parse_list(query.state.as_deref(), "state")?,
         kinds: parse_list(query.kind.as_deref(), "kind")?,
-        ..JobFilter::default()
+        repository: query.repository,
+        cursor: query.cursor,
+        limit: query.limit,
     };
-    match query.repository {
-        Some(repository) if identity.accounts.contains(&repository) => {
-            filter.repository = Some(repository);
-        }
-        Some(repository) => {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!("you may not act as `{repository}`"),
-            )
-            .with_code("forbidden"));
-        }
-        None => filter.owner = Some(identity.username.clone()),
-    }
-    let cursor = query
-        .cursor
-        .as_deref()
-        .map(str::parse::<JobCursor>)
-        .transpose()
-        .map_err(|_| ApiError::bad_request("invalid cursor").with_code("invalid_cursor"))?;
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
-    let page = jobs::list(&state.pool, &filter, cursor, limit).await?;
+    let Listed { page, limit } = jobs::list(&state, &identity, query).await?;
     Ok(Json(JobPageView {
         results: page.jobs.iter().map(JobView::of).collect(),
         limit,
@@ -186,15 +107,17 @@ async fn list(
     .into_response())
 }
 
-fn parse_list<T: std::str::FromStr>(text: Option<&str>, what: &str) -> ApiResult<Vec<T>> {
+fn parse_list<T: std::str::FromStr>(text: Option<&str>, what: &'static str) -> ApiResult<Vec<T>> {
     text.unwrap_or_default()
         .split(',')
         .map(str::trim)
         .filter(|item| !item.is_empty())
         .map(|item| {
             item.parse().map_err(|_| {
-                ApiError::bad_request(format!("invalid {what} `{item}`"))
-                    .with_code("invalid_filter")
+                ApiError::new(ErrorKind::InvalidFilter {
+                    what,
+                    value: item.to_owned(),
+                })
             })
         })
         .collect()
@@ -206,12 +129,8 @@ async fn cancel(
     Caller(identity): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let job = visible_job(&state, &identity, &id).await?;
-    let reason = format!("cancelled by {}", identity.username);
-    let cancelled = state.jobs.cancel(job.id, &reason).await?;
-    // This replica shows the cancellation at once, before its event comes back.
-    state.job_cache.remember(Arc::new(cancelled.job.clone()));
-    Ok(Json(JobView::of(&cancelled.job)).into_response())
+    let cancelled = jobs::cancel(&state, &identity, &id).await?;
+    Ok(Json(JobView::of(&cancelled)).into_response())
 }
 
 /// Body of `POST /api/jobs`.
@@ -243,14 +162,14 @@ async fn create(
     State(state): State<AppState>,
     Caller(identity): Caller,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    Body(body): Body,
 ) -> Response {
     let submitted = async {
-        let request: NewJob = serde_json::from_slice(&body).map_err(|error| {
-            ApiError::bad_request(format!("malformed json request: {error}"))
-                .with_code("invalid_request")
-        })?;
-        let key = submit::idempotency_key(&headers)?;
+        let request: NewJob =
+            serde_json::from_slice(&body).map_err(|error| ErrorKind::InvalidJobRequest {
+                detail: error.to_string(),
+            })?;
+        let key = idempotency_key(&headers)?;
         match request {
             NewJob::Docker {
                 image,
@@ -259,15 +178,9 @@ async fn create(
                 password,
                 format,
             } => {
-                let mut fields = std::collections::HashMap::from([
-                    ("image".to_owned(), image),
-                    ("platform".to_owned(), platform),
-                ]);
-                fields.extend(username.map(|u| ("username".to_owned(), u)));
-                fields.extend(password.map(|p| ("password".to_owned(), p)));
-                fields.extend(format.map(|f| ("format".to_owned(), f)));
-                let request = DockerRequest::from_fields(fields)?;
-                submit_docker::queue_docker(&state, &identity, request, key).await
+                let format = submit::asked_format(format.as_deref())?;
+                let request = DockerRequest::new(image, platform, username, password, format)?;
+                submit::docker::queue(&state, &identity, request, key).await
             }
             NewJob::Merge {
                 sources,
@@ -275,12 +188,13 @@ async fn create(
                 mode,
                 format,
             } => {
-                let request =
-                    submit_merge::validate(&state, sources, &target, mode.as_deref()).await?;
-                submit_merge::queue_merge(&state, &identity, request, format.as_deref(), key).await
+                let mode = MergeMode::from_request(mode.as_deref().map(str::trim));
+                let request = submit::merge::validate(&state, sources, &target, mode).await?;
+                let format = submit::asked_format(format.as_deref())?;
+                submit::merge::queue(&state, &identity, request, format, key).await
             }
         }
     }
     .await;
-    submit::answer_submitted(&state, submitted, Reply::Async).await
+    answer(&state, submitted, Reply::Async).await
 }

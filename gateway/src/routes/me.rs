@@ -6,7 +6,7 @@
 //! exactly. Mutations are GET, as in the original (clients depend on it).
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hub_db::entries::Overwrite;
@@ -15,10 +15,10 @@ use hub_model::Format;
 use serde::{Deserialize, Serialize};
 
 use crate::compat::names::{created_flist, created_tag, flist_name, readable, writable_repository};
-use crate::error::{ApiError, ApiResult};
-use crate::extract::Caller;
+use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::extract::{Caller, Path, Query};
 use crate::pyjson::PyJson;
-use crate::routes::public;
+use crate::service::flists;
 use crate::state::AppState;
 
 /// Routes of this module. Parameters at the same position share a name, as the router requires.
@@ -36,9 +36,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/flist/me/{a}/rename/{b}", get(rename))
         .route("/api/flist/me/promote/{b}/{c}/{d}", get(promote))
 }
-
-const SOURCE_NOT_FOUND: &str = "source not found";
-const USER_NOT_FOUND: &str = "user not found";
 
 /// `{"status": "success"}`, optionally with a payload.
 #[derive(Serialize)]
@@ -72,9 +69,9 @@ fn quota(state: &AppState) -> hub_db::EntryQuota {
 
 /// Map the "not found" of a query to `message` (routes whose catalogue entry differs from the
 /// default wording).
-fn missing_as(missing: Missing, message: &'static str) -> impl Fn(DbError) -> ApiError {
+fn missing_as(missing: Missing, answer: ErrorKind) -> impl Fn(DbError) -> ApiError {
     move |err| match err {
-        DbError::NotFound(found) if found == missing => ApiError::not_found(message),
+        DbError::NotFound(found) if found == missing => ApiError::new(answer.clone()),
         other => other.into(),
     }
 }
@@ -98,7 +95,9 @@ async fn contents(
     Path(flist): Path<String>,
     headers: http::HeaderMap,
 ) -> ApiResult<Response> {
-    public::contents_of(&state, &headers, &identity.user, &flist).await
+    Ok(flists::contents(&state, &identity.user, &flist)
+        .await?
+        .respond(&headers))
 }
 
 /// 7.2 `DELETE /api/flist/me/{flist}`: the flist or pointer `<flist>.flist`, else the taglink
@@ -109,7 +108,7 @@ async fn remove(
     Path(flist): Path<String>,
 ) -> ApiResult<Response> {
     let me = identity.user.as_str();
-    let raw = readable(&flist, SOURCE_NOT_FOUND)?;
+    let raw = readable(&flist, ErrorKind::SOURCE_NOT_FOUND)?;
     let name = flist_name(raw);
     match entries::remove(&state.pool, me, &name).await {
         Ok(_) => return Ok(success()),
@@ -121,7 +120,7 @@ async fn remove(
             entries::remove(&state.pool, me, raw).await?;
             Ok(success())
         }
-        _ => Err(ApiError::not_found(SOURCE_NOT_FOUND)),
+        _ => Err(ApiError::new(ErrorKind::SOURCE_NOT_FOUND)),
     }
 }
 
@@ -133,7 +132,7 @@ async fn link(
 ) -> ApiResult<Response> {
     let me = writable_repository(&identity.user)?;
     let linkname = created_flist(&linkname)?;
-    let source = flist_name(readable(&source, SOURCE_NOT_FOUND)?).into_owned();
+    let source = flist_name(readable(&source, ErrorKind::SOURCE_NOT_FOUND)?).into_owned();
     entries::link(&state.pool, me, &linkname, me, &source, quota(&state)).await?;
     Ok(success())
 }
@@ -147,8 +146,8 @@ async fn crosslink(
 ) -> ApiResult<Response> {
     let me = writable_repository(&identity.user)?;
     let linkname = created_flist(&linkname)?;
-    let repo = readable(&repo, "source repository not found")?;
-    let source = flist_name(readable(&source, SOURCE_NOT_FOUND)?).into_owned();
+    let repo = readable(&repo, ErrorKind::Missing(Missing::SourceRepository))?;
+    let source = flist_name(readable(&source, ErrorKind::SOURCE_NOT_FOUND)?).into_owned();
     entries::crosslink(&state.pool, me, &linkname, repo, &source, quota(&state)).await?;
     Ok(success())
 }
@@ -160,21 +159,20 @@ async fn crosstag(
     Caller(identity): Caller,
     Path((linkname, repo, tag)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    const SOURCE_TAG_NOT_FOUND: &str = "source tag not found";
-    let repo = readable(&repo, SOURCE_TAG_NOT_FOUND)?;
-    let tag = readable(&tag, SOURCE_TAG_NOT_FOUND)?;
+    let repo = readable(&repo, ErrorKind::SourceTagMissing)?;
+    let tag = readable(&tag, ErrorKind::SourceTagMissing)?;
     if tags::get(&state.pool, repo, tag).await?.is_none() {
-        return Err(ApiError::not_found(SOURCE_TAG_NOT_FOUND));
+        return Err(ApiError::new(ErrorKind::SourceTagMissing));
     }
     if Format::of_suffix(&linkname) == Some(Format::Flist) {
-        return Err(ApiError::bad_request("tag symlink cannot ends with .flist"));
+        return Err(ApiError::new(ErrorKind::TagLinkNamedFlist));
     }
     let me = writable_repository(&identity.user)?;
     hub_model::names::validate_flist_name(&linkname)?;
     let flist = Format::Flist.file_name(&linkname);
     entries::taglink(&state.pool, me, &linkname, &flist, repo, tag, quota(&state))
         .await
-        .map_err(missing_as(Missing::Tag, SOURCE_TAG_NOT_FOUND))?;
+        .map_err(missing_as(Missing::Tag, ErrorKind::SourceTagMissing))?;
     Ok(success())
 }
 
@@ -188,8 +186,8 @@ async fn tag_add(
     let me = writable_repository(&identity.user)?;
     let tag = created_tag(&tag)?;
     let linkname = created_flist(&linkname)?;
-    let repo = readable(&repo, "source repository not found")?;
-    let source = flist_name(readable(&source, SOURCE_NOT_FOUND)?).into_owned();
+    let repo = readable(&repo, ErrorKind::Missing(Missing::SourceRepository))?;
+    let source = flist_name(readable(&source, ErrorKind::SOURCE_NOT_FOUND)?).into_owned();
     tags::put_entry(
         &state.pool,
         me,
@@ -210,9 +208,9 @@ async fn tag_remove(
     Caller(identity): Caller,
     Path((tag, linkname, _repo, _source)): Path<(String, String, String, String)>,
 ) -> ApiResult<Response> {
-    const NOT_ON_TAG: &str = "target not found on this tag";
-    let tag = readable(&tag, NOT_ON_TAG)?;
-    let linkname = flist_name(readable(&linkname, NOT_ON_TAG)?).into_owned();
+    let tag = readable(&tag, ErrorKind::Missing(Missing::TagEntry))?;
+    let linkname =
+        flist_name(readable(&linkname, ErrorKind::Missing(Missing::TagEntry))?).into_owned();
     tags::remove_entry(&state.pool, &identity.user, tag, &linkname).await?;
     Ok(success())
 }
@@ -234,7 +232,7 @@ async fn rename(
 ) -> ApiResult<Response> {
     let me = identity.user.as_str();
     let destination = created_flist(&destination)?;
-    let source = flist_name(readable(&source, SOURCE_NOT_FOUND)?).into_owned();
+    let source = flist_name(readable(&source, ErrorKind::SOURCE_NOT_FOUND)?).into_owned();
     let force = options
         .force
         .is_some_and(|force| matches!(force.to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
@@ -269,8 +267,8 @@ async fn promote(
 ) -> ApiResult<Response> {
     let me = writable_repository(&identity.user)?;
     let local = created_flist(&local)?;
-    let source_repo = readable(&source_repo, USER_NOT_FOUND)?;
-    let source_file = flist_name(readable(&source_file, SOURCE_NOT_FOUND)?).into_owned();
+    let source_repo = readable(&source_repo, ErrorKind::USER_NOT_FOUND)?;
+    let source_file = flist_name(readable(&source_file, ErrorKind::SOURCE_NOT_FOUND)?).into_owned();
     entries::promote(
         &state.pool,
         source_repo,
@@ -280,7 +278,10 @@ async fn promote(
         quota(&state),
     )
     .await
-    .map_err(missing_as(Missing::SourceRepository, USER_NOT_FOUND))?;
+    .map_err(missing_as(
+        Missing::SourceRepository,
+        ErrorKind::USER_NOT_FOUND,
+    ))?;
     Ok(success_with(Promoted {
         source: FileRef {
             username: source_repo,
@@ -301,7 +302,7 @@ mod tests {
 
     #[test]
     fn missing_mapping_only_touches_the_named_case() {
-        let map = missing_as(Missing::Tag, "source tag not found");
+        let map = missing_as(Missing::Tag, ErrorKind::SourceTagMissing);
         assert_eq!(
             map(DbError::NotFound(Missing::Tag)).message(),
             "source tag not found"

@@ -4,23 +4,23 @@
 use std::collections::BTreeMap;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
-use hub_db::entries::{self, EntryKind, Lookup};
-use hub_db::{repositories, tags};
-use serde::Serialize;
-use serde_json::Value;
+use hub_db::entries::{self, EntryKind};
+use hub_db::{Missing, repositories, tags};
 
+use crate::compat::GlobalVersion;
 use crate::compat::body::JsonBody;
-use crate::compat::names::{flist_name, readable};
+use crate::compat::names::readable;
 use crate::compat::shapes::{EntryJson, InfoJson, RepositoryJson, TaglinkJson, unix};
-use crate::compat::{GlobalVersion, dump};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::extract::Path;
 use crate::pyjson::{self, PyJson};
+use crate::service::flists;
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -36,9 +36,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/flist/{repo}/{flist}/taglink", get(taglink))
         .route("/api/flist/{repo}/{flist}/metadata", get(metadata))
 }
-
-const USER_NOT_FOUND: &str = "user not found";
-const SOURCE_NOT_FOUND: &str = "source not found";
 
 /// Number of repositories and their latest change: every write advances some repository's
 /// `updated_at`, so this changes with every entry or tag change anywhere.
@@ -66,7 +63,7 @@ async fn repository_version(state: &AppState, repo: &str) -> ApiResult<DateTime<
             )
         })
         .await?
-        .ok_or_else(|| ApiError::not_found(USER_NOT_FOUND))
+        .ok_or_else(|| ApiError::new(ErrorKind::USER_NOT_FOUND))
 }
 
 /// Serve the global listing `key` from the cache, or build it with `build`.
@@ -103,15 +100,6 @@ async fn all_entries(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
     .await
 }
 
-/// Whether `name` is flagged `official` (4.7: only `Administrator` without authentication).
-pub fn is_official(state: &AppState, name: &str) -> bool {
-    if state.auth.is_enabled() {
-        state.config.official_repositories.iter().any(|o| o == name)
-    } else {
-        name == hub_auth::ADMINISTRATOR
-    }
-}
-
 /// 6.2 `GET /api/repositories`.
 async fn repositories_list(State(state): State<AppState>) -> ApiResult<Response> {
     let repositories = repositories::list(&state.pool).await?;
@@ -119,7 +107,7 @@ async fn repositories_list(State(state): State<AppState>) -> ApiResult<Response>
         .iter()
         .map(|repository| RepositoryJson {
             name: &repository.name,
-            official: is_official(&state, &repository.name),
+            official: flists::is_official(&state, &repository.name),
             updated: unix(repository.updated_at),
         })
         .collect();
@@ -158,7 +146,7 @@ async fn repository_listing(
     Path(repo): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let repo = readable(&repo, USER_NOT_FOUND)?;
+    let repo = readable(&repo, ErrorKind::USER_NOT_FOUND)?;
     let version = repository_version(&state, repo).await?;
     let body = state
         .compat
@@ -176,8 +164,8 @@ async fn tag_listing(
     Path((repo, tag)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let repo = readable(&repo, USER_NOT_FOUND)?;
-    let tag = readable(&tag, "tag not found")?;
+    let repo = readable(&repo, ErrorKind::USER_NOT_FOUND)?;
+    let tag = readable(&tag, ErrorKind::Missing(Missing::Tag))?;
     let version = repository_version(&state, repo).await?;
     // Repository names never contain NUL (checked above), so the key is unambiguous.
     let key = format!("{repo}\0tags\0{tag}");
@@ -191,37 +179,15 @@ async fn tag_listing(
     Ok(body.respond(&headers))
 }
 
-/// Look up `flist` (3.1-normalised) in `repo`, following links, with the catalogue messages.
-pub async fn lookup(state: &AppState, repo: &str, flist: &str) -> ApiResult<(String, Lookup)> {
-    let repo = readable(repo, USER_NOT_FOUND)?;
-    let name = flist_name(readable(flist, SOURCE_NOT_FOUND)?).into_owned();
-    let found = entries::lookup(&state.pool, repo, &name).await?;
-    Ok((name, found))
-}
-
-/// 6.6 (and 7.2 GET): the contents dump of `repo/flist`; a dangling pointer is `source not
-/// found`.
-pub async fn contents_of(
-    state: &AppState,
-    headers: &HeaderMap,
-    repo: &str,
-    flist: &str,
-) -> ApiResult<Response> {
-    let (_, found) = lookup(state, repo, flist).await?;
-    let target = found
-        .target
-        .as_ref()
-        .ok_or_else(|| ApiError::not_found(SOURCE_NOT_FOUND))?;
-    Ok(dump::contents_dump(state, target).await?.respond(headers))
-}
-
 /// 6.6 `GET /api/flist/{repo}/{flist}`.
 async fn contents(
     State(state): State<AppState>,
     Path((repo, flist)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    contents_of(&state, &headers, &repo, &flist).await
+    Ok(flists::contents(&state, &repo, &flist)
+        .await?
+        .respond(&headers))
 }
 
 /// 6.7 `GET /api/flist/{repo}/{flist}/light` (and `INFO`, rewritten to it).
@@ -229,8 +195,9 @@ async fn light(
     State(state): State<AppState>,
     Path((repo, flist)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let (name, found) = lookup(&state, &repo, &flist).await?;
-    let info = InfoJson::new(&name, &found).ok_or_else(|| ApiError::not_found(SOURCE_NOT_FOUND))?;
+    let (name, found) = flists::lookup(&state, &repo, &flist).await?;
+    let info =
+        InfoJson::new(&name, &found).ok_or_else(|| ApiError::new(ErrorKind::SOURCE_NOT_FOUND))?;
     Ok(PyJson(info).into_response())
 }
 
@@ -239,22 +206,19 @@ async fn taglink(
     State(state): State<AppState>,
     Path((repo, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let repo = readable(&repo, USER_NOT_FOUND)?;
-    let name = readable(&name, SOURCE_NOT_FOUND)?;
+    let repo = readable(&repo, ErrorKind::USER_NOT_FOUND)?;
+    let name = readable(&name, ErrorKind::SOURCE_NOT_FOUND)?;
     let Some(entry) = entries::get(&state.pool, repo, name).await? else {
         repositories::require(&state.pool, repo).await?;
-        return Err(ApiError::not_found(SOURCE_NOT_FOUND));
+        return Err(ApiError::new(ErrorKind::SOURCE_NOT_FOUND));
     };
     if entry.kind == EntryKind::Regular {
-        return Err(ApiError::not_found(SOURCE_NOT_FOUND));
+        return Err(ApiError::new(ErrorKind::SOURCE_NOT_FOUND));
     }
     // The schema guarantees pointers have a target; a row without one is corrupt.
-    let target = entry.cleaned_target().ok_or_else(|| {
-        ApiError::new(
-            http::StatusCode::INTERNAL_SERVER_ERROR,
-            "could not read tag link",
-        )
-    })?;
+    let target = entry
+        .cleaned_target()
+        .ok_or_else(|| ApiError::new(ErrorKind::CorruptTagLink))?;
     Ok(PyJson(TaglinkJson { target }).into_response())
 }
 
@@ -263,123 +227,17 @@ async fn metadata(
     State(state): State<AppState>,
     Path((repo, flist)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let (_, found) = lookup(&state, &repo, &flist).await?;
+    let (_, found) = flists::lookup(&state, &repo, &flist).await?;
     let target = found
         .target
         .as_ref()
-        .ok_or_else(|| ApiError::not_found(SOURCE_NOT_FOUND))?;
+        .ok_or_else(|| ApiError::new(ErrorKind::SOURCE_NOT_FOUND))?;
     let publish = &state.config.publish;
-    let body = public_metadata(
+    let body = flists::public_metadata(
         &target.flist.metadata,
         &publish.backend_host,
         publish.backend_port,
         &publish.backend_namespace,
     );
     Ok(PyJson(body).into_response())
-}
-
-/// The `backend-forced` object, in the original's key order.
-#[derive(Debug, PartialEq, Serialize)]
-pub struct ForcedBackend<'a> {
-    host: &'a str,
-    port: u16,
-    namespace: &'a str,
-}
-
-/// One metadata value as served.
-#[derive(Debug, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum MetadataValue<'a> {
-    /// A value of the flist's table.
-    Stored(Value),
-    /// The public backend applying to a flist without `backend`.
-    Forced(ForcedBackend<'a>),
-}
-
-/// Metadata members in order (the table's keys sorted, then `backend-forced`).
-#[derive(Debug, PartialEq)]
-pub struct MetadataJson<'a>(pub Vec<(String, MetadataValue<'a>)>);
-
-impl Serialize for MetadataJson<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap as _;
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (key, value) in &self.0 {
-            map.serialize_entry(key, value)?;
-        }
-        map.end()
-    }
-}
-
-/// The metadata as served: string values that hold JSON parsed (the original `json.loads`-ed
-/// every value), secrets removed from `backend` (D13), and `backend-forced` naming the public
-/// backend when the flist has no `backend`.
-pub fn public_metadata<'a>(
-    stored: &Value,
-    host: &'a str,
-    port: u16,
-    namespace: &'a str,
-) -> MetadataJson<'a> {
-    let mut out = Vec::new();
-    if let Value::Object(table) = stored {
-        for (key, value) in table {
-            let mut value = match value {
-                Value::String(text) => {
-                    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
-                }
-                other => other.clone(),
-            };
-            if key == hub_flist::BACKEND_KEY
-                && let Value::Object(backend) = &mut value
-            {
-                backend.remove("password");
-                backend.remove("token");
-            }
-            out.push((key.clone(), MetadataValue::Stored(value)));
-        }
-    }
-    if !out.iter().any(|(key, _)| key == hub_flist::BACKEND_KEY) {
-        out.push((
-            "backend-forced".to_owned(),
-            MetadataValue::Forced(ForcedBackend {
-                host,
-                port,
-                namespace,
-            }),
-        ));
-    }
-    MetadataJson(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn metadata_values_are_parsed_and_backend_secrets_removed() {
-        let stored = json!({
-            "backend": "{\"host\": \"h\", \"port\": 9900, \"namespace\": \"ns\", \"password\": \"p\", \"token\": \"t\"}",
-            "readme": "{\"readme\": \"# hi\"}",
-            "plain": "not json",
-        });
-        let served = public_metadata(&stored, "pub", 9900, "default");
-        assert_eq!(
-            serde_json::to_value(&served).expect("json"),
-            json!({
-                "backend": {"host": "h", "port": 9900, "namespace": "ns"},
-                "readme": {"readme": "# hi"},
-                "plain": "not json",
-            })
-        );
-    }
-
-    #[test]
-    fn backend_forced_when_the_flist_has_none() {
-        let served = public_metadata(&json!({}), "hub.grid.tf", 9900, "default");
-        assert_eq!(
-            String::from_utf8(pyjson::to_vec(&served).expect("json")).expect("utf-8"),
-            "{\"backend-forced\": {\"host\": \"hub.grid.tf\", \"port\": 9900, \"namespace\": \"default\"}}\n"
-        );
-    }
 }

@@ -1,23 +1,18 @@
-//! `POST /api/flist/me/merge/{target}` (spec 7.11): merge flists into `<target>.flist`.
+//! `POST /api/flist/me/merge/{target}` (hub-api §7.11): merge flists into `<target>.flist`;
+//! the body is a JSON array of `repo/name` sources. The use case is
+//! [`crate::service::submit::merge`].
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use hub_auth::Identity;
 use hub_model::MergeMode;
-use hub_model::names::{flist_name, validate_flist_name};
-use hub_proto::v1::job_envelope::Payload;
-use hub_proto::v1::{self, FlistRef, MergeJob};
 use serde::Deserialize;
 
-use super::submit::{self, Reply, Submitted};
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{Caller, PreferAsync};
+use super::answer::{Reply, answer};
+use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::extract::{Body, Caller, Path, PreferAsync, Query, idempotency_key};
+use crate::service::submit::{asked_format, merge};
 use crate::state::AppState;
-
-/// Most sources of one merge.
-pub const MAX_SOURCES: usize = 256;
 
 /// `?format=` and `?mode=` of the merge route.
 #[derive(Debug, Default, Deserialize)]
@@ -29,41 +24,26 @@ pub struct MergeQuery {
     pub mode: Option<String>,
 }
 
-/// A validated merge request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MergeRequest {
-    /// Sources in order, names normalised (`.flist` appended unless a flist extension is there).
-    pub sources: Vec<FlistRef>,
-    /// The target entry name as given (its extension follows the output format).
-    pub target: String,
-    /// How sources combine.
-    pub mode: MergeMode,
-}
-
 /// `POST /api/flist/me/merge/{target}`.
-pub async fn merge(
+pub async fn merge_into(
     State(state): State<AppState>,
     Caller(identity): Caller,
     PreferAsync(respond_async): PreferAsync,
     Path(target): Path<String>,
     Query(query): Query<MergeQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
-    let result = async {
+    let submitted = async {
         let sources = parse_sources(&body)?;
-        let request = validate(&state, sources, &target, query.mode.as_deref()).await?;
-        let key = submit::idempotency_key(&headers)?;
-        Ok::<_, ApiError>((request, key))
+        let mode = MergeMode::from_request(query.mode.as_deref().map(str::trim));
+        let request = merge::validate(&state, sources, &target, mode).await?;
+        let key = idempotency_key(&headers)?;
+        let format = asked_format(query.format.as_deref())?;
+        merge::queue(&state, &identity, request, format, key).await
     }
     .await;
-    let submitted = match result {
-        Ok((request, key)) => {
-            queue_merge(&state, &identity, request, query.format.as_deref(), key).await
-        }
-        Err(error) => Err(error),
-    };
-    submit::answer_submitted(&state, submitted, Reply::preferring(respond_async)).await
+    answer(&state, submitted, Reply::preferring(respond_async)).await
 }
 
 /// `POST /api/flist/me/merge` (no target): the sources are still validated first, as the
@@ -71,44 +51,23 @@ pub async fn merge(
 pub async fn merge_without_target(
     State(state): State<AppState>,
     Caller(_identity): Caller,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     let result = async {
         let sources = parse_sources(&body)?;
-        validate(&state, sources, "", None).await
+        merge::validate(&state, sources, "", Ok(MergeMode::Union)).await
     }
     .await;
     match result {
-        Ok(_) => ApiError::bad_request("missing build (target) name").into_response(),
+        Ok(_) => ApiError::new(ErrorKind::MissingTarget).into_response(),
         Err(error) => error.into_response(),
     }
 }
 
-/// Queue a validated merge for `identity` (steps 1 and 2 of [`submit`]).
-pub async fn queue_merge(
-    state: &AppState,
-    identity: &Identity,
-    request: MergeRequest,
-    format: Option<&str>,
-    idempotency_key: Option<String>,
-) -> ApiResult<Submitted> {
-    let format = submit::output_format(state, format, Some(&request.target))?;
-    let target = format.with_extension(&request.target);
-    validate_flist_name(&target)?;
-    submit::submit_job(state, identity, idempotency_key, |ticket| {
-        let mut envelope = submit::envelope(state, ticket, identity, target, format);
-        envelope.payload = Some(Payload::Merge(MergeJob {
-            sources: request.sources,
-            mode: v1::MergeMode::from(request.mode) as i32,
-        }));
-        envelope
-    })
-    .await
-}
-
-/// The body: a JSON array of strings, whatever the `Content-Type` (spec 7.11).
+/// The body: a JSON array of strings, whatever the `Content-Type` (hub-api §7.11: the
+/// original parsed the body as JSON without looking at the header).
 pub fn parse_sources(body: &[u8]) -> ApiResult<Vec<String>> {
-    let malformed = || ApiError::bad_request("malformed json request");
+    let malformed = || ApiError::new(ErrorKind::MalformedJson { detail: None });
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| malformed())?;
     let serde_json::Value::Array(items) = value else {
         return Err(malformed());
@@ -120,67 +79,6 @@ pub fn parse_sources(body: &[u8]) -> ApiResult<Vec<String>> {
             _ => Err(malformed()),
         })
         .collect()
-}
-
-/// The checks of spec 7.11, in its order: sources present and well-formed, each existing,
-/// then the target.
-pub async fn validate(
-    state: &AppState,
-    sources: Vec<String>,
-    target: &str,
-    mode: Option<&str>,
-) -> ApiResult<MergeRequest> {
-    if sources.is_empty() {
-        return Err(ApiError::bad_request("no source found"));
-    }
-    if sources.len() > MAX_SOURCES {
-        return Err(ApiError::bad_request(format!(
-            "too many sources (at most {MAX_SOURCES})"
-        )));
-    }
-    let refs = sources
-        .iter()
-        .map(|source| source_ref(source))
-        .collect::<ApiResult<Vec<_>>>()?;
-    for source in &refs {
-        let found = hub_db::entries::get(&state.pool, &source.repository, &source.name).await?;
-        if found.is_none() {
-            return Err(ApiError::not_found(format!(
-                "{}/{} does not exists",
-                source.repository, source.name
-            )));
-        }
-    }
-    if target.is_empty() {
-        return Err(ApiError::bad_request("missing build (target) name"));
-    }
-    if target.contains('/') {
-        return Err(ApiError::bad_request("build name not allowed"));
-    }
-    let mode = MergeMode::from_request(mode.map(str::trim)).map_err(|unknown| {
-        ApiError::bad_request(format!(
-            "invalid merge mode `{}` (union or overlay)",
-            unknown.value
-        ))
-    })?;
-    Ok(MergeRequest {
-        sources: refs,
-        target: target.to_owned(),
-        mode,
-    })
-}
-
-/// `repo/name` exactly (D1: no other path), the name normalised (spec 3.1).
-fn source_ref(source: &str) -> ApiResult<FlistRef> {
-    let malformed = || ApiError::bad_request("malformed source filename");
-    let (repository, name) = source.split_once('/').ok_or_else(malformed)?;
-    if repository.is_empty() || name.is_empty() || name.contains('/') {
-        return Err(malformed());
-    }
-    Ok(FlistRef {
-        repository: repository.to_owned(),
-        name: flist_name(name).into_owned(),
-    })
 }
 
 #[cfg(test)]
@@ -203,20 +101,5 @@ mod tests {
             parse_sources(b"[\"a/b\", \"c/d.flist\"]").ok(),
             Some(vec!["a/b".to_owned(), "c/d.flist".to_owned()])
         );
-    }
-
-    #[test]
-    fn sources_are_exactly_repo_slash_name() {
-        assert_eq!(message(source_ref("nope")), "malformed source filename");
-        assert_eq!(message(source_ref("a/../b")), "malformed source filename");
-        assert_eq!(message(source_ref("/b")), "malformed source filename");
-        assert_eq!(message(source_ref("a/")), "malformed source filename");
-        let parsed = source_ref("tf/base").ok();
-        assert_eq!(
-            parsed.map(|r| (r.repository, r.name)),
-            Some(("tf".into(), "base.flist".into()))
-        );
-        let fl = source_ref("tf/base.fl").ok();
-        assert_eq!(fl.map(|r| r.name), Some("base.fl".into()));
     }
 }

@@ -15,13 +15,13 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 
 /// The error a body read returns when the client stopped sending.
 #[derive(Debug, thiserror::Error)]
@@ -39,10 +39,9 @@ pub async fn limit(idle: Duration, request: Request, next: Next) -> Response {
     if !expired.load(Ordering::Acquire) {
         return response;
     }
-    let mut response = ApiError::new(
-        StatusCode::REQUEST_TIMEOUT,
-        BodyIdleTimeout(idle).to_string(),
-    )
+    let mut response = ApiError::new(ErrorKind::BodyIdle {
+        detail: BodyIdleTimeout(idle).to_string(),
+    })
     .into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -111,7 +111,7 @@ mod tests {
             trusted_proxies: vec!["10.0.0.0/8".into()],
             ..GatewaySettings::default()
         };
-        let proxies = TrustedProxies::from_settings(&settings).expect("proxies");
+        let proxies = settings.proxies().expect("proxies");
         let per_address = PerAddress::new(1, proxies);
         let _slots: Vec<_> = (0..5)
             .map(|_| per_address.admit(ip("10.0.0.1")).expect("proxy"))

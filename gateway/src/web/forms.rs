@@ -1,7 +1,7 @@
 //! The website's forms (hub-api section 10), all behind the `protected` guard ([`WebUser`]):
 //!
 //! * `/upload`: the archive is sent by the page's script (`POST /upload` answers JSON, see
-//!   `routes::submit_upload::web_upload`), which then follows `/listen/<jobid>`;
+//!   [`web_upload`]), which then follows `/listen/<jobid>`;
 //! * `/upload-flist` and `/merge`: the POST waits for its job and renders the success page
 //!   ("your flist … is available") or the form again with "Oops: <catalogue message>";
 //! * `/docker-convert`: the POST queues the conversion and renders its progress page, driven by
@@ -17,19 +17,25 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use hub_db::entries;
 use hub_db::jobs::Job;
 
-use super::WebUser;
+use hub_model::MergeMode;
+use serde::Serialize;
+
 use super::html::{escape, href, page};
 use super::outcome::finished;
 use super::pages::failure;
+use super::{WebUser, web_identity};
 use crate::compat::urls::public_base;
 use crate::error::ApiError;
-use crate::routes::submit_docker::{self, DockerRequest};
-use crate::routes::{submit_merge, submit_upload};
+use crate::pyjson::PyJson;
+use crate::service::submit::docker::{self, DockerRequest};
+use crate::service::submit::merge;
+use crate::service::submit::upload::UploadRoute;
 use crate::state::AppState;
+use crate::upload::{FormatQuery, receive};
 
 /// Name of the merge form's repeated source field (the original's).
 const MERGE_SOURCES: &str = "flists[]";
@@ -50,7 +56,7 @@ fn oops(error: Option<&ApiError>) -> String {
         .map(|error| {
             format!(
                 "<div class=\"alert alert-danger\" id=\"error\">Oops: {}</div>",
-                escape(error.message())
+                escape(&error.message())
             )
         })
         .unwrap_or_default()
@@ -127,6 +133,44 @@ fn upload_flist_page(user: &WebUser, error: Option<&ApiError>) -> Response {
     page(status_of(error), "Homemade", &user.visitor.nav(), &body)
 }
 
+#[derive(Serialize)]
+struct WebAccepted {
+    status: &'static str,
+    jobid: uuid::Uuid,
+}
+
+#[derive(Serialize)]
+struct WebRefused<'a> {
+    status: &'static str,
+    message: &'a str,
+}
+
+/// `POST /upload` (protected): `200 {"status": "success", "jobid": …}` as soon as the job is
+/// queued, the page then follows `/listen/<jobid>`; errors are `200 {"status": "error",
+/// "message": …}` for the page's script (hub-api §10).
+pub async fn web_upload(
+    State(state): State<AppState>,
+    user: WebUser,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Response {
+    let identity = web_identity(&state, &user);
+    let route = UploadRoute::Archive { api: false };
+    let query = FormatQuery::default();
+    match receive(&state, &identity, route, query, &headers, multipart).await {
+        Ok(submitted) => PyJson(WebAccepted {
+            status: "success",
+            jobid: submitted.job().id,
+        })
+        .into_response(),
+        Err(error) => PyJson(WebRefused {
+            status: "error",
+            message: &error.message(),
+        })
+        .into_response(),
+    }
+}
+
 /// `GET /upload-flist` (protected): the homemade flist form.
 pub async fn upload_flist_form(user: WebUser) -> Response {
     upload_flist_page(&user, None)
@@ -140,8 +184,10 @@ pub async fn upload_flist(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    let identity = submit_upload::web_identity(&state, &user);
-    let submitted = submit_upload::receive_homemade(&state, &identity, &headers, multipart).await;
+    let identity = web_identity(&state, &user);
+    let query = FormatQuery::default();
+    let route = UploadRoute::Flist;
+    let submitted = receive(&state, &identity, route, query, &headers, multipart).await;
     match finished(&state, submitted).await {
         Ok(job) => published(&state, &headers, &user, &job),
         Err(error) => upload_flist_page(&user, Some(&error)),
@@ -204,9 +250,9 @@ pub async fn merge(
         .find(|(key, _)| key == "name")
         .map(|(_, value)| value.trim())
         .unwrap_or_default();
-    let identity = submit_upload::web_identity(&state, &user);
-    let submitted = match submit_merge::validate(&state, sources, target, None).await {
-        Ok(request) => submit_merge::queue_merge(&state, &identity, request, None, None).await,
+    let identity = web_identity(&state, &user);
+    let submitted = match merge::validate(&state, sources, target, Ok(MergeMode::Union)).await {
+        Ok(request) => merge::queue(&state, &identity, request, None, None).await,
         Err(error) => Err(error),
     };
     match finished(&state, submitted).await {
@@ -242,9 +288,9 @@ pub async fn docker_convert(
     let mut fields = form.map(|Form(fields)| fields).unwrap_or_default();
     let image = fields.remove(DOCKER_IMAGE).unwrap_or_default();
     let request = DockerRequest::from_fields(HashMap::from([("image".to_owned(), image)]));
-    let identity = submit_upload::web_identity(&state, &user);
+    let identity = web_identity(&state, &user);
     let submitted = match request {
-        Ok(request) => submit_docker::queue_docker(&state, &identity, request, None).await,
+        Ok(request) => docker::queue(&state, &identity, request, None).await,
         Err(error) => Err(error),
     };
     match submitted {
@@ -272,10 +318,14 @@ fn docker_progress(user: &WebUser, job: &Job) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
     fn errors_are_escaped_in_the_oops_box() {
-        let error = ApiError::not_found("<tf>/x.flist does not exists");
+        let error = ApiError::new(ErrorKind::SourceMissing {
+            repository: "<tf>".into(),
+            name: "x.flist".into(),
+        });
         let html = oops(Some(&error));
         assert_eq!(
             html,

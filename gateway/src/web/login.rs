@@ -305,7 +305,7 @@ fn login_method_page(state: &AppState, visitor: &Visitor, error: Option<&str>) -
 
 /// The sign-in page answering a throttled client: `429` with the throttle's `Retry-After`.
 fn throttled_page(state: &AppState, visitor: &Visitor, throttled: &ApiError) -> Response {
-    let mut response = login_method_page(state, visitor, Some(throttled.message()));
+    let mut response = login_method_page(state, visitor, Some(&throttled.message()));
     *response.status_mut() = throttled.status();
     if let Some(seconds) = throttled.retry_after() {
         response

@@ -8,6 +8,7 @@ pub mod login;
 mod outcome;
 pub mod pages;
 pub mod preview;
+pub mod router;
 pub mod session;
 
 use axum::extract::FromRequestParts;
@@ -15,9 +16,37 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 
+use hub_auth::{AuthMethod, Identity};
+
 use crate::state::AppState;
 use html::Nav;
 use session::Session;
+
+/// The website's user as a job submitter: the session's user acting as the selected account.
+pub fn web_identity(state: &AppState, user: &WebUser) -> Identity {
+    let session = &user.visitor.session;
+    let username = session
+        .user()
+        .map_or_else(|| user.user.clone(), str::to_owned);
+    // A web session is the hub's own login (ThreeFold Connect or a local account), the same
+    // trust as a hub token; the method only matters to the token routes, which the web form
+    // never reaches.
+    let method = if state.auth.is_enabled() {
+        AuthMethod::HubToken
+    } else {
+        AuthMethod::Disabled
+    };
+    Identity {
+        user: user.user.clone(),
+        accounts: if session.accounts.is_empty() {
+            vec![username.clone()]
+        } else {
+            session.accounts.clone()
+        },
+        username,
+        method,
+    }
+}
 
 /// The visitor as the navigation bar shows it.
 pub struct Visitor {

@@ -15,7 +15,7 @@ use super::html::{Nav, date, escape, href, page};
 use super::{Visitor, found};
 use crate::compat::shapes::{size_string, unix};
 use crate::compat::urls::public_base;
-use crate::routes::public::is_official;
+use crate::service::flists::is_official;
 use crate::state::AppState;
 
 pub use super::preview::preview;

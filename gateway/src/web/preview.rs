@@ -16,7 +16,7 @@ use super::pages::{failure, is_reserved_page, missing};
 use crate::compat::dump::contents_dump;
 use crate::compat::names::flist_name;
 use crate::compat::urls::public_base;
-use crate::routes::public::{MetadataJson, MetadataValue, public_metadata};
+use crate::service::flists::{MetadataJson, MetadataValue, public_metadata};
 use crate::state::AppState;
 
 /// Most paths listed by a preview page; a larger flist's list is cut with a note.

@@ -6,16 +6,16 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
 use hub_jobs::JobEventStream;
 use serde::Deserialize;
 
-use super::visible_job;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::Caller;
+use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::extract::{Caller, Path, Query};
+use crate::service::jobs::visible_job;
 use crate::state::AppState;
 
 /// Period of the keep-alive comments that stop proxies from closing an idle stream.
@@ -42,7 +42,7 @@ pub(super) async fn stream(
             .to_str()
             .ok()
             .and_then(|value| value.trim().parse::<i64>().ok())
-            .ok_or_else(|| ApiError::bad_request("invalid Last-Event-ID"))?,
+            .ok_or_else(|| ApiError::new(ErrorKind::InvalidLastEventId))?,
         None => query.after.unwrap_or(0),
     };
     let events = sse_events(state.events.follow(job.id, after));

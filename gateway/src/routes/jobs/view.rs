@@ -1,6 +1,7 @@
 //! The JSON shapes of the job API, in the spirit of Meilisearch's tasks: a small summary when a
 //! job is accepted, the full job on `GET`, pages of jobs with an opaque cursor.
 
+use crate::service::jobs::job_path;
 use chrono::{DateTime, Utc};
 use hub_db::jobs::{Job, JobFailure};
 use serde::Serialize;
@@ -34,11 +35,6 @@ impl JobLinks {
             flist,
         }
     }
-}
-
-/// `/api/jobs/<id>`: the `Location` of a job.
-pub fn job_path(id: Uuid) -> String {
-    format!("/api/jobs/{id}")
 }
 
 /// The answer to a submission accepted for asynchronous processing (`202`).

@@ -1,21 +1,27 @@
-//! Web sign-in (ThreeFold Connect, local accounts) and the website's pages and forms (hub-api
-//! section 10). The handlers live in [`crate::web`]; `/{repo}/{name}.md` is served by the
-//! downloads router, and `POST /upload` (JSON for the page's script) by the submission router.
+//! The website's routes: sign-in (ThreeFold Connect, local accounts), pages and forms (hub-api
+//! §10). `/{repo}/{name}.md` shares its path with the downloads and is dispatched by
+//! [`crate::app`].
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
+use super::{assets, forms, login, pages};
 use crate::state::AppState;
-use crate::web::{assets, forms, login, pages};
 
-/// Routes of this module. `/{repo}` and `/{repo}/tags/{tag}` are pages; the static names of
-/// spec 3.4 win over them.
+/// Routes of the website. `/{repo}` and `/{repo}/tags/{tag}` are pages; the static names
+/// (hub-api §3.4: `upload`, `merge`, `login`, …) win over them.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::home))
         .route("/search", get(pages::search))
-        .route("/upload", get(forms::upload_form))
+        .route(
+            "/upload",
+            // `POST /upload` answers JSON for the page's script.
+            get(forms::upload_form)
+                .post(forms::web_upload)
+                .layer(DefaultBodyLimit::disable()),
+        )
         .route(
             "/upload-flist",
             // The upload limit is enforced while streaming into staging
