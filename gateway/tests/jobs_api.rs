@@ -89,7 +89,7 @@ async fn jobs_are_visible_to_their_owner_and_the_repository_members_only(pool: P
     assert_eq!(hidden.status(), 404);
     assert_eq!(
         hidden.text().await.expect("body"),
-        jobs_support::error_body("job id not found")
+        jobs_support::coded_error_body("job id not found", "job_not_found")
     );
     for path in [
         "/api/jobs/not-a-uuid",
@@ -231,7 +231,7 @@ async fn cancel_a_running_job_once(pool: PgPool) {
     assert_eq!(again.status(), 409);
     assert_eq!(
         again.text().await.expect("body"),
-        jobs_support::error_body("job already finished")
+        jobs_support::coded_error_body("job already finished", "conflict")
     );
     workers.stop().await;
     hub.stop().await;

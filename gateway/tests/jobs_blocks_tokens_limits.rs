@@ -5,7 +5,9 @@ mod common;
 mod jobs_support;
 
 use hub_auth::config::{HubJwtConfig, SecretBytes};
-use jobs_support::{Form, Workers, error_body, json, post_form, seed_flist, token, with_auth};
+use jobs_support::{
+    Form, Workers, coded_error_body, json, post_form, seed_flist, token, with_auth,
+};
 use sqlx::PgPool;
 
 fn blake2b(data: &[u8], len: usize) -> String {
@@ -184,7 +186,7 @@ async fn tokens_are_minted_listed_and_revoked(pool: PgPool) {
     assert_eq!(refused.status(), 401);
     assert_eq!(
         refused.text().await.expect("body"),
-        error_body("token revoked")
+        coded_error_body("token revoked", "unauthorized")
     );
     assert_eq!(
         revoke("7d8e4c1a-0000-4000-8000-000000000000")

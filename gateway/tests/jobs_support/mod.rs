@@ -265,6 +265,11 @@ pub fn error_body(message: &str) -> String {
     format!("{{\"status\": \"error\", \"message\": \"{message}\"}}\n")
 }
 
+/// The error body of the hub's own APIs (jobs, blocks, tokens): the message and its code.
+pub fn coded_error_body(message: &str, code: &str) -> String {
+    format!("{{\"status\": \"error\", \"message\": \"{message}\", \"code\": \"{code}\"}}\n")
+}
+
 /// Parse a response body as JSON.
 pub async fn json(response: reqwest::Response) -> serde_json::Value {
     response.json().await.expect("JSON body")
