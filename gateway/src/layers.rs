@@ -1,4 +1,4 @@
-//! Cross-cutting HTTP behaviour of the original hub (hub-api spec 2.2, 2.3), applied around
+//! Cross-cutting HTTP behaviour of the original hub (hub-api §2.2, §2.3), applied around
 //! the whole router before routing:
 //!
 //! * method names are matched in any letter case (`Post` is `POST`), as the original's
@@ -65,8 +65,8 @@ fn upper_case(method: &Method) -> Option<Method> {
     Method::from_bytes(name.to_ascii_uppercase().as_bytes()).ok()
 }
 
-/// Unknown routes: the JSON error under `/api/`, a plain 404 elsewhere.
-async fn not_found(uri: Uri) -> Response {
+/// Unknown routes: the JSON error under `/api/`, the website's 404 page elsewhere.
+pub async fn not_found(uri: Uri) -> Response {
     if is_api(uri.path()) {
         ApiError::new(ErrorKind::RouteNotFound).into_response()
     } else {

@@ -30,7 +30,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use hub_jobs::probes;
 use hub_telemetry::{Readiness, health_router};
 
@@ -57,6 +57,9 @@ pub fn app(state: AppState) -> Router {
         .merge(openapi::router())
         .merge(web::router::router())
         .route("/{repo}/{file}", get(repo_file))
+        // `api` is no repository: these paths would otherwise reach the website's pages.
+        .route("/api", any(layers::not_found))
+        .route("/api/tags/{tag}", any(layers::not_found))
         .method_not_allowed_fallback(layers::method_not_allowed)
         .with_state(state)
         .merge(health_router(readiness));
