@@ -20,13 +20,13 @@ pub struct GatewayConfig {
     /// Base URL of the public website (`public-website` of the original): every `Source:` URL
     /// and link the hub prints starts with it.
     pub public_url: String,
-    /// Repositories flagged `official` (spec 6.2).
+    /// Repositories flagged `official` (hub-api §6.2).
     pub official_repositories: Vec<String>,
     /// Listener and request handling.
     pub gateway: GatewaySettings,
     /// How flists refer to the chunk store.
     pub publish: PublishConfig,
-    /// Authentication (spec 4).
+    /// Authentication (hub-api §4).
     pub auth: AuthConfig,
     /// Queue and job settings.
     pub jobs: JobsConfig,
@@ -93,7 +93,7 @@ pub struct GatewaySettings {
     /// `429` and closed. `0` = unlimited. Trusted proxies are not limited.
     pub max_connections_per_address: u32,
     /// Key signing the website's session cookie (hex or Base64, at least 32 bytes). Persistent so
-    /// that a restart does not log everyone out (D25); when absent it is derived from
+    /// that a restart does not log everyone out (hub-api D25); when absent it is derived from
     /// `auth.threebot_seed` or `auth.hub_jwt.secret`, and only as a last resort made up at start.
     pub session_secret: Option<String>,
     /// Memory for whole flist files kept in front of the object store (downloads, `.md5`).

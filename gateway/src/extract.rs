@@ -12,10 +12,10 @@ use hub_auth::Identity;
 use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::state::AppState;
 
-/// Name of the cookie selecting the current account (spec 4.5).
+/// Name of the cookie selecting the current account (hub-api §4.5).
 pub const ACTIVE_USER_COOKIE: &str = "active-user";
 
-/// An authenticated caller (the `apicall` guard of spec 4.2). `identity.user` is the current
+/// An authenticated caller (the `apicall` guard of hub-api §4.2). `identity.user` is the current
 /// repository: the only one the caller may write to.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Identity);

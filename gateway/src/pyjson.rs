@@ -1,7 +1,7 @@
 //! JSON bodies serialised the way the original hub's Python `json.dumps` wrote them.
 //!
 //! Clients parse JSON, but scripts around the original hub `grep` its output, so the compat
-//! routes keep Python's defaults (hub-api spec 2.1): separators `", "` and `": "`, every
+//! routes keep Python's defaults (hub-api §2.1): separators `", "` and `": "`, every
 //! non-ASCII character escaped as `\uXXXX` (UTF-16 surrogate pairs above the BMP), keys in
 //! declaration order, and a trailing newline.
 

@@ -1,6 +1,6 @@
 //! Reading an upload request, for the API's upload routes (`POST /api/flist/me/upload`:
 //! archive → flist, hub-api §7.9; `/upload-flist`: homemade flist, §7.10) and the website's
-//! forms (§10).
+//! forms (hub-api §10).
 //!
 //! The multipart `file` part is streamed into the staging bucket as it arrives, never held in
 //! memory whole; the upload size limit is enforced while streaming. Everything that can refuse

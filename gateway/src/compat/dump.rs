@@ -1,4 +1,4 @@
-//! The contents dump of spec 6.6, and flist bytes by content hash.
+//! The contents dump of hub-api §6.6, and flist bytes by content hash.
 //!
 //! Dumps are computed when a flist is written and stored in its row; requests serve those bytes
 //! (cached per content, since a row never changes). A row written without one (imported by an

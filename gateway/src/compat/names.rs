@@ -1,4 +1,4 @@
-//! Names taken from URLs by the original hub's routes (hub-api spec 3.1, 3.5).
+//! Names taken from URLs by the original hub's routes (hub-api §3.1, §3.5).
 //!
 //! Created names go through hub-model's validators; names that only read are looked up exactly
 //! as given, except that a name PostgreSQL cannot even store (a NUL byte) is answered as
@@ -19,19 +19,20 @@ pub fn readable(name: &str, missing: ErrorKind) -> ApiResult<&str> {
     }
 }
 
-/// A flist or link name about to be created, normalised (3.1) and validated (3.5).
+/// A flist or link name about to be created, normalised (hub-api §3.1) and validated (hub-api
+/// §3.5).
 pub fn created_flist(name: &str) -> ApiResult<String> {
     Ok(created_flist_name(name)?)
 }
 
-/// A tag name about to be created (3.5).
+/// A tag name about to be created (hub-api §3.5).
 pub fn created_tag(name: &str) -> ApiResult<&str> {
     validate_tag_name(name)?;
     Ok(name)
 }
 
-/// The caller's repository, which a write is about to create on demand (D16): it must be a
-/// valid, non-reserved repository name (3.4, 3.5).
+/// The caller's repository, which a write is about to create on demand (hub-api D16): it must be a
+/// valid, non-reserved repository name (hub-api §3.4, §3.5).
 pub fn writable_repository(name: &str) -> ApiResult<&str> {
     validate_repository_name(name)?;
     Ok(name)

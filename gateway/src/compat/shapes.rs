@@ -1,4 +1,4 @@
-//! The JSON objects of the original hub's read API (hub-api spec 6), in its key order.
+//! The JSON objects of the original hub's read API (hub-api §6), in its key order.
 
 use chrono::{DateTime, Utc};
 use hub_db::entries::{EntryKind, ListedEntry, ListedKind, Lookup};
@@ -20,7 +20,7 @@ pub fn unix(time: DateTime<Utc>) -> i64 {
     time.timestamp()
 }
 
-/// One element of a repository or tag listing (spec 6, "Entry").
+/// One element of a repository or tag listing (hub-api §6, "Entry").
 #[derive(Debug, Serialize)]
 pub struct EntryJson<'a> {
     name: &'a str,
@@ -72,7 +72,7 @@ impl<'a> From<&'a ListedEntry> for EntryJson<'a> {
     }
 }
 
-/// The Info object of `/light` and `INFO` (spec 6.7).
+/// The Info object of `/light` and `INFO` (hub-api §6.7).
 #[derive(Debug, Serialize)]
 pub struct InfoJson<'a> {
     name: &'a str,
@@ -105,7 +105,7 @@ impl<'a> InfoJson<'a> {
                     target: None,
                 })
             }
-            // A dangling link still has an Info: md5 `null` tells it (spec 6.7), `size` and
+            // A dangling link still has an Info: md5 `null` tells it (hub-api §6.7), `size` and
             // `updated` fall back to the link itself as in listings.
             EntryKind::Symlink => Some(Self {
                 name,
@@ -121,14 +121,14 @@ impl<'a> InfoJson<'a> {
     }
 }
 
-/// `{"target": …}` of `/taglink` (spec 6.8).
+/// `{"target": …}` of `/taglink` (hub-api §6.8).
 #[derive(Debug, Serialize)]
 pub struct TaglinkJson {
     /// The cleaned pointer text.
     pub target: String,
 }
 
-/// `{"name", "official", "updated"}` of `/api/repositories` (spec 6.2).
+/// `{"name", "official", "updated"}` of `/api/repositories` (hub-api §6.2).
 #[derive(Debug, Serialize)]
 pub struct RepositoryJson<'a> {
     /// Repository name.

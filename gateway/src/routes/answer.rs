@@ -157,8 +157,8 @@ async fn success(state: &AppState, job: &Job) -> Response {
     }
 }
 
-/// upload-flist's success: `files.response` is the published flist's contents dump (spec
-/// 7.10), embedded as stored rather than re-serialised (it can be large).
+/// upload-flist's success: `files.response` is the published flist's contents dump (hub-api
+/// §7.10), embedded as stored rather than re-serialised (it can be large).
 async fn verified(state: &AppState, job: &Job, flist_id: Option<i64>, stats: Stats) -> Response {
     let dump = match published_dump(state, job, flist_id).await {
         Ok(dump) => dump,

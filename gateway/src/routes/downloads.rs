@@ -1,4 +1,4 @@
-//! Anonymous downloads (hub-api section 8): flist files (`.flist`, `.fl`), directly or through a
+//! Anonymous downloads (hub-api §8): flist files (`.flist`, `.fl`), directly or through a
 //! tag, their MD5 (`.md5`), the `.txt` and `.json` info, and the `.md` preview page.
 //!
 //! File bytes come from the in-memory LRU in front of the object store; the MD5, size and mtime
@@ -125,7 +125,7 @@ fn resolved(found: Lookup) -> ApiResult<Target> {
         .ok_or_else(|| ApiError::new(ErrorKind::SOURCE_NOT_FOUND))
 }
 
-/// 8.2: lowercase hex MD5 and a newline.
+/// hub-api §8.2: lowercase hex MD5 and a newline.
 fn md5_response(target: &Target) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -139,7 +139,7 @@ fn storage(state: &AppState) -> String {
     format!("zdb://{}:{}", publish.backend_host, publish.backend_port)
 }
 
-/// 8.3 `.txt`, labels padded to ten columns.
+/// `.txt` (hub-api §8.3), labels padded to ten columns.
 fn info_text(
     state: &AppState,
     headers: &HeaderMap,
@@ -165,7 +165,7 @@ struct InfoFile<'a> {
     checksum: &'a str,
 }
 
-/// 8.3 `.json` (broken in the original, D7).
+/// `.json` (hub-api §8.3) (broken in the original, D7).
 fn info_json(
     state: &AppState,
     headers: &HeaderMap,
@@ -202,8 +202,8 @@ fn not_modified_since(header_value: &str, modified: DateTime<Utc>) -> bool {
         .is_ok_and(|since| modified.timestamp() <= since.timestamp())
 }
 
-/// 8.1: the bytes with `ETag` (the content hash), `Last-Modified`, conditional requests, a single
-/// `Range`, and `HEAD` without reading the store.
+/// hub-api §8.1: the bytes with `ETag` (the content hash), `Last-Modified`, conditional requests, a
+/// single `Range`, and `HEAD` without reading the store.
 async fn serve_file(
     state: &AppState,
     target: &Target,

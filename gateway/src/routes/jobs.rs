@@ -1,5 +1,5 @@
 //! The job API (`/api/jobs…`) and the original progress stream `/listen/{jobid}` (hub-api
-//! section 9).
+//! hub-api §9).
 //!
 //! Access rules:
 //! * `/api/jobs…` require authentication. A caller sees a job it submitted, or one publishing

@@ -1,9 +1,9 @@
-//! The authenticated API under `/api/flist/me…` (hub-api section 7), except the job
+//! The authenticated API under `/api/flist/me…` (hub-api §7), except the job
 //! submissions (upload, upload-flist, merge, docker) of `routes::submit*`.
 //!
-//! Every route acts on the caller's current repository (`Caller.0.user`), creates it on demand
-//! when it writes (D16), validates the names it creates (3.5) and looks the names it reads up
-//! exactly. Mutations are GET, as in the original (clients depend on it).
+//! Every route acts on the caller's current repository (`Caller.0.user`), creates it on demand when
+//! it writes (hub-api D16), validates the names it creates (hub-api §3.5) and looks the names it
+//! reads up exactly. Mutations are GET, as in the original (clients depend on it).
 
 use axum::Router;
 use axum::extract::State;
@@ -81,14 +81,14 @@ struct Username<'a> {
     username: &'a str,
 }
 
-/// 7.1 `GET /api/flist/me`: the authentication probe.
+/// `GET /api/flist/me` (hub-api §7.1): the authentication probe.
 async fn probe(Caller(identity): Caller) -> Response {
     success_with(Username {
         username: &identity.user,
     })
 }
 
-/// 7.2 `GET /api/flist/me/{flist}`: the contents dump, as 6.6.
+/// `GET /api/flist/me/{flist}` (hub-api §7.2): the contents dump, as 6.6.
 async fn contents(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -100,8 +100,9 @@ async fn contents(
         .respond(&headers))
 }
 
-/// 7.2 `DELETE /api/flist/me/{flist}`: the flist or pointer `<flist>.flist`, else the taglink
-/// `<flist>`. Targets of removed pointers are untouched; pointers to a removed flist dangle.
+/// `DELETE /api/flist/me/{flist}` (hub-api §7.2): the flist or pointer `<flist>.flist`, else the
+/// taglink `<flist>`. Targets of removed pointers are untouched; pointers to a removed flist
+/// dangle.
 async fn remove(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -124,7 +125,7 @@ async fn remove(
     }
 }
 
-/// 7.3 `GET /api/flist/me/{source}/link/{linkname}`: create or replace a local symlink.
+/// `GET /api/flist/me/{source}/link/{linkname}` (hub-api §7.3): create or replace a local symlink.
 async fn link(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -137,8 +138,8 @@ async fn link(
     Ok(success())
 }
 
-/// 7.4 `GET /api/flist/me/{linkname}/crosslink/{repo}/{sourcename}`: a symlink to another
-/// repository's entry.
+/// `GET /api/flist/me/{linkname}/crosslink/{repo}/{sourcename}` (hub-api §7.4): a symlink to
+/// another repository's entry.
 async fn crosslink(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -152,8 +153,8 @@ async fn crosslink(
     Ok(success())
 }
 
-/// 7.6 `GET /api/flist/me/{linkname}/crosstag/{repo}/{tagname}`: an extension-less pointer to
-/// a whole tag. Checks in the spec's order.
+/// `GET /api/flist/me/{linkname}/crosstag/{repo}/{tagname}` (hub-api §7.6): an extension-less
+/// pointer to a whole tag. Checks in the spec's order.
 async fn crosstag(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -176,8 +177,8 @@ async fn crosstag(
     Ok(success())
 }
 
-/// 7.5 `GET /api/flist/me/{tagname}/{linkname}/tag/{repo}/{sourcename}`: add or replace a tag
-/// entry, creating the tag.
+/// `GET /api/flist/me/{tagname}/{linkname}/tag/{repo}/{sourcename}` (hub-api §7.5): add or replace
+/// a tag entry, creating the tag.
 async fn tag_add(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -201,8 +202,8 @@ async fn tag_add(
     Ok(success())
 }
 
-/// 7.5 `DELETE …/tag/{repo}/{sourcename}`: remove a tag entry, even a dangling one (D17); the
-/// target is deliberately not checked.
+/// `DELETE …/tag/{repo}/{sourcename}` (hub-api §7.5): remove a tag entry, even a dangling one
+/// (hub-api D17); the target is deliberately not checked.
 async fn tag_remove(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -221,9 +222,9 @@ struct RenameOptions {
     force: Option<String>,
 }
 
-/// 7.7 `GET /api/flist/me/{source}/rename/{destination}`. Unlike the original, an existing
-/// destination is only replaced with `?force=true` (409 otherwise): a typo must not silently
-/// destroy a published flist.
+/// `GET /api/flist/me/{source}/rename/{destination}` (hub-api §7.7). Unlike the original, an
+/// existing destination is only replaced with `?force=true` (409 otherwise): a typo must not
+/// silently destroy a published flist.
 async fn rename(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -258,8 +259,8 @@ struct Promoted<'a> {
     destination: FileRef<'a>,
 }
 
-/// 7.8 `GET /api/flist/me/promote/{sourcerepo}/{sourcefile}/{localname}`: a new regular entry
-/// sharing the source's flist row (zero-copy; links are followed).
+/// `GET /api/flist/me/promote/{sourcerepo}/{sourcefile}/{localname}` (hub-api §7.8): a new regular
+/// entry sharing the source's flist row (zero-copy; links are followed).
 async fn promote(
     State(state): State<AppState>,
     Caller(identity): Caller,

@@ -1,4 +1,4 @@
-//! The public read API (hub-api section 6): listings, contents dump, info, taglink, metadata.
+//! The public read API (hub-api §6): listings, contents dump, info, taglink, metadata.
 //! Anonymous; PostgreSQL only (never the flist files, except a dump missing from its row).
 
 use std::collections::BTreeMap;
@@ -92,7 +92,7 @@ fn serialise<T: serde::Serialize + ?Sized>(value: &T) -> ApiResult<Vec<u8>> {
     pyjson::to_vec(value).map_err(ApiError::internal)
 }
 
-/// 6.1 `GET /api/flist`: `"<repo>/<entry>"` of every entry.
+/// `GET /api/flist` (hub-api §6.1): `"<repo>/<entry>"` of every entry.
 async fn all_entries(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     cached_global(&state, &headers, "names", || async {
         serialise(&entries::all_names(&state.pool).await?)
@@ -100,7 +100,7 @@ async fn all_entries(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
     .await
 }
 
-/// 6.2 `GET /api/repositories`.
+/// `GET /api/repositories` (hub-api §6.2).
 async fn repositories_list(State(state): State<AppState>) -> ApiResult<Response> {
     let repositories = repositories::list(&state.pool).await?;
     let body: Vec<RepositoryJson<'_>> = repositories
@@ -114,7 +114,7 @@ async fn repositories_list(State(state): State<AppState>) -> ApiResult<Response>
     Ok(PyJson(body).into_response())
 }
 
-/// 6.3 `GET /api/fileslist`: every repository's listing.
+/// `GET /api/fileslist` (hub-api §6.3): every repository's listing.
 async fn files_list(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     cached_global(&state, &headers, "fileslist", || async {
         let repositories = repositories::list(&state.pool).await?;
@@ -134,13 +134,13 @@ async fn files_list(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
     .await
 }
 
-/// The cached body of a listing (6.4, 6.5).
+/// The cached body of a listing (hub-api §6.4, §6.5).
 async fn listing_body(listed: &[entries::ListedEntry]) -> ApiResult<JsonBody> {
     let body = serialise(&listed.iter().map(EntryJson::from).collect::<Vec<_>>())?;
     Ok(JsonBody::compress(Bytes::from(body)).await)
 }
 
-/// 6.4 `GET /api/flist/{repo}`.
+/// `GET /api/flist/{repo}` (hub-api §6.4).
 async fn repository_listing(
     State(state): State<AppState>,
     Path(repo): Path<String>,
@@ -158,7 +158,7 @@ async fn repository_listing(
     Ok(body.respond(&headers))
 }
 
-/// 6.5 `GET /api/flist/{repo}/tags/{tag}`.
+/// `GET /api/flist/{repo}/tags/{tag}` (hub-api §6.5).
 async fn tag_listing(
     State(state): State<AppState>,
     Path((repo, tag)): Path<(String, String)>,
@@ -179,7 +179,7 @@ async fn tag_listing(
     Ok(body.respond(&headers))
 }
 
-/// 6.6 `GET /api/flist/{repo}/{flist}`.
+/// `GET /api/flist/{repo}/{flist}` (hub-api §6.6).
 async fn contents(
     State(state): State<AppState>,
     Path((repo, flist)): Path<(String, String)>,
@@ -190,7 +190,7 @@ async fn contents(
         .respond(&headers))
 }
 
-/// 6.7 `GET /api/flist/{repo}/{flist}/light` (and `INFO`, rewritten to it).
+/// `GET /api/flist/{repo}/{flist}/light` (hub-api §6.7) (and `INFO`, rewritten to it).
 async fn light(
     State(state): State<AppState>,
     Path((repo, flist)): Path<(String, String)>,
@@ -201,7 +201,8 @@ async fn light(
     Ok(PyJson(info).into_response())
 }
 
-/// 6.8 `GET /api/flist/{repo}/{name}/taglink`: `name` is the exact (extension-less) pointer.
+/// `GET /api/flist/{repo}/{name}/taglink` (hub-api §6.8): `name` is the exact (extension-less)
+/// pointer.
 async fn taglink(
     State(state): State<AppState>,
     Path((repo, name)): Path<(String, String)>,
@@ -222,7 +223,7 @@ async fn taglink(
     Ok(PyJson(TaglinkJson { target }).into_response())
 }
 
-/// 6.9 `GET /api/flist/{repo}/{flist}/metadata`.
+/// `GET /api/flist/{repo}/{flist}/metadata` (hub-api §6.9).
 async fn metadata(
     State(state): State<AppState>,
     Path((repo, flist)): Path<(String, String)>,

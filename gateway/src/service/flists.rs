@@ -74,8 +74,8 @@ impl Serialize for MetadataJson<'_> {
     }
 }
 
-/// The metadata as served: string values that hold JSON parsed (the original `json.loads`-ed
-/// every value), secrets removed from `backend` (D13), and `backend-forced` naming the public
+/// The metadata as served: string values that hold JSON parsed (the original `json.loads`-ed every
+/// value), secrets removed from `backend` (hub-api D13), and `backend-forced` naming the public
 /// backend when the flist has no `backend`.
 pub fn public_metadata<'a>(
     stored: &Value,

@@ -1,4 +1,4 @@
-//! The website's forms (hub-api section 10), all behind the `protected` guard ([`WebUser`]):
+//! The website's forms (hub-api §10), all behind the `protected` guard ([`WebUser`]):
 //!
 //! * `/upload`: the archive is sent by the page's script (`POST /upload` answers JSON, see
 //!   [`web_upload`]), which then follows `/listen/<jobid>`;
@@ -7,7 +7,7 @@
 //! * `/docker-convert`: the POST queues the conversion and renders its progress page, driven by
 //!   `/listen/<jobid>` in the browser (conversions take minutes).
 //!
-//! Every user-controlled value on these pages goes through [`escape`] or [`href`] (D2).
+//! Every user-controlled value on these pages goes through [`escape`] or [`href`] (hub-api D2).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -62,7 +62,7 @@ fn oops(error: Option<&ApiError>) -> String {
         .unwrap_or_default()
 }
 
-/// The page's status: the catalogue's for a refused form (spec 14), else 200.
+/// The page's status: the catalogue's for a refused form (hub-api §14), else 200.
 fn status_of(error: Option<&ApiError>) -> StatusCode {
     error.map_or(StatusCode::OK, ApiError::status)
 }
@@ -177,7 +177,7 @@ pub async fn upload_flist_form(user: WebUser) -> Response {
 }
 
 /// `POST /upload-flist` (protected): verify the homemade flist's chunks and publish it unchanged
-/// (spec 7.10, 11.2), then the success page; or the form with the error.
+/// (hub-api §7.10, §11.2), then the success page; or the form with the error.
 pub async fn upload_flist(
     State(state): State<AppState>,
     user: WebUser,
@@ -231,7 +231,7 @@ pub async fn merge_form(State(state): State<AppState>, user: WebUser) -> Respons
 }
 
 /// `POST /merge` (protected): form fields `flists[]` (repeated, in order; empty rows skipped)
-/// and `name`; the validation of spec 7.11, then the merge job, then the success page.
+/// and `name`; the validation of hub-api §7.11, then the merge job, then the success page.
 pub async fn merge(
     State(state): State<AppState>,
     user: WebUser,
@@ -299,7 +299,7 @@ pub async fn docker_convert(
     }
 }
 
-/// The progress page of a docker conversion (spec 9's docker sequence, shown by the script).
+/// The progress page of a docker conversion (hub-api §9's docker sequence, shown by the script).
 fn docker_progress(user: &WebUser, job: &Job) -> Response {
     let id = job.id.to_string();
     let body = format!(

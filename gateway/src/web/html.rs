@@ -1,5 +1,5 @@
-//! HTML building blocks: escaping (D2: every user-controlled value goes through [`escape`] or
-//! [`href`]), URL path segments and the page layout of section 10.
+//! HTML building blocks: escaping (hub-api D2: every user-controlled value goes through [`escape`]
+//! or [`href`]), URL path segments and the page layout of hub-api §10.
 
 use std::fmt::Write as _;
 

@@ -1,10 +1,10 @@
-//! Website sign-in: ThreeFold Connect (4.10) and local accounts for self-hosted hubs.
+//! Website sign-in: ThreeFold Connect (hub-api §4.10) and local accounts for self-hosted hubs.
 //!
 //! `/login` and `/token` send the browser to the login service with a random `state` kept in
 //! the signed session; the callbacks verify that state, the app id, the user's signature (with
 //! the public key fetched from the configured login service) and the encrypted payload, then
 //! log the user in or mint an API token. Callback errors are plain text with the catalogue's
-//! messages (section 14).
+//! messages (hub-api §14).
 
 use std::collections::HashMap;
 
@@ -66,7 +66,7 @@ fn start_threebot(
 }
 
 /// `GET /login`: ThreeFold Connect when configured, else the local sign-in form. No login
-/// route exists when authentication is disabled (4.7).
+/// route exists when authentication is disabled (hub-api §4.7).
 pub async fn login(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if !state.auth.is_enabled() {
         return not_found_page();
@@ -116,7 +116,7 @@ async fn mint(state: &AppState, user: &str) -> Result<String, Response> {
     })
 }
 
-/// 302 to the token page. The location carries the token: it is not logged (D8).
+/// 302 to the token page. The location carries the token: it is not logged (hub-api D8).
 fn token_redirect(token: &str) -> Response {
     // URL-safe Base64 stays readable; only `=` padding (and anything unexpected) is escaped.
     const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -128,8 +128,8 @@ fn token_redirect(token: &str) -> Response {
     found(&format!("/token/{encoded}"))
 }
 
-/// Fetch the user's Ed25519 public key from the login service (step 3.4), with the client's
-/// timeout and a bounded body.
+/// Fetch the user's Ed25519 public key from the login service (hub-api §4.10, step 3.4), with the
+/// client's timeout and a bounded body.
 async fn fetch_public_key(
     client: &reqwest::Client,
     config: &ThreebotLoginConfig,
@@ -155,7 +155,7 @@ async fn fetch_public_key(
     threebot::parse_user_public_key(&body).map_err(|e| e.to_string())
 }
 
-/// D9: the signed message must name this hub. `attempt` was verified by
+/// hub-api D9: the signed message must name this hub. `attempt` was verified by
 /// [`threebot::verify_callback`]: this only reads the already-authenticated message again.
 fn app_id_matches(config: &ThreebotLoginConfig, attempt: &str) -> bool {
     #[derive(Deserialize)]
@@ -261,7 +261,7 @@ pub async fn callback_token(
     with_session(&state, response, &mut session)
 }
 
-/// `GET /logout`: forget the session and render the home page (4.9).
+/// `GET /logout`: forget the session and render the home page (hub-api §4.9).
 pub async fn logout(State(state): State<AppState>) -> Response {
     let nav = Nav {
         login: state.auth.is_enabled(),

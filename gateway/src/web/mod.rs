@@ -1,4 +1,4 @@
-//! The website (hub-api section 10) and its sign-in (4.9, 4.10): server-rendered pages with
+//! The website (hub-api §10) and its sign-in (hub-api §4.9, §4.10): server-rendered pages with
 //! every user-controlled value escaped, self-hosted assets, a signed session cookie.
 
 pub mod assets;
@@ -54,7 +54,7 @@ pub struct Visitor {
     pub session: Session,
     /// Authentication enabled (login links shown).
     pub login: bool,
-    /// Authentication disabled: everyone is `Administrator` (4.7).
+    /// Authentication disabled: everyone is `Administrator` (hub-api §4.7).
     administrator: Vec<String>,
     /// Debug mode: pages carry the staging banner.
     staging: bool,
@@ -106,7 +106,7 @@ impl FromRequestParts<AppState> for Visitor {
     }
 }
 
-/// The `protected` guard of web forms (4.9): read-only → 302 `/readonly`; authentication
+/// The `protected` guard of web forms (hub-api §4.9): read-only → 302 `/readonly`; authentication
 /// disabled → `Administrator`; not logged in → 302 `/login-method`.
 pub struct WebUser {
     /// The repository the form acts on: the `active-user` cookie when it names one of the

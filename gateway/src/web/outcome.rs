@@ -1,5 +1,5 @@
 //! Waiting for the job a website form queued. The homemade-flist and merge forms answer once
-//! their job has finished (spec 10: synchronous), like the API's synchronous routes: the page
+//! their job has finished (hub-api §10: synchronous), like the API's synchronous routes: the page
 //! shows the published flist, or the catalogue error of the failure (its message and status).
 
 use hub_db::jobs::{Job, JobState};

@@ -1,4 +1,4 @@
-//! The website's pages (hub-api section 10), rendered on the server from the same queries as
+//! The website's pages (hub-api §10), rendered on the server from the same queries as
 //! the API. Every name, target, metadata value and path is escaped.
 
 use std::fmt::Write as _;
@@ -46,7 +46,7 @@ pub(super) fn missing(nav: &Nav<'_>, what: &str) -> Response {
     )
 }
 
-/// Names that cannot be repository pages (spec 3.4): the site's own routes take them. `me` is
+/// Names that cannot be repository pages (hub-api §3.4): the site's own routes take them. `me` is
 /// only reserved in the API, so an old repository of that name keeps its page.
 pub(super) fn is_reserved_page(repo: &str) -> bool {
     repo != "me" && RESERVED_REPOSITORY_NAMES.contains(&repo)
@@ -243,7 +243,7 @@ pub async fn search(visitor: Visitor, Query(query): Query<SearchQuery>) -> Respo
     page(StatusCode::OK, "Search", &visitor.nav(), &body)
 }
 
-/// `GET /readonly`: the notice in read-only mode, the home page otherwise (4.8).
+/// `GET /readonly`: the notice in read-only mode, the home page otherwise (hub-api §4.8).
 pub async fn readonly(State(state): State<AppState>, visitor: Visitor) -> Response {
     if !state.auth.is_readonly() {
         return found("/");
@@ -258,8 +258,8 @@ pub async fn readonly(State(state): State<AppState>, visitor: Visitor) -> Respon
     )
 }
 
-/// `GET /token/{token}`: the token and how to use it (4.10). Never cached, never logged (D8),
-/// and no `Referer` carrying it to another site.
+/// `GET /token/{token}`: the token and how to use it (hub-api §4.10). Never cached, never logged
+/// (hub-api D8), and no `Referer` carrying it to another site.
 pub async fn token_page(
     State(state): State<AppState>,
     visitor: Visitor,

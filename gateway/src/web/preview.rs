@@ -1,4 +1,4 @@
-//! The preview page of a flist, `/{repo}/{name}.md` (hub-api section 10): where to download it,
+//! The preview page of a flist, `/{repo}/{name}.md` (hub-api §10): where to download it,
 //! its MD5, its metadata (readme, backend, user values) and its contents, every value escaped.
 
 use std::fmt::Write as _;

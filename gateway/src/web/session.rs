@@ -1,6 +1,6 @@
-//! The website's session (spec 4.9): a cookie holding `authenticated`, `username`, `accounts`
+//! The website's session (hub-api §4.9): a cookie holding `authenticated`, `username`, `accounts`
 //! and the pending ThreeFold Connect `state`, signed with HMAC-SHA256 under a persistent key
-//! (D25: the original's key was random per start, so every restart logged everyone out).
+//! (hub-api D25: the original's key was random per start, so every restart logged everyone out).
 //!
 //! Cookie value: `base64url(json) "." base64url(hmac(base64url(json)))`. Nothing in it is
 //! secret; the signature only makes it tamper-proof.

@@ -1,5 +1,5 @@
 //! The original hub's job shapes: the statistics object, the `files` object of upload replies
-//! and the frames of `/listen/{jobid}` (hub-api sections 6, 7.9, 9).
+//! and the frames of `/listen/{jobid}` (hub-api §6, §7.9, §9).
 //!
 //! Workers describe a result as they like (`stats`, `files.response`, `flist` or the bare
 //! statistics); these functions read any of them and always write the original's key order.
@@ -8,14 +8,14 @@ use hub_db::events::{EventKind, JobEvent};
 use hub_db::jobs::JobKind;
 use serde::Serialize;
 
-/// The statistics of a flist (spec 6, "Stats"), as the workers store them;
+/// The statistics of a flist (hub-api §6, "Stats"), as the workers store them;
 /// [`Stats::found_in`] reads them from any job result.
 pub use hub_jobs::Stats;
 
-/// zflist's JSON result, the `files` member of upload replies (spec 7.9).
+/// zflist's JSON result, the `files` member of upload replies (hub-api §7.9).
 #[derive(Debug, Clone, Serialize)]
 pub struct Files<T> {
-    /// Always `true`: failures are HTTP errors in the new hub (D6).
+    /// Always `true`: failures are HTTP errors in the new hub (hub-api D6).
     pub success: bool,
     /// Always `null` for the same reason.
     pub error: Option<()>,

@@ -1,4 +1,4 @@
-//! `GET /listen/{jobid}`: the original hub's progress stream (spec 9), with its exact frames:
+//! `GET /listen/{jobid}`: the original hub's progress stream (hub-api §9), with its exact frames:
 //! `data: <json>\n\n` only (no `id:` or `event:` lines), messages `update`, `info` and `error`.
 //! Unlike the original, the stream can be read by any number of listeners, any number of times:
 //! it replays the job from the start, follows it live, and closes after the final `info` or
