@@ -125,6 +125,31 @@ impl StoreError {
     }
 }
 
+/// `InvalidUrl` for `url`, its password removed.
+pub(crate) fn invalid(url: &str, reason: &str) -> StoreError {
+    StoreError::InvalidUrl {
+        // A URL that failed to parse must not leak its password into a message or a log.
+        url: without_password(url),
+        reason: reason.to_owned(),
+    }
+}
+
+/// `scheme://user:password@…` without `:password` (the user stays).
+pub(crate) fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{scheme}://{user}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

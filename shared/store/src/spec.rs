@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::zdb::ZdbUrl;
+use crate::error::invalid;
 use crate::{Route, StoreError};
 
 /// A parsed store URL.
@@ -67,7 +68,7 @@ fn parse_route(token: &str) -> Result<Route, StoreError> {
     let (start, end) = range.unwrap_or((u8::MIN, u8::MAX));
     let url = match url.split_once("://") {
         Some(("zdb", _)) => ZdbUrl::parse(url)?.public_url(),
-        Some((scheme, _)) if !scheme.is_empty() => without_password(url),
+        Some((scheme, _)) if !scheme.is_empty() => crate::error::without_password(url),
         _ => return Err(invalid(url, "expected <scheme>://…")),
     };
     Ok(Route { start, end, url })
@@ -141,30 +142,6 @@ fn parse_dir(url: &str, path: &str) -> Result<PathBuf, StoreError> {
         )
     })?;
     Ok(cwd.join(path))
-}
-
-pub(crate) fn invalid(url: &str, reason: &str) -> StoreError {
-    StoreError::InvalidUrl {
-        // A URL that failed to parse must not leak its password into a message or a log.
-        url: without_password(url),
-        reason: reason.to_owned(),
-    }
-}
-
-/// `scheme://user:password@…` without `:password` (the user stays).
-fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            format!("{scheme}://{user}@{host}{tail}")
-        }
-        None => url.to_owned(),
-    }
 }
 
 #[cfg(test)]

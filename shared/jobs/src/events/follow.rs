@@ -11,7 +11,7 @@ use uuid::Uuid;
 use hub_db::events::{self, JobEvent};
 use hub_db::jobs;
 
-use super::bus::{Listener, Shared};
+use super::listeners::{Listener, Shared};
 use crate::JobsError;
 
 /// Events read from the database per query.

@@ -4,8 +4,10 @@
 
 mod bus;
 mod follow;
+mod listeners;
 mod publisher;
 
-pub use bus::{EventBus, EventObserver};
+pub use bus::EventBus;
+pub use listeners::EventObserver;
 pub use follow::JobEventStream;
 pub use publisher::EventPublisher;

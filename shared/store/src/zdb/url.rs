@@ -6,7 +6,7 @@ use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_enco
 use url::{Host, Url};
 
 use crate::StoreError;
-use crate::spec::invalid;
+use crate::error::invalid;
 
 /// Port 0-db listens on by default.
 pub(crate) const DEFAULT_PORT: u16 = 9900;
