@@ -18,6 +18,7 @@ pub mod pyjson;
 pub mod routes;
 pub mod server;
 pub mod service;
+pub mod session_key;
 pub mod startup;
 pub mod state;
 pub mod upload;

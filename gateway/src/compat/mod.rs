@@ -42,7 +42,7 @@ pub struct Compat {
     /// The global version being read.
     pub global_versions: SingleFlight<(), GlobalVersion>,
     /// Signs the website's session cookie.
-    pub session_key: crate::web::session::SessionKey,
+    pub session_key: crate::session_key::SessionKey,
     /// Client for the login service (user public keys).
     pub http: reqwest::Client,
 }
@@ -59,7 +59,7 @@ impl Compat {
             global: VersionedCache::new(LISTING_CACHE_BYTES, settings.listing_cache_ttl),
             repository_versions: SingleFlight::default(),
             global_versions: SingleFlight::default(),
-            session_key: crate::web::session::SessionKey::from_config(config),
+            session_key: crate::session_key::SessionKey::from_config(config),
             http: reqwest::Client::builder()
                 .timeout(LOGIN_SERVICE_TIMEOUT)
                 .build()
