@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::zdb::ZdbUrl;
 use crate::error::invalid;
+use crate::zdb::ZdbUrl;
 use crate::{Route, StoreError};
 
 /// A parsed store URL.

@@ -12,7 +12,7 @@ use hub_db::events::JobEvent;
 use hub_db::jobs::{self, Job};
 
 use super::follow::{JobEventStream, follow};
-use super::listeners::{EventObserver, Shared};
+use super::listeners::{EventObserver, Listener, Shared};
 use crate::{JobsError, Names};
 
 /// Live job events of one process (a gateway): one NATS subscription to

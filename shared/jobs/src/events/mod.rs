@@ -8,6 +8,6 @@ mod listeners;
 mod publisher;
 
 pub use bus::EventBus;
-pub use listeners::EventObserver;
 pub use follow::JobEventStream;
+pub use listeners::EventObserver;
 pub use publisher::EventPublisher;
