@@ -8,7 +8,8 @@ mod e2e_support;
 mod jobs_support;
 mod legacy_support;
 
-use e2e_support::{RealWorkers, flist_with_missing_chunk, tar_gz, write_tree};
+use e2e_support::{RealWorkers, flist_with_missing_chunk, write_tree};
+use hub_testkit::tar_gz;
 use jobs_support::{Form, post_form};
 use legacy_support::{get_text, seed_sample};
 use sqlx::PgPool;
@@ -60,7 +61,11 @@ fn assert_published(hub: &TestHub, page: &str, repo: &str, name: &str) {
 async fn convert(hub: &TestHub, name: &str, seed: u64) {
     let source = tempfile::tempdir().expect("tempdir");
     write_tree(source.path(), seed);
-    let form = Form::new().file("file", &format!("{name}.tar.gz"), &tar_gz(source.path()));
+    let form = Form::new().file(
+        "file",
+        &format!("{name}.tar.gz"),
+        &tar_gz(source.path()).expect("archive"),
+    );
     let response = post_form(hub, "/api/flist/me/upload", form, &[]).await;
     assert_eq!(response.status(), 200, "{name}");
 }
@@ -70,30 +75,14 @@ async fn homemade_flists_are_verified_and_published_or_refused_on_the_form(pool:
     let hub = jobs_support::start(pool, |_| {}).await;
     let workers = RealWorkers::start(&hub).await;
     convert(&hub, "base", 1).await;
-    let bytes = hub
-        .http
-        .get(hub.url("/Administrator/base.flist"))
-        .send()
-        .await
-        .expect("download")
-        .bytes()
-        .await
-        .expect("bytes");
+    let bytes = hub.download("/Administrator/base.flist").await;
 
     // Every chunk is in the store: published unchanged under the uploaded name.
     let form = Form::new().file("file", "mine.flist", &bytes);
     let (status, page) = post_multipart(&hub, "/upload-flist", form).await;
     assert_eq!(status, 200, "{page}");
     assert_published(&hub, &page, "Administrator", "mine.flist");
-    let copy = hub
-        .http
-        .get(hub.url("/Administrator/mine.flist"))
-        .send()
-        .await
-        .expect("download")
-        .bytes()
-        .await
-        .expect("bytes");
+    let copy = hub.download("/Administrator/mine.flist").await;
     assert_eq!(copy, bytes);
 
     // A chunk missing from the store: the form again, with the catalogue message.
