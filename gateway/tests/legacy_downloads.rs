@@ -1,5 +1,6 @@
-//! Downloads and info files (hub-api section 8) against the real stack: bytes, Range, ETag and
-//! 304, HEAD, `.md5`, `.txt`, `.json`, tag paths, `.fl` files, names with `:`.
+//! Downloads and info files (hub-api §8: `/<repo>/<flist>` and its `.md5`, `.txt`, `.json`)
+//! against the real stack: bytes, Range, ETag and 304, HEAD, `.md5`, `.txt`, `.json`, tag
+//! paths, `.fl` files, names with `:`.
 
 mod common;
 mod legacy_support;

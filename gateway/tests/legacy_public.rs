@@ -1,6 +1,6 @@
-//! The public read API (hub-api section 6) against the real stack: exact bodies (key order,
-//! Python separators, trailing newline), status codes of section 14, caching that never hides a
-//! change.
+//! The public read API (hub-api §6: listings, contents dumps, metadata) against the real stack:
+//! exact bodies (key order, Python separators, trailing newline), the status codes the error
+//! catalogue gives each message, caching that never hides a change.
 
 mod common;
 mod legacy_support;

@@ -219,7 +219,7 @@ async fn staging_banner_only_in_debug_mode(pool: PgPool) {
     let hub = TestHub::start(pool).await;
     let (_, page) = get_text(&hub, "/").await;
     assert!(!page.contains("id=\"staging\""), "{page}");
-    // The navigation bar and the footer of section 10.
+    // The original's navigation bar (Upload, Customize, Docker, Homemade, Search) and footer.
     for link in [
         "href=\"/upload\">Upload<",
         "href=\"/merge\">Customize<",
