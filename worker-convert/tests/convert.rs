@@ -10,7 +10,7 @@ use hub_config::PublishConfig;
 use hub_db::PgPool;
 use hub_jobs::{EventKind, JobState};
 use hub_proto::v1::FlistFormat;
-use hub_testkit::{TarBuilder, gzip, noise, raw_header, snapshot, tar_gz};
+use hub_testkit::{TarBuilder, gzip, noise, raw_header, snapshot, tar_gz, unpack_to_tempdir};
 use serde::Serialize;
 
 /// The dump the gateway serves, serialised here independently of the worker's code.
@@ -121,7 +121,7 @@ async fn an_archive_becomes_a_published_flist(pool: PgPool) -> TestResult {
     );
 
     // The published flist unpacks to the source.
-    let out = hub.unpack(&flist).await?;
+    let out = unpack_to_tempdir(&flist, &hub.store).await?;
     assert_eq!(snapshot(out.path())?, snapshot(source.path())?);
     // The staged upload is gone once the job is over.
     hub.staged_upload_deleted(id).await?;
@@ -169,7 +169,7 @@ async fn fl_output_carries_the_configured_routes(pool: PgPool) -> TestResult {
         ]
     );
     assert!(!flist.meta.values.contains_key("backend"));
-    let out = hub.unpack(&flist).await?;
+    let out = unpack_to_tempdir(&flist, &hub.store).await?;
     assert_eq!(snapshot(out.path())?, snapshot(source.path())?);
     hub.stop().await
 }

@@ -11,7 +11,7 @@ use hub_jobs::{Job, JobEnvelope, JobState, JobsConfig, store_flist};
 use hub_proto::v1::job_envelope::Payload;
 use hub_proto::v1::{FlistFormat, FlistRef, MergeJob, MergeMode};
 use hub_store::{ObjectStore, SharedStore};
-use hub_testkit::{Entry, Stack, TarBuilder, dir_store, snapshot};
+use hub_testkit::{Entry, Stack, TarBuilder, dir_store, snapshot, unpack_to_tempdir};
 use hub_worker::{Connections, PublishSettings, Service, ServiceError, output};
 use hub_worker_merge::{MergeHandler, MergeSettings};
 use tokio_util::sync::CancellationToken;
@@ -162,14 +162,7 @@ impl TestHub {
 
     /// The content of every regular file of `flist`, by path, read back from the store.
     async fn contents(&self, flist: &Flist) -> AnyResult<Vec<(String, String)>> {
-        let out = tempfile::tempdir()?;
-        hub_convert::unpack(
-            flist,
-            SharedStore::clone(&self.store),
-            out.path(),
-            &hub_convert::UnpackOptions::default(),
-        )
-        .await?;
+        let out = unpack_to_tempdir(flist, &self.store).await?;
         let mut files = Vec::new();
         for (path, entry) in snapshot(out.path())? {
             if let Entry::File { data, .. } = entry {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use hub_jobs::{ClaimedJob, JobContext, JobError, JobHandler, JobKind, JobOutput, JobsError};
-use hub_testkit::noise;
+use hub_testkit::{noise, unpack_to_tempdir};
 use hub_worker_convert::{
     ConvertHandler, ConvertSettings, PublishSettings, VerifyHandler, VerifySettings,
 };
@@ -119,16 +119,9 @@ pub fn write_tree(root: &Path, seed: u64) {
 pub async fn download_and_unpack(hub: &TestHub, repo: &str, name: &str) -> tempfile::TempDir {
     let bytes = hub.download(&format!("/{repo}/{name}")).await;
     let flist = hub_flist::read_bytes(&bytes).expect("a readable flist");
-    let out = tempfile::tempdir().expect("tempdir");
-    hub_convert::unpack(
-        &flist,
-        hub.state.store.clone(),
-        out.path(),
-        &hub_convert::UnpackOptions::default(),
-    )
-    .await
-    .expect("unpack");
-    out
+    unpack_to_tempdir(&flist, &hub.state.store)
+        .await
+        .expect("unpack")
 }
 
 /// A `.flist` whose one file references a chunk no store holds.

@@ -20,7 +20,7 @@
 //! * `jobs`: the job platform of one test (`Stack`) and in-process workers (`spawn_worker`), on
 //!   hub-jobs;
 //! * `store`: a `dir://` store in a temporary directory and a 0-db double (`dir_store`,
-//!   `zdb_store`);
+//!   `zdb_store`); with `convert`, flists unpacked from a store (`unpack_to_tempdir`);
 //! * `registry`: container images pushed to the test registries (the `registry` module).
 
 mod archive;
@@ -50,6 +50,8 @@ pub use postgres::wait_for_lock_waiter;
 pub use process::{ServiceProcess, free_port, http_get, service_config, signal};
 #[cfg(feature = "jobs")]
 pub use stack::{Stack, fast_jobs, published};
+#[cfg(feature = "convert")]
+pub use store::unpack_to_tempdir;
 #[cfg(feature = "store")]
 pub use store::{dir_store, zdb_store};
 pub use tree::{Entry, snapshot};

@@ -15,7 +15,6 @@ use bytes::Bytes;
 use hub_config::PublishConfig;
 use hub_db::PgPool;
 use hub_db::flists::Flist as FlistRow;
-use hub_flist::Flist;
 use hub_jobs::{Job, JobEnvelope, JobEvent, JobState, JobsConfig};
 use hub_proto::v1::job_envelope::Payload;
 use hub_proto::v1::{ConvertJob, FlistFormat, VerifyJob};
@@ -220,19 +219,6 @@ impl TestHub {
     /// The row and bytes of the flist published as `alice/<name>`, if any.
     pub async fn published(&self, name: &str) -> AnyResult<Option<(FlistRow, Bytes)>> {
         hub_testkit::published(&self.pool, &self.objects, REPO, name).await
-    }
-
-    /// Unpack `flist` (blocks read from this hub's store) into a new directory.
-    pub async fn unpack(&self, flist: &Flist) -> AnyResult<tempfile::TempDir> {
-        let out = tempfile::tempdir()?;
-        hub_convert::unpack(
-            flist,
-            SharedStore::clone(&self.store),
-            out.path(),
-            &hub_convert::UnpackOptions::default(),
-        )
-        .await?;
-        Ok(out)
     }
 
     /// Path of block `id` in the directory store.
