@@ -270,11 +270,8 @@ async fn upload_page_sends_the_archive_and_follows_the_job_to_its_summary(pool: 
     if let Some(summary) = ran {
         // The page shows what the hub recorded for the published flist.
         let dump: Value = hub
-            .http
-            .get(hub.url("/api/flist/Administrator/web-site.flist"))
-            .send()
+            .get("/api/flist/Administrator/web-site.flist")
             .await
-            .expect("contents")
             .json()
             .await
             .expect("json");

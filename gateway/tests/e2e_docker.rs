@@ -89,11 +89,8 @@ async fn images_convert_through_the_gateway(pool: PgPool) {
     // The original's docker result frame on /listen.
     let job = body["payload"]["job"].as_str().expect("job");
     let frames = hub
-        .http
-        .get(hub.url(&format!("/listen/{job}")))
-        .send()
+        .get(&format!("/listen/{job}"))
         .await
-        .expect("listen")
         .text()
         .await
         .expect("frames");

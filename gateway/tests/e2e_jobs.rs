@@ -43,14 +43,7 @@ async fn poll_until(
 ) -> serde_json::Value {
     let deadline = Instant::now() + within;
     loop {
-        let job = json(
-            hub.http
-                .get(hub.url(&format!("/api/jobs/{id}?wait=2s")))
-                .send()
-                .await
-                .expect("poll"),
-        )
-        .await;
+        let job = json(hub.get(&format!("/api/jobs/{id}?wait=2s")).await).await;
         if done(&job) {
             return job;
         }
@@ -79,14 +72,7 @@ async fn an_uploaded_archive_is_listed_downloads_and_unpacks_identically(pool: P
         1_300_000 + "host-1\n".len() as u64 + "[server]\nport = 8080\n".len() as u64
     );
 
-    let listing = json(
-        hub.http
-            .get(hub.url("/api/flist/Administrator"))
-            .send()
-            .await
-            .expect("listing"),
-    )
-    .await;
+    let listing = json(hub.get("/api/flist/Administrator").await).await;
     assert!(
         listing
             .as_array()
@@ -120,11 +106,8 @@ async fn listen_streams_a_real_conversion_in_the_original_frames(pool: PgPool) {
         .expect("jobid")
         .to_owned();
     let body = hub
-        .http
-        .get(hub.url(&format!("/listen/{id}")))
-        .send()
+        .get(&format!("/listen/{id}"))
         .await
-        .expect("listen")
         .text()
         .await
         .expect("stream");
@@ -258,11 +241,8 @@ async fn a_worker_killed_mid_job_leaves_the_job_to_another_exactly_once(pool: Pg
 
     // Exactly once: one result message, one final state, one published entry.
     let events = hub
-        .http
-        .get(hub.url(&format!("/api/jobs/{id}/events")))
-        .send()
+        .get(&format!("/api/jobs/{id}/events"))
         .await
-        .expect("events")
         .text()
         .await
         .expect("stream");
@@ -403,23 +383,9 @@ async fn fifty_concurrent_submissions_all_finish(pool: PgPool) {
         );
     }
     println!("50 concurrent synchronous uploads finished in {elapsed:?}");
-    let listing = json(
-        hub.http
-            .get(hub.url("/api/flist/Administrator"))
-            .send()
-            .await
-            .expect("listing"),
-    )
-    .await;
+    let listing = json(hub.get("/api/flist/Administrator").await).await;
     assert_eq!(listing.as_array().map(Vec::len), Some(50));
-    let page = json(
-        hub.http
-            .get(hub.url("/api/jobs?state=succeeded&limit=100"))
-            .send()
-            .await
-            .expect("jobs"),
-    )
-    .await;
+    let page = json(hub.get("/api/jobs?state=succeeded&limit=100").await).await;
     assert_eq!(page["results"].as_array().map(Vec::len), Some(50));
     workers.stop().await;
     hub.stop().await;

@@ -132,12 +132,7 @@ async fn listings_have_the_original_shapes(pool: PgPool) {
     .await;
     // Trailing slashes are ignored.
     assert_body(&hub, "/api/flist/alice/", 200, &format!("{ALICE}\n")).await;
-    let response = hub
-        .http
-        .get(hub.url("/api/flist/alice"))
-        .send()
-        .await
-        .expect("get");
+    let response = hub.get("/api/flist/alice").await;
     assert_eq!(response.headers()["content-type"], "application/json");
     hub.stop().await;
 }

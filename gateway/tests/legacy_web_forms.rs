@@ -132,11 +132,8 @@ async fn merge_form_merges_in_order_or_shows_the_catalogue_error(pool: PgPool) {
     assert_eq!(status, 200, "{page}");
     assert_published(&hub, &page, "Administrator", "both.flist");
     let listing: serde_json::Value = hub
-        .http
-        .get(hub.url("/api/flist/Administrator/both.flist"))
-        .send()
+        .get("/api/flist/Administrator/both.flist")
         .await
-        .expect("contents")
         .json()
         .await
         .expect("json");
@@ -196,12 +193,7 @@ async fn docker_form_queues_the_job_and_renders_its_progress_page(pool: PgPool) 
     assert_eq!(job.target_name, "alpine-3.flist");
     assert_eq!(job.repository, "Administrator");
     // The page's script follows this stream.
-    let listen = hub
-        .http
-        .get(hub.url(&format!("/listen/{id}")))
-        .send()
-        .await
-        .expect("listen");
+    let listen = hub.get(&format!("/listen/{id}")).await;
     assert_eq!(listen.status(), 200);
     assert_eq!(listen.headers()["content-type"], "text/event-stream");
     hub.stop().await;

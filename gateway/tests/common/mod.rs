@@ -110,14 +110,18 @@ impl TestHub {
         format!("{}{path}", self.base)
     }
 
-    /// `GET path`, which must answer 200: the body (a flist file, say).
-    pub async fn download(&self, path: &str) -> bytes::Bytes {
-        let response = self
-            .http
+    /// `GET path`, with no header of its own.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
             .get(self.url(path))
             .send()
             .await
-            .expect("download");
+            .unwrap_or_else(|err| panic!("GET {path}: {err}"))
+    }
+
+    /// `GET path`, which must answer 200: the body (a flist file, say).
+    pub async fn download(&self, path: &str) -> bytes::Bytes {
+        let response = self.get(path).await;
         assert_eq!(response.status(), 200, "GET {path}");
         response.bytes().await.expect("body")
     }
