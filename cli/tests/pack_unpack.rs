@@ -6,25 +6,9 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{
-    BIG_SIZE, dir_url, hubctl, json, make_tar_gz, make_tree, noise, real_tools, snapshot,
-};
+use common::{BIG_SIZE, dir_url, hubctl, json, make_tree, pack, real_tools, tempdir};
+use hub_testkit::{noise, snapshot, tar_gz};
 use predicates::prelude::*;
-use tempfile::TempDir;
-
-fn tempdir() -> TempDir {
-    tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"))
-}
-
-fn pack(store: &Path, source: &Path, out: &Path) {
-    hubctl()
-        .args(["flist", "pack", "--store"])
-        .arg(dir_url(store))
-        .arg(source)
-        .arg(out)
-        .assert()
-        .success();
-}
 
 fn unpack(flist: &Path, store: &Path, out: &Path) {
     hubctl()
@@ -42,8 +26,9 @@ fn directory_and_tar_gz_round_trip_in_both_formats() {
     let src = work.path().join("src");
     make_tree(&src);
     let tgz = work.path().join("src.tar.gz");
-    make_tar_gz(&src, &tgz);
-    let expected = snapshot(&src);
+    let archive = tar_gz(&src).unwrap_or_else(|e| panic!("tar: {e}"));
+    fs::write(&tgz, archive).unwrap_or_else(|e| panic!("{}: {e}", tgz.display()));
+    let expected = snapshot(&src).unwrap_or_else(|e| panic!("snapshot: {e}"));
     assert_eq!(expected.len(), 10, "the test tree itself");
     for ext in ["flist", "fl"] {
         for (kind, source) in [("dir", &src), ("tgz", &tgz)] {
@@ -57,7 +42,10 @@ fn directory_and_tar_gz_round_trip_in_both_formats() {
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(mode, 0o644, "{name}: a new flist is readable by others");
             unpack(&flist, &store, &out);
-            assert!(snapshot(&out) == expected, "{name}: unpacked tree differs");
+            assert!(
+                snapshot(&out).is_ok_and(|tree| tree == expected),
+                "{name}: unpacked tree differs"
+            );
         }
     }
 }
@@ -79,7 +67,7 @@ fn archives_are_recognised_by_content_not_name() {
     let work = tempdir();
     let src = work.path().join("src");
     make_tree(&src);
-    let expected = snapshot(&src);
+    let expected = snapshot(&src).unwrap_or_else(|e| panic!("snapshot: {e}"));
     let tar = tar_bytes(&src);
     let xz = {
         let mut e = xz2::write::XzEncoder::new(Vec::new(), 1);
@@ -101,7 +89,10 @@ fn archives_are_recognised_by_content_not_name() {
         let out = work.path().join(format!("out-{kind}"));
         pack(&store, &archive, &flist);
         unpack(&flist, &store, &out);
-        assert!(snapshot(&out) == expected, "{kind}: unpacked tree differs");
+        assert!(
+            snapshot(&out).is_ok_and(|tree| tree == expected),
+            "{kind}: unpacked tree differs"
+        );
     }
 }
 
@@ -114,11 +105,14 @@ fn real_tools_flists_unpack_to_their_source() {
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(gz.as_slice()));
     archive.set_preserve_permissions(true);
     archive.unpack(&src).unwrap_or_else(|e| panic!("{e}"));
-    let expected = snapshot(&src);
+    let expected = snapshot(&src).unwrap_or_else(|e| panic!("snapshot: {e}"));
     for (flist, store) in [("sample.flist", "flist-store"), ("sample.fl", "fl-store")] {
         let out = work.path().join(flist);
         unpack(&real_tools().join(flist), &real_tools().join(store), &out);
-        assert!(snapshot(&out) == expected, "{flist}: unpacked tree differs");
+        assert!(
+            snapshot(&out).is_ok_and(|tree| tree == expected),
+            "{flist}: unpacked tree differs"
+        );
     }
 }
 

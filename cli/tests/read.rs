@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::io::Read;
-
 use common::{dir_url, hubctl, json, real_tools};
 use predicates::prelude::*;
 
@@ -12,19 +10,9 @@ use predicates::prelude::*;
 fn source_file(name: &str) -> Vec<u8> {
     let gz = std::fs::read(real_tools().join("sample-src.tar.gz"))
         .unwrap_or_else(|e| panic!("sample-src.tar.gz: {e}"));
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(gz.as_slice()));
-    for entry in archive.entries().unwrap_or_else(|e| panic!("{e}")) {
-        let mut entry = entry.unwrap_or_else(|e| panic!("{e}"));
-        let path = entry.path().unwrap_or_else(|e| panic!("{e}")).into_owned();
-        if path.to_string_lossy().trim_start_matches("./") == name {
-            let mut out = Vec::new();
-            entry
-                .read_to_end(&mut out)
-                .unwrap_or_else(|e| panic!("{e}"));
-            return out;
-        }
-    }
-    panic!("{name} is not in the sample");
+    hub_testkit::tar_gz_member(&gz, name)
+        .unwrap_or_else(|e| panic!("sample-src.tar.gz: {e}"))
+        .unwrap_or_else(|| panic!("{name} is not in the sample"))
 }
 
 #[test]
@@ -231,7 +219,7 @@ fn corrupt_flists_fail_with_the_typed_error() {
     std::fs::write(&truncated, &good[..good.len() / 2]).unwrap_or_else(|e| panic!("{e}"));
     // A SQLite header over garbage pages.
     let mut fake_db = b"SQLite format 3\0".to_vec();
-    fake_db.extend(common::noise(8192, 3));
+    fake_db.extend(hub_testkit::noise(8192, 3));
     let bad_fl = dir.path().join("bad.fl");
     std::fs::write(&bad_fl, &fake_db).unwrap_or_else(|e| panic!("{e}"));
     for (file, message) in [

@@ -5,24 +5,10 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{dir_url, hubctl, json, make_tree, snapshot};
+use common::{dir_url, hubctl, json, make_tree, pack, tempdir};
 use hub_flist::NodeKind;
+use hub_testkit::{Entry, snapshot};
 use predicates::prelude::*;
-use tempfile::TempDir;
-
-fn tempdir() -> TempDir {
-    tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"))
-}
-
-fn pack(store: &Path, source: &Path, out: &Path) {
-    hubctl()
-        .args(["flist", "pack", "--store"])
-        .arg(dir_url(store))
-        .arg(source)
-        .arg(out)
-        .assert()
-        .success();
-}
 
 /// Where the directory store keeps a block.
 fn block_file(store: &Path, flist: &Path, path: &str, index: usize) -> PathBuf {
@@ -207,9 +193,9 @@ fn merge_union_overlay_and_across_formats() {
         .arg(&out)
         .assert()
         .success();
-    let tree = snapshot(&out);
+    let tree = snapshot(&out).unwrap_or_else(|e| panic!("snapshot: {e}"));
     let content = |p: &str| match tree.get(p) {
-        Some(common::Item::File { content, .. }) => content.clone(),
+        Some(Entry::File { data, .. }) => data.clone(),
         other => panic!("{p}: {other:?}"),
     };
     assert_eq!(content("etc/shared.conf"), b"from a");

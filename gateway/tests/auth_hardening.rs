@@ -166,7 +166,7 @@ async fn names_with_bidi_or_invisible_characters_are_refused_on_every_route(pool
     .await
     .expect("tag");
     for path in &paths {
-        let response = hub.http.get(hub.url(path)).send().await.expect("request");
+        let response = hub.get(path).await;
         assert_eq!(response.status(), 400, "{path}");
         let message = json(response).await["message"].to_string();
         assert!(

@@ -22,9 +22,10 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use common::TestHub;
-use e2e_support::{RealWorkers, tar_gz, write_tree};
+use e2e_support::{RealWorkers, write_tree};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hub_flist::Format;
+use hub_testkit::tar_gz;
 use legacy_support::{sample_tree, seed_flist, seed_sample};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -227,7 +228,7 @@ async fn upload_page_sends_the_archive_and_follows_the_job_to_its_summary(pool: 
     write_tree(source.path(), 3);
     let folder = tempfile::tempdir().expect("tempdir");
     let archive = folder.path().join("web-site.tar.gz");
-    std::fs::write(&archive, tar_gz(source.path())).expect("archive");
+    std::fs::write(&archive, tar_gz(source.path()).expect("archive")).expect("archive file");
 
     let ran = in_browser(&hub.base, move |client, base| async move {
         open(&client, &base, "/upload").await;
@@ -269,11 +270,8 @@ async fn upload_page_sends_the_archive_and_follows_the_job_to_its_summary(pool: 
     if let Some(summary) = ran {
         // The page shows what the hub recorded for the published flist.
         let dump: Value = hub
-            .http
-            .get(hub.url("/api/flist/Administrator/web-site.flist"))
-            .send()
+            .get("/api/flist/Administrator/web-site.flist")
             .await
-            .expect("contents")
             .json()
             .await
             .expect("json");

@@ -48,23 +48,9 @@ async fn submit_to_running_latency(pool: PgPool) {
         assert_eq!(response.status(), 202);
         let id = json(response).await["id"].as_str().expect("id").to_owned();
         // Wait for the job to finish, so every submission meets an idle system.
-        let done = json(
-            hub.http
-                .get(hub.url(&format!("/api/jobs/{id}?wait=10s")))
-                .send()
-                .await
-                .expect("poll"),
-        )
-        .await;
+        let done = json(hub.get(&format!("/api/jobs/{id}?wait=10s")).await).await;
         if done["status"] != "succeeded" {
-            let done = json(
-                hub.http
-                    .get(hub.url(&format!("/api/jobs/{id}?wait=10s")))
-                    .send()
-                    .await
-                    .expect("poll"),
-            )
-            .await;
+            let done = json(hub.get(&format!("/api/jobs/{id}?wait=10s")).await).await;
             assert_eq!(done["status"], "succeeded", "{done}");
         }
         ids.push(id.parse::<uuid::Uuid>().expect("uuid"));

@@ -7,100 +7,34 @@ mod common;
 mod e2e_support;
 mod jobs_support;
 
-use std::io::Write;
-
 use common::TestHub;
+use e2e_support::download_and_unpack;
+use hub_testkit::registry::{Pusher, unique_repo, whiteout_image};
 use hub_worker::PublishSettings;
 use hub_worker_docker::{DockerHandler, DockerSettings};
 use jobs_support::{Form, json, post_form};
-use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference, RegistryOperation};
-use sha2::Digest;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 /// The credentials key shared by the test gateway and its docker worker.
 const KEY: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
 
-/// A service address from the environment: `None` when unset, a panic when unreachable.
+/// A test service from the environment: `None` (the test skips) when unset.
 fn service(var: &str) -> Option<String> {
-    let value = std::env::var(var).ok().filter(|value| !value.is_empty())?;
-    assert!(
-        std::net::TcpStream::connect(&value).is_ok(),
-        "{var}={value} is set but nothing answers there"
-    );
-    Some(value)
+    hub_testkit::optional_service(var).expect("a test service")
 }
 
-fn digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
-}
-
-/// Push a two-layer image `repo:1` (a file, then a whiteout of another and a new file).
-async fn push_image(registry: &str, repo: &str, auth: &RegistryAuth) {
-    let layer = |entries: &[(&str, &[u8])]| {
-        let mut tar = tar::Builder::new(Vec::new());
-        for (path, data) in entries {
-            let mut header = tar::Header::new_gnu();
-            header.set_mode(0o644);
-            header.set_size(data.len() as u64);
-            header.set_entry_type(tar::EntryType::Regular);
-            tar.append_data(&mut header, path, *data)
-                .expect("tar entry");
-        }
-        let raw = tar.into_inner().expect("tar");
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&raw).expect("gzip");
-        gz.finish().expect("gzip end")
-    };
-    let layers = [
-        layer(&[("etc/motd", b"hello\n"), ("old", b"old")]),
-        layer(&[(".wh.old", b""), ("app/run", b"#!/bin/sh\necho hi\n")]),
-    ];
-    let config = serde_json::to_vec(&serde_json::json!({
-        "architecture": "amd64", "os": "linux",
-        "config": {"Entrypoint": ["/app/run"], "Env": ["MODE=test"]},
-        "rootfs": {"type": "layers", "diff_ids": ["sha256:00", "sha256:01"]},
-    }))
-    .expect("config");
-    let client = Client::new(ClientConfig {
-        protocol: ClientProtocol::Http,
-        ..ClientConfig::default()
-    });
-    for blob in layers.iter().chain([&config]) {
-        let reference = Reference::with_digest(registry.into(), repo.into(), digest(blob));
-        client
-            .auth(&reference, auth, RegistryOperation::Push)
-            .await
-            .expect("auth");
-        client
-            .push_blob(&reference, blob.clone(), &digest(blob))
-            .await
-            .expect("push blob");
-    }
-    let manifest = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": digest(&config), "size": config.len()},
-        "layers": layers.iter().map(|l| serde_json::json!({
-            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-            "digest": digest(l), "size": l.len()})).collect::<Vec<_>>(),
-    }))
-    .expect("manifest");
-    let tag = Reference::with_tag(registry.into(), repo.into(), "1".into());
-    client
-        .auth(&tag, auth, RegistryOperation::Push)
+/// Push the two-layer test image as `repo:1` (a file, then a whiteout of another and a new
+/// file).
+async fn push_image(registry: &str, repo: &str, auth: RegistryAuth) {
+    let image =
+        whiteout_image(serde_json::json!({"Entrypoint": ["/app/run"], "Env": ["MODE=test"]}))
+            .expect("image");
+    Pusher::with_auth(registry, auth)
+        .push(repo, "1", &image)
         .await
-        .expect("auth");
-    client
-        .push_manifest_raw(
-            &tag,
-            manifest,
-            http::HeaderValue::from_static("application/vnd.oci.image.manifest.v1+json"),
-        )
-        .await
-        .expect("push manifest");
+        .expect("push");
 }
 
 /// The real docker worker on `hub`'s queue and store.
@@ -108,7 +42,7 @@ async fn docker_worker(
     hub: &TestHub,
     insecure: Vec<String>,
     shutdown: &CancellationToken,
-) -> tokio::task::JoinHandle<()> {
+) -> tokio::task::JoinHandle<Result<(), hub_jobs::JobsError>> {
     let settings = DockerSettings {
         insecure_registries: insecure,
         credentials_key: Some(KEY.into()),
@@ -116,11 +50,7 @@ async fn docker_worker(
     };
     let publish = PublishSettings::new(&hub.config.publish).expect("publish target");
     let handler = DockerHandler::new(hub.state.store.clone(), settings, publish).expect("handler");
-    e2e_support::spawn_worker(hub, handler, shutdown).await
-}
-
-fn unique(prefix: &str) -> String {
-    format!("hubgw/{prefix}-{}", uuid::Uuid::new_v4().simple())
+    hub.spawn_worker(handler, shutdown).await
 }
 
 #[sqlx::test(migrator = "hub_db::MIGRATOR")]
@@ -128,8 +58,8 @@ async fn images_convert_through_the_gateway(pool: PgPool) {
     let Some(registry) = service("HUB_TEST_REGISTRY") else {
         return;
     };
-    let repo = unique("app");
-    push_image(&registry, &repo, &RegistryAuth::Anonymous).await;
+    let repo = unique_repo("app");
+    push_image(&registry, &repo, RegistryAuth::Anonymous).await;
     let hub = jobs_support::start(pool, |config| {
         config.gateway.credentials_key = Some(KEY.into());
     })
@@ -148,25 +78,7 @@ async fn images_convert_through_the_gateway(pool: PgPool) {
     assert!(body["payload"]["files"]["response"]["regular"].as_u64() >= Some(2));
 
     // The published flist holds the merged layers (the whiteout removed `old`).
-    let bytes = hub
-        .http
-        .get(hub.url(&format!("/Administrator/{name}")))
-        .send()
-        .await
-        .expect("download")
-        .bytes()
-        .await
-        .expect("bytes");
-    let flist = hub_flist::read_bytes(&bytes).expect("flist");
-    let out = tempfile::tempdir().expect("tempdir");
-    hub_convert::unpack(
-        &flist,
-        hub.state.store.clone(),
-        out.path(),
-        &hub_convert::UnpackOptions::default(),
-    )
-    .await
-    .expect("unpack");
+    let out = download_and_unpack(&hub, "Administrator", &name).await;
     assert_eq!(
         std::fs::read(out.path().join("etc/motd")).expect("motd"),
         b"hello\n"
@@ -177,11 +89,8 @@ async fn images_convert_through_the_gateway(pool: PgPool) {
     // The original's docker result frame on /listen.
     let job = body["payload"]["job"].as_str().expect("job");
     let frames = hub
-        .http
-        .get(hub.url(&format!("/listen/{job}")))
-        .send()
+        .get(&format!("/listen/{job}"))
         .await
-        .expect("listen")
         .text()
         .await
         .expect("frames");
@@ -198,7 +107,7 @@ async fn images_convert_through_the_gateway(pool: PgPool) {
     );
     assert!(frames.contains("Pulling docker image"), "{frames}");
 
-    let missing = Form::new().text("image", &format!("{registry}/{}:1", unique("none")));
+    let missing = Form::new().text("image", &format!("{registry}/{}:1", unique_repo("none")));
     let response = post_form(&hub, "/api/flist/me/docker", missing, &[]).await;
     assert_eq!(response.status(), 404);
     assert_eq!(json(response).await["message"], "docker image not found");
@@ -217,11 +126,11 @@ async fn private_images_with_sealed_credentials(pool: PgPool) {
     };
     let user = std::env::var("HUB_TEST_AUTH_REGISTRY_USER").expect("user");
     let pass = std::env::var("HUB_TEST_AUTH_REGISTRY_PASS").expect("password");
-    let repo = unique("private");
+    let repo = unique_repo("private");
     push_image(
         &private,
         &repo,
-        &RegistryAuth::Basic(user.clone(), pass.clone()),
+        RegistryAuth::Basic(user.clone(), pass.clone()),
     )
     .await;
     let hub = jobs_support::start(pool, |config| {
@@ -337,8 +246,8 @@ async fn refused_registry_credentials_answer_502_at_once(pool: PgPool) {
     };
     let user = std::env::var("HUB_TEST_AUTH_REGISTRY_USER").expect("user");
     let pass = std::env::var("HUB_TEST_AUTH_REGISTRY_PASS").expect("password");
-    let repo = unique("refused");
-    push_image(&private, &repo, &RegistryAuth::Basic(user.clone(), pass)).await;
+    let repo = unique_repo("refused");
+    push_image(&private, &repo, RegistryAuth::Basic(user.clone(), pass)).await;
     let hub = jobs_support::start(pool, |config| {
         config.gateway.credentials_key = Some(KEY.into());
     })

@@ -11,9 +11,8 @@ mod jobs_support;
 use std::time::{Duration, Instant};
 
 use common::TestHub;
-use e2e_support::{
-    RealWorkers, Stalling, convert_handler, snapshot, spawn_worker, tar_gz, write_tree,
-};
+use e2e_support::{RealWorkers, Stalling, convert_handler, download_and_unpack, write_tree};
+use hub_testkit::{snapshot, tar_gz};
 use hub_zdb_double::{DoubleConfig, ZdbDouble};
 use jobs_support::{Form, json, post_form};
 use sqlx::PgPool;
@@ -35,29 +34,6 @@ async fn upload(
     post_form(hub, "/api/flist/me/upload", form, headers).await
 }
 
-/// Download `/<repo>/<name>` and unpack it (blocks from the hub's store) into a fresh folder.
-async fn download_and_unpack(hub: &TestHub, repo: &str, name: &str) -> tempfile::TempDir {
-    let response = hub
-        .http
-        .get(hub.url(&format!("/{repo}/{name}")))
-        .send()
-        .await
-        .expect("download");
-    assert_eq!(response.status(), 200, "{repo}/{name}");
-    let bytes = response.bytes().await.expect("bytes");
-    let flist = hub_flist::read_bytes(&bytes).expect("a readable flist");
-    let out = tempfile::tempdir().expect("tempdir");
-    hub_convert::unpack(
-        &flist,
-        hub.state.store.clone(),
-        out.path(),
-        &hub_convert::UnpackOptions::default(),
-    )
-    .await
-    .expect("unpack");
-    out
-}
-
 /// Poll `GET /api/jobs/{id}` (long polls) until `done` holds, for at most `within`.
 async fn poll_until(
     hub: &TestHub,
@@ -67,14 +43,7 @@ async fn poll_until(
 ) -> serde_json::Value {
     let deadline = Instant::now() + within;
     loop {
-        let job = json(
-            hub.http
-                .get(hub.url(&format!("/api/jobs/{id}?wait=2s")))
-                .send()
-                .await
-                .expect("poll"),
-        )
-        .await;
+        let job = json(hub.get(&format!("/api/jobs/{id}?wait=2s")).await).await;
         if done(&job) {
             return job;
         }
@@ -88,7 +57,7 @@ async fn an_uploaded_archive_is_listed_downloads_and_unpacks_identically(pool: P
     let workers = RealWorkers::start(&hub).await;
     let source = tempfile::tempdir().expect("tempdir");
     write_tree(source.path(), 1);
-    let archive = tar_gz(source.path());
+    let archive = tar_gz(source.path()).expect("archive");
 
     let response = upload(&hub, "app", &archive, false).await;
     assert_eq!(response.status(), 200);
@@ -103,14 +72,7 @@ async fn an_uploaded_archive_is_listed_downloads_and_unpacks_identically(pool: P
         1_300_000 + "host-1\n".len() as u64 + "[server]\nport = 8080\n".len() as u64
     );
 
-    let listing = json(
-        hub.http
-            .get(hub.url("/api/flist/Administrator"))
-            .send()
-            .await
-            .expect("listing"),
-    )
-    .await;
+    let listing = json(hub.get("/api/flist/Administrator").await).await;
     assert!(
         listing
             .as_array()
@@ -120,7 +82,10 @@ async fn an_uploaded_archive_is_listed_downloads_and_unpacks_identically(pool: P
         "{listing}"
     );
     let unpacked = download_and_unpack(&hub, "Administrator", "app.flist").await;
-    assert_eq!(snapshot(unpacked.path()), snapshot(source.path()));
+    assert_eq!(
+        snapshot(unpacked.path()).expect("snapshot"),
+        snapshot(source.path()).expect("snapshot")
+    );
     workers.stop().await;
     hub.stop().await;
 }
@@ -131,17 +96,18 @@ async fn listen_streams_a_real_conversion_in_the_original_frames(pool: PgPool) {
     let workers = RealWorkers::start(&hub).await;
     let source = tempfile::tempdir().expect("tempdir");
     write_tree(source.path(), 2);
-    let form = Form::new().file("file", "site.tar.gz", &tar_gz(source.path()));
+    let form = Form::new().file(
+        "file",
+        "site.tar.gz",
+        &tar_gz(source.path()).expect("archive"),
+    );
     let id = json(post_form(&hub, "/upload", form, &[]).await).await["jobid"]
         .as_str()
         .expect("jobid")
         .to_owned();
     let body = hub
-        .http
-        .get(hub.url(&format!("/listen/{id}")))
-        .send()
+        .get(&format!("/listen/{id}"))
         .await
-        .expect("listen")
         .text()
         .await
         .expect("stream");
@@ -179,7 +145,7 @@ async fn merge_and_homemade_flists_end_to_end(pool: PgPool) {
     write_tree(second.path(), 2);
     std::fs::write(second.path().join("only-in-second"), b"second").expect("write");
     for (name, dir) in [("first", &first), ("second", &second)] {
-        let response = upload(&hub, name, &tar_gz(dir.path()), false).await;
+        let response = upload(&hub, name, &tar_gz(dir.path()).expect("archive"), false).await;
         assert_eq!(response.status(), 200, "{name}");
     }
 
@@ -193,22 +159,14 @@ async fn merge_and_homemade_flists_end_to_end(pool: PgPool) {
     assert_eq!(merged.status(), 200);
     assert_eq!(json(merged).await["payload"]["name"], "both.flist");
     let unpacked = download_and_unpack(&hub, "Administrator", "both.flist").await;
-    let tree = snapshot(unpacked.path());
+    let tree = snapshot(unpacked.path()).expect("snapshot");
     // Union, the first source winning on conflicts (hub-api 11.3).
-    let mut expected = snapshot(second.path());
-    expected.extend(snapshot(first.path()));
+    let mut expected = snapshot(second.path()).expect("snapshot");
+    expected.extend(snapshot(first.path()).expect("snapshot"));
     assert_eq!(tree, expected);
 
     // The published flist's bytes, uploaded back as a homemade flist: every chunk is there.
-    let bytes = hub
-        .http
-        .get(hub.url("/Administrator/first.flist"))
-        .send()
-        .await
-        .expect("download")
-        .bytes()
-        .await
-        .expect("bytes");
+    let bytes = hub.download("/Administrator/first.flist").await;
     let form = Form::new().file("file", "homemade.flist", &bytes);
     let response = post_form(&hub, "/api/flist/me/upload-flist", form, &[]).await;
     assert_eq!(response.status(), 200);
@@ -223,15 +181,7 @@ async fn merge_and_homemade_flists_end_to_end(pool: PgPool) {
             .any(|entry| entry["path"] == "/usr/bin/tool" && entry["size"] == 1_300_000),
         "{dump}"
     );
-    let served = hub
-        .http
-        .get(hub.url("/Administrator/homemade.flist"))
-        .send()
-        .await
-        .expect("download")
-        .bytes()
-        .await
-        .expect("bytes");
+    let served = hub.download("/Administrator/homemade.flist").await;
     assert_eq!(served, bytes, "a homemade flist is published unchanged");
 
     let form = Form::new().file(
@@ -264,8 +214,14 @@ async fn a_worker_killed_mid_job_leaves_the_job_to_another_exactly_once(pool: Pg
         inner: convert_handler(&hub),
         stall: Duration::from_secs(60),
     };
-    let first = spawn_worker(&hub, stalling, &doomed).await;
-    let response = upload(&hub, "resilient", &tar_gz(source.path()), true).await;
+    let first = hub.spawn_worker(stalling, &doomed).await;
+    let response = upload(
+        &hub,
+        "resilient",
+        &tar_gz(source.path()).expect("archive"),
+        true,
+    )
+    .await;
     let id = json(response).await["id"].as_str().expect("id").to_owned();
     poll_until(&hub, &id, Duration::from_secs(20), |job| {
         job["status"] == "running"
@@ -275,7 +231,7 @@ async fn a_worker_killed_mid_job_leaves_the_job_to_another_exactly_once(pool: Pg
     let _ = first.await;
 
     let shutdown = CancellationToken::new();
-    let second = spawn_worker(&hub, convert_handler(&hub), &shutdown).await;
+    let second = hub.spawn_worker(convert_handler(&hub), &shutdown).await;
     let job = poll_until(&hub, &id, Duration::from_secs(60), |job| {
         job["status"] != "running" && job["status"] != "queued"
     })
@@ -285,11 +241,8 @@ async fn a_worker_killed_mid_job_leaves_the_job_to_another_exactly_once(pool: Pg
 
     // Exactly once: one result message, one final state, one published entry.
     let events = hub
-        .http
-        .get(hub.url(&format!("/api/jobs/{id}/events")))
-        .send()
+        .get(&format!("/api/jobs/{id}/events"))
         .await
-        .expect("events")
         .text()
         .await
         .expect("stream");
@@ -300,7 +253,10 @@ async fn a_worker_killed_mid_job_leaves_the_job_to_another_exactly_once(pool: Pg
         "{events}"
     );
     let unpacked = download_and_unpack(&hub, "Administrator", "resilient.flist").await;
-    assert_eq!(snapshot(unpacked.path()), snapshot(source.path()));
+    assert_eq!(
+        snapshot(unpacked.path()).expect("snapshot"),
+        snapshot(source.path()).expect("snapshot")
+    );
     shutdown.cancel();
     let _ = second.await;
     hub.stop().await;
@@ -329,7 +285,13 @@ async fn a_store_outage_is_retried_until_the_store_returns(pool: PgPool) {
     let source = tempfile::tempdir().expect("tempdir");
     write_tree(source.path(), 4);
     double.stop().await;
-    let response = upload(&hub, "patient", &tar_gz(source.path()), true).await;
+    let response = upload(
+        &hub,
+        "patient",
+        &tar_gz(source.path()).expect("archive"),
+        true,
+    )
+    .await;
     let id = json(response).await["id"].as_str().expect("id").to_owned();
     // The job fails transiently and waits for its next attempt.
     let retrying = poll_until(&hub, &id, Duration::from_secs(60), |job| {
@@ -344,7 +306,10 @@ async fn a_store_outage_is_retried_until_the_store_returns(pool: PgPool) {
     .await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let unpacked = download_and_unpack(&hub, "Administrator", "patient.flist").await;
-    assert_eq!(snapshot(unpacked.path()), snapshot(source.path()));
+    assert_eq!(
+        snapshot(unpacked.path()).expect("snapshot"),
+        snapshot(source.path()).expect("snapshot")
+    );
     workers.stop().await;
     hub.stop().await;
     double.shutdown().await;
@@ -360,7 +325,13 @@ async fn a_store_that_never_returns_fails_the_job_clearly(pool: PgPool) {
     let source = tempfile::tempdir().expect("tempdir");
     write_tree(source.path(), 5);
     double.stop().await;
-    let response = upload(&hub, "doomed", &tar_gz(source.path()), false).await;
+    let response = upload(
+        &hub,
+        "doomed",
+        &tar_gz(source.path()).expect("archive"),
+        false,
+    )
+    .await;
     assert_eq!(response.status(), 500);
     let body = json(response).await;
     assert_eq!(body["code"], "attempts_exhausted", "{body}");
@@ -391,7 +362,7 @@ async fn fifty_concurrent_submissions_all_finish(pool: PgPool) {
     let archives: Vec<Vec<u8>> = (0..50)
         .map(|i| {
             std::fs::write(source.path().join("etc/version"), format!("{i}\n")).expect("write");
-            tar_gz(source.path())
+            tar_gz(source.path()).expect("archive")
         })
         .collect();
     let started = Instant::now();
@@ -412,23 +383,9 @@ async fn fifty_concurrent_submissions_all_finish(pool: PgPool) {
         );
     }
     println!("50 concurrent synchronous uploads finished in {elapsed:?}");
-    let listing = json(
-        hub.http
-            .get(hub.url("/api/flist/Administrator"))
-            .send()
-            .await
-            .expect("listing"),
-    )
-    .await;
+    let listing = json(hub.get("/api/flist/Administrator").await).await;
     assert_eq!(listing.as_array().map(Vec::len), Some(50));
-    let page = json(
-        hub.http
-            .get(hub.url("/api/jobs?state=succeeded&limit=100"))
-            .send()
-            .await
-            .expect("jobs"),
-    )
-    .await;
+    let page = json(hub.get("/api/jobs?state=succeeded&limit=100").await).await;
     assert_eq!(page["results"].as_array().map(Vec::len), Some(50));
     workers.stop().await;
     hub.stop().await;

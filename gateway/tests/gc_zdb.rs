@@ -14,8 +14,8 @@ use gc_support::{
     LONG_AGO, age_rows, assert_flist_readable, block, convert, publish, store_blocks, store_row,
 };
 use hub_gateway::gc::{self, Fault, GcConfig, GcError, GcReport, Hooks};
-use hub_store::{SharedStore, ZdbOptions, ZdbStore};
-use hub_zdb_double::{DoubleConfig, NamespaceSettings, ZdbDouble};
+use hub_store::SharedStore;
+use hub_zdb_double::ZdbDouble;
 use sqlx::PgPool;
 
 const NAMESPACE: &str = "blocks";
@@ -28,14 +28,9 @@ struct Fixture {
 }
 
 async fn fixture(pool: &PgPool) -> Fixture {
-    let zdb = ZdbDouble::start(DoubleConfig::default())
+    let (zdb, raw) = hub_testkit::zdb_store(NAMESPACE)
         .await
-        .expect("start double");
-    zdb.create_namespace(NAMESPACE, NamespaceSettings::default())
-        .expect("namespace");
-    let raw: SharedStore = Arc::new(
-        ZdbStore::from_url(&zdb.url(NAMESPACE), ZdbOptions::default()).expect("zdb store"),
-    );
+        .expect("0-db double");
     let writer = hub_db::block_journal::journaled(raw.clone(), pool.clone());
     assert!(raw.needs_journal(), "a zdb store needs the journal");
     Fixture { zdb, raw, writer }

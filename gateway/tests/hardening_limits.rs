@@ -249,7 +249,7 @@ async fn an_async_jobs_slot_is_freed_when_it_finishes(pool: PgPool) {
 
 /// GET `path` as the hub's caller; the status and the JSON body.
 async fn get(hub: &TestHub, path: &str) -> (u16, serde_json::Value) {
-    let response = hub.http.get(hub.url(path)).send().await.expect("request");
+    let response = hub.get(path).await;
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or_default())
 }

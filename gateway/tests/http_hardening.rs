@@ -243,12 +243,7 @@ async fn an_event_stream_stays_open_past_the_connection_timeouts(pool: PgPool) {
         .expect("job id")
         .to_owned();
     // No worker runs: the job stays queued and its stream open.
-    let mut events = hub
-        .http
-        .get(hub.url(&format!("/api/jobs/{id}/events")))
-        .send()
-        .await
-        .expect("events");
+    let mut events = hub.get(&format!("/api/jobs/{id}/events")).await;
     assert_eq!(events.status(), 200);
     let first = events.chunk().await.expect("first event");
     assert!(first.is_some());

@@ -101,12 +101,7 @@ async fn jobs_are_visible_to_their_owner_and_the_repository_members_only(pool: P
             "{path}"
         );
     }
-    let anonymous = hub
-        .http
-        .get(hub.url(&format!("/api/jobs/{own}")))
-        .send()
-        .await
-        .expect("request");
+    let anonymous = hub.get(&format!("/api/jobs/{own}")).await;
     assert_eq!(anonymous.status(), 401);
     // Events follow the same rule.
     let events = get_as(&hub, "carol.3bot", &format!("/api/jobs/{org}/events")).await;
@@ -322,22 +317,14 @@ async fn listen_sends_the_original_frames_to_every_listener(pool: PgPool) {
     let hub = jobs_support::start(pool, |_| {}).await;
     let workers = Workers::start(&hub).await;
     let unknown = hub
-        .http
-        .get(hub.url("/listen/0b6f6c0e-1111-4000-8000-000000000000"))
-        .send()
-        .await
-        .expect("request");
+        .get("/listen/0b6f6c0e-1111-4000-8000-000000000000")
+        .await;
     assert_eq!(unknown.status(), 404);
     assert_eq!(
         unknown.text().await.expect("body"),
         "{\"message\": \"job id not found\", \"status\": \"error\"}\n"
     );
-    let garbage = hub
-        .http
-        .get(hub.url("/listen/garbage"))
-        .send()
-        .await
-        .expect("request");
+    let garbage = hub.get("/listen/garbage").await;
     assert_eq!(garbage.status(), 404);
 
     let response = post_form(
@@ -358,22 +345,12 @@ async fn listen_sends_the_original_frames_to_every_listener(pool: PgPool) {
          \"progress\": 50}}\n\n\
          data: {{\"status\": \"info\", \"info\": {{\"filename\": \"slow-500.flist\", \"flist\": {stats}}}}}\n\n"
     );
-    let live = hub
-        .http
-        .get(hub.url(&format!("/listen/{id}")))
-        .send()
-        .await
-        .expect("listen");
+    let live = hub.get(&format!("/listen/{id}")).await;
     assert_eq!(live.headers()["content-type"], "text/event-stream");
     assert_eq!(read_stream(live).await, expected);
     // After the end: replayed from the start, any number of times.
     for _ in 0..2 {
-        let replay = hub
-            .http
-            .get(hub.url(&format!("/listen/{id}")))
-            .send()
-            .await
-            .expect("listen");
+        let replay = hub.get(&format!("/listen/{id}")).await;
         assert_eq!(read_stream(replay).await, expected);
     }
 
@@ -389,12 +366,7 @@ async fn listen_sends_the_original_frames_to_every_listener(pool: PgPool) {
         .as_str()
         .expect("jobid")
         .to_owned();
-    let failed = hub
-        .http
-        .get(hub.url(&format!("/listen/{id}")))
-        .send()
-        .await
-        .expect("listen");
+    let failed = hub.get(&format!("/listen/{id}")).await;
     let frames = read_stream(failed).await;
     assert!(
         frames.ends_with(
@@ -423,14 +395,7 @@ async fn long_poll_answers_at_the_next_state_change(pool: PgPool) {
     .await;
     let id = json(response).await["id"].as_str().expect("id").to_owned();
     let started = std::time::Instant::now();
-    let polled = json(
-        hub.http
-            .get(hub.url(&format!("/api/jobs/{id}?wait=1h")))
-            .send()
-            .await
-            .expect("poll"),
-    )
-    .await;
+    let polled = json(hub.get(&format!("/api/jobs/{id}?wait=1h")).await).await;
     let waited = started.elapsed();
     assert_eq!(polled["status"], "queued");
     assert!(
@@ -448,12 +413,7 @@ async fn long_poll_answers_at_the_next_state_change(pool: PgPool) {
     assert_ne!(polled["status"], "queued");
     assert!(started.elapsed() < Duration::from_millis(2900));
     assert_eq!(
-        hub.http
-            .get(hub.url(&format!("/api/jobs/{id}?wait=soon")))
-            .send()
-            .await
-            .expect("poll")
-            .status(),
+        hub.get(&format!("/api/jobs/{id}?wait=soon")).await.status(),
         400
     );
     workers.stop().await;
@@ -480,14 +440,7 @@ async fn post_jobs_submits_docker_and_merge_as_json(pool: PgPool) {
     let merge = json(merge).await;
     for (job, name) in [(&docker, "alpine-3.20.fl"), (&merge, "m.flist")] {
         let id = job["id"].as_str().expect("id");
-        let done = json(
-            hub.http
-                .get(hub.url(&format!("/api/jobs/{id}?wait=10s")))
-                .send()
-                .await
-                .expect("poll"),
-        )
-        .await;
+        let done = json(hub.get(&format!("/api/jobs/{id}?wait=10s")).await).await;
         assert_eq!(done["name"], name);
     }
     let bad = post(serde_json::json!({"kind": "merge", "sources": [], "target": "m"}))

@@ -261,12 +261,7 @@ async fn tokens_need_a_principal_and_a_configured_issuer(pool: PgPool) {
 async fn tokens_cannot_be_managed_without_authentication(pool: PgPool) {
     // Authentication disabled: everyone is Administrator, nobody to mint for.
     let hub = jobs_support::start(pool, |_| {}).await;
-    let response = hub
-        .http
-        .get(hub.url("/api/tokens"))
-        .send()
-        .await
-        .expect("list");
+    let response = hub.get("/api/tokens").await;
     assert_eq!(response.status(), 403);
     hub.stop().await;
 }

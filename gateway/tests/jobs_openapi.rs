@@ -9,7 +9,7 @@ use sqlx::PgPool;
 #[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn the_document_is_served_and_every_operation_is_routed(pool: PgPool) {
     let hub = common::TestHub::start(pool).await;
-    let served = hub.http.get(hub.url(PATH)).send().await.expect("document");
+    let served = hub.get(PATH).await;
     assert_eq!(served.status(), 200);
     let document: serde_json::Value = served.json().await.expect("json");
     assert_eq!(document["openapi"], "3.1.0");

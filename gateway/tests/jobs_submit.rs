@@ -188,11 +188,8 @@ async fn failed_conversions_map_to_catalogue_errors_and_publish_nothing(pool: Pg
         assert_eq!(body["message"], message);
         assert_eq!(body["code"], code);
         let api: serde_json::Value = hub
-            .http
-            .get(hub.url(&format!("/api/jobs/{job}")))
-            .send()
+            .get(&format!("/api/jobs/{job}"))
             .await
-            .expect("job")
             .json()
             .await
             .expect("json");
@@ -246,14 +243,7 @@ async fn respond_async_and_idempotency_keys(pool: PgPool) {
     // Long poll until the job finishes; each answer comes at a state change.
     let mut status = String::new();
     for _ in 0..10 {
-        let job = json(
-            hub.http
-                .get(hub.url(&format!("/api/jobs/{id}?wait=10s")))
-                .send()
-                .await
-                .expect("long poll"),
-        )
-        .await;
+        let job = json(hub.get(&format!("/api/jobs/{id}?wait=10s")).await).await;
         status = job["status"].as_str().unwrap_or_default().to_owned();
         if status == "succeeded" {
             assert_eq!(job["links"]["flist"], "/Administrator/slow-300.flist");
@@ -299,14 +289,7 @@ async fn sync_timeout_answers_504_with_the_job(pool: PgPool) {
     assert_eq!(body["code"], "job_pending");
     assert_eq!(body["job"], job.as_str());
     assert!(body["message"].as_str().is_some_and(|m| m.contains(&job)));
-    let finished = json(
-        hub.http
-            .get(hub.url(&format!("/api/jobs/{job}?wait=20s")))
-            .send()
-            .await
-            .expect("poll"),
-    )
-    .await;
+    let finished = json(hub.get(&format!("/api/jobs/{job}?wait=20s")).await).await;
     assert!(["running", "succeeded"].contains(&finished["status"].as_str().unwrap_or_default()));
     workers.stop().await;
     hub.stop().await;

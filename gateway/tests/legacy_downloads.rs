@@ -1,5 +1,6 @@
-//! Downloads and info files (hub-api section 8) against the real stack: bytes, Range, ETag and
-//! 304, HEAD, `.md5`, `.txt`, `.json`, tag paths, `.fl` files, names with `:`.
+//! Downloads and info files (hub-api §8: `/<repo>/<flist>` and its `.md5`, `.txt`, `.json`)
+//! against the real stack: bytes, Range, ETag and 304, HEAD, `.md5`, `.txt`, `.json`, tag
+//! paths, `.fl` files, names with `:`.
 
 mod common;
 mod legacy_support;
@@ -50,7 +51,7 @@ async fn files_through_names_links_and_tags(pool: PgPool) {
         "/tf-zos/zos:latest.flist",
         "/tf-zos/tags/v3.x/zos.flist",
     ] {
-        let response = hub.http.get(hub.url(path)).send().await.expect("download");
+        let response = hub.get(path).await;
         assert_eq!(response.status(), 200, "{path}");
         let headers = response.headers().clone();
         assert_eq!(headers["content-type"], "application/octet-stream");
@@ -254,12 +255,7 @@ async fn txt_and_json_info(pool: PgPool) {
 async fn fl_files(pool: PgPool) {
     let hub = TestHub::start(pool).await;
     let seeded = seed_flist(&hub, "alice", "app.fl", sample_tree(Format::Fl, 7), &[]).await;
-    let response = hub
-        .http
-        .get(hub.url("/alice/app.fl"))
-        .send()
-        .await
-        .expect("download");
+    let response = hub.get("/alice/app.fl").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.bytes().await.expect("bytes"), seeded.bytes);
     assert_body(

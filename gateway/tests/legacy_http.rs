@@ -71,7 +71,7 @@ async fn errors_under_api_are_json(pool: PgPool) {
         error_body("method not allowed")
     );
     // Outside /api/ a missing page is a web page.
-    let response = hub.http.get(hub.url("/nobody")).send().await.expect("page");
+    let response = hub.get("/nobody").await;
     assert_eq!(response.status(), 404);
     assert!(
         response.headers()["content-type"]
@@ -95,7 +95,7 @@ async fn head_answers_every_get(pool: PgPool) {
         "/alice",
         "/",
     ] {
-        let get = hub.http.get(hub.url(path)).send().await.expect("get");
+        let get = hub.get(path).await;
         assert_eq!(get.status(), 200, "GET {path}");
         let length = get.bytes().await.expect("body").len();
         let head = hub.http.head(hub.url(path)).send().await.expect("head");

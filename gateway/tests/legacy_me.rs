@@ -1,5 +1,6 @@
-//! The authenticated API `/api/flist/me…` (hub-api section 7) against the real stack. The hub
-//! runs with authentication disabled (caller `Administrator`) except in the guard test.
+//! The authenticated API (hub-api §7: `/api/flist/me…`, links, tags, renames, promotes,
+//! uploads) against the real stack. The hub runs with authentication disabled (caller
+//! `Administrator`) except in the guard test.
 
 mod common;
 mod legacy_support;

@@ -1,6 +1,6 @@
-//! The public read API (hub-api section 6) against the real stack: exact bodies (key order,
-//! Python separators, trailing newline), status codes of section 14, caching that never hides a
-//! change.
+//! The public read API (hub-api §6: listings, contents dumps, metadata) against the real stack:
+//! exact bodies (key order, Python separators, trailing newline), the status codes the error
+//! catalogue gives each message, caching that never hides a change.
 
 mod common;
 mod legacy_support;
@@ -132,12 +132,7 @@ async fn listings_have_the_original_shapes(pool: PgPool) {
     .await;
     // Trailing slashes are ignored.
     assert_body(&hub, "/api/flist/alice/", 200, &format!("{ALICE}\n")).await;
-    let response = hub
-        .http
-        .get(hub.url("/api/flist/alice"))
-        .send()
-        .await
-        .expect("get");
+    let response = hub.get("/api/flist/alice").await;
     assert_eq!(response.headers()["content-type"], "application/json");
     hub.stop().await;
 }

@@ -418,51 +418,30 @@ async fn pages_escape_stored_names(pool: PgPool) {
     .await
     .expect("tag");
     for path in ["/alice", "/alice/tags/v1", "/search?q=img", "/"] {
-        let response = hub.http.get(hub.url(path)).send().await.expect("page");
+        let response = hub.get(path).await;
         assert_eq!(response.status(), 200, "{path}");
         let html = response.text().await.expect("html");
         assert!(!html.contains("<img"), "{path}: {html}");
     }
-    let html = hub
-        .http
-        .get(hub.url("/alice"))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+    let html = hub.get("/alice").await.text().await.expect("html");
     assert!(
         html.contains("&lt;img src=x onerror=alert(1)&gt;.flist"),
         "{html}"
     );
     let preview = hub
-        .http
-        .get(hub.url("/alice/app.flist.md"))
-        .send()
+        .get("/alice/app.flist.md")
         .await
-        .expect("preview")
         .text()
         .await
         .expect("html");
     assert!(preview.contains(&seeded.row.md5), "{preview}");
     assert!(preview.contains("2 directories, 1 regular files, 1 symlinks and 0 special files."));
     assert!(preview.contains("Backend (default)"));
-    let missing = hub
-        .http
-        .get(hub.url("/alice/nope.md"))
-        .send()
-        .await
-        .expect("preview");
+    let missing = hub.get("/alice/nope.md").await;
     assert_eq!(missing.status(), 404);
-    let login = hub.http.get(hub.url("/login")).send().await.expect("login");
+    let login = hub.get("/login").await;
     assert_eq!(login.status(), 404);
-    let css = hub
-        .http
-        .get(hub.url("/static/hub.css"))
-        .send()
-        .await
-        .expect("css");
+    let css = hub.get("/static/hub.css").await;
     assert_eq!(css.status(), 200);
     hub.stop().await;
 }

@@ -8,7 +8,8 @@ mod e2e_support;
 mod jobs_support;
 mod legacy_support;
 
-use e2e_support::{RealWorkers, flist_with_missing_chunk, tar_gz, write_tree};
+use e2e_support::{RealWorkers, flist_with_missing_chunk, write_tree};
+use hub_testkit::tar_gz;
 use jobs_support::{Form, post_form};
 use legacy_support::{get_text, seed_sample};
 use sqlx::PgPool;
@@ -60,7 +61,11 @@ fn assert_published(hub: &TestHub, page: &str, repo: &str, name: &str) {
 async fn convert(hub: &TestHub, name: &str, seed: u64) {
     let source = tempfile::tempdir().expect("tempdir");
     write_tree(source.path(), seed);
-    let form = Form::new().file("file", &format!("{name}.tar.gz"), &tar_gz(source.path()));
+    let form = Form::new().file(
+        "file",
+        &format!("{name}.tar.gz"),
+        &tar_gz(source.path()).expect("archive"),
+    );
     let response = post_form(hub, "/api/flist/me/upload", form, &[]).await;
     assert_eq!(response.status(), 200, "{name}");
 }
@@ -70,30 +75,14 @@ async fn homemade_flists_are_verified_and_published_or_refused_on_the_form(pool:
     let hub = jobs_support::start(pool, |_| {}).await;
     let workers = RealWorkers::start(&hub).await;
     convert(&hub, "base", 1).await;
-    let bytes = hub
-        .http
-        .get(hub.url("/Administrator/base.flist"))
-        .send()
-        .await
-        .expect("download")
-        .bytes()
-        .await
-        .expect("bytes");
+    let bytes = hub.download("/Administrator/base.flist").await;
 
     // Every chunk is in the store: published unchanged under the uploaded name.
     let form = Form::new().file("file", "mine.flist", &bytes);
     let (status, page) = post_multipart(&hub, "/upload-flist", form).await;
     assert_eq!(status, 200, "{page}");
     assert_published(&hub, &page, "Administrator", "mine.flist");
-    let copy = hub
-        .http
-        .get(hub.url("/Administrator/mine.flist"))
-        .send()
-        .await
-        .expect("download")
-        .bytes()
-        .await
-        .expect("bytes");
+    let copy = hub.download("/Administrator/mine.flist").await;
     assert_eq!(copy, bytes);
 
     // A chunk missing from the store: the form again, with the catalogue message.
@@ -143,11 +132,8 @@ async fn merge_form_merges_in_order_or_shows_the_catalogue_error(pool: PgPool) {
     assert_eq!(status, 200, "{page}");
     assert_published(&hub, &page, "Administrator", "both.flist");
     let listing: serde_json::Value = hub
-        .http
-        .get(hub.url("/api/flist/Administrator/both.flist"))
-        .send()
+        .get("/api/flist/Administrator/both.flist")
         .await
-        .expect("contents")
         .json()
         .await
         .expect("json");
@@ -207,12 +193,7 @@ async fn docker_form_queues_the_job_and_renders_its_progress_page(pool: PgPool) 
     assert_eq!(job.target_name, "alpine-3.flist");
     assert_eq!(job.repository, "Administrator");
     // The page's script follows this stream.
-    let listen = hub
-        .http
-        .get(hub.url(&format!("/listen/{id}")))
-        .send()
-        .await
-        .expect("listen");
+    let listen = hub.get(&format!("/listen/{id}")).await;
     assert_eq!(listen.status(), 200);
     assert_eq!(listen.headers()["content-type"], "text/event-stream");
     hub.stop().await;
@@ -230,7 +211,7 @@ async fn staging_banner_only_in_debug_mode(pool: PgPool) {
     let hub = TestHub::start(pool).await;
     let (_, page) = get_text(&hub, "/").await;
     assert!(!page.contains("id=\"staging\""), "{page}");
-    // The navigation bar and the footer of section 10.
+    // The original's navigation bar (Upload, Customize, Docker, Homemade, Search) and footer.
     for link in [
         "href=\"/upload\">Upload<",
         "href=\"/merge\">Customize<",

@@ -8,19 +8,9 @@ use sqlx::PgPool;
 #[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn health_and_readiness(pool: PgPool) {
     let hub = TestHub::start(pool).await;
-    let health = hub
-        .http
-        .get(hub.url("/healthz"))
-        .send()
-        .await
-        .expect("healthz");
+    let health = hub.get("/healthz").await;
     assert_eq!(health.status(), 200);
-    let ready = hub
-        .http
-        .get(hub.url("/readyz"))
-        .send()
-        .await
-        .expect("readyz");
+    let ready = hub.get("/readyz").await;
     let status = ready.status();
     let body: serde_json::Value = ready.json().await.expect("json");
     assert_eq!(status, 200, "{body}");

@@ -5,11 +5,12 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{REPO, TestHub, TestResult, gzip, snapshot, source_tree, tar_gz, test_publish};
+use common::{REPO, TestHub, TestResult, source_tree, test_publish};
 use hub_config::PublishConfig;
 use hub_db::PgPool;
 use hub_jobs::{EventKind, JobState};
 use hub_proto::v1::FlistFormat;
+use hub_testkit::{TarBuilder, gzip, noise, raw_header, snapshot, tar_gz, unpack_to_tempdir};
 use serde::Serialize;
 
 /// The dump the gateway serves, serialised here independently of the worker's code.
@@ -120,7 +121,7 @@ async fn an_archive_becomes_a_published_flist(pool: PgPool) -> TestResult {
     );
 
     // The published flist unpacks to the source.
-    let out = hub.unpack(&flist).await?;
+    let out = unpack_to_tempdir(&flist, &hub.store).await?;
     assert_eq!(snapshot(out.path())?, snapshot(source.path())?);
     // The staged upload is gone once the job is over.
     hub.staged_upload_deleted(id).await?;
@@ -168,7 +169,7 @@ async fn fl_output_carries_the_configured_routes(pool: PgPool) -> TestResult {
         ]
     );
     assert!(!flist.meta.values.contains_key("backend"));
-    let out = hub.unpack(&flist).await?;
+    let out = unpack_to_tempdir(&flist, &hub.store).await?;
     assert_eq!(snapshot(out.path())?, snapshot(source.path())?);
     hub.stop().await
 }
@@ -197,7 +198,7 @@ async fn a_corrupt_archive_fails_and_publishes_nothing(pool: PgPool) -> TestResu
         .convert(
             "junk.flist",
             FlistFormat::Flist,
-            &common::noise(3000, 1),
+            &noise(3000, 1),
             HashMap::new(),
         )
         .await?;
@@ -214,17 +215,9 @@ async fn a_corrupt_archive_fails_and_publishes_nothing(pool: PgPool) -> TestResu
 #[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn a_traversal_archive_is_refused(pool: PgPool) -> TestResult {
     let hub = TestHub::start(pool, test_publish()).await?;
-    // Written by hand: tar builders refuse `..` themselves.
-    let mut header = tar::Header::new_gnu();
-    let name = b"../../etc/evil";
-    header.as_gnu_mut().ok_or("gnu header")?.name[..name.len()].copy_from_slice(name);
-    header.set_entry_type(tar::EntryType::Regular);
-    header.set_mode(0o644);
-    header.set_size(4);
-    header.set_cksum();
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.append(&header, &b"evil"[..])?;
-    let archive = gzip(&builder.into_inner()?)?;
+    // A raw header: tar builders refuse `..` themselves.
+    let header = raw_header("../../etc/evil", tar::EntryType::Regular, 4)?;
+    let archive = gzip(&TarBuilder::new().raw(&header, b"evil").finish()?)?;
 
     let id = hub
         .convert("evil.flist", FlistFormat::Flist, &archive, HashMap::new())

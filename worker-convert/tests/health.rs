@@ -6,17 +6,18 @@ mod common;
 
 use std::time::Duration;
 
-use common::process::{ProcessHub, get, signal};
-use common::{TestHub, TestResult, source_tree, tar_gz, test_publish};
+use common::process::{ProcessHub, WAIT};
+use common::{TestHub, TestResult, source_tree, test_publish};
 use hub_db::PgPool;
 use hub_jobs::JobState;
+use hub_testkit::{http_get, noise, signal, tar_gz};
 
 #[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn health_endpoints_report_each_dependency(pool: PgPool) -> TestResult {
     let hub = TestHub::start(pool, test_publish()).await?;
-    let (status, _) = get(hub.health, "/healthz").await?;
+    let (status, _) = http_get(hub.health, "/healthz").await?;
     assert_eq!(status, 200);
-    let (status, body) = get(hub.health, "/readyz").await?;
+    let (status, body) = http_get(hub.health, "/readyz").await?;
     assert_eq!(status, 200, "{body}");
     let body: serde_json::Value = serde_json::from_str(&body)?;
     assert_eq!(
@@ -35,7 +36,7 @@ async fn the_binary_serves_jobs_and_stops_on_sigterm(pool: PgPool) -> TestResult
     let source = source_tree()?;
     let id = hub.submit("app.flist", &tar_gz(source.path())?).await?;
     let job = hub
-        .wait_for(id, "the job", |job| job.state.is_terminal())
+        .wait_for(id, WAIT, "the job", |job| job.state.is_terminal())
         .await?;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
     // Unspecified format: `publish.default_format`, `.flist` with the configured backend.
@@ -54,7 +55,7 @@ async fn the_binary_serves_jobs_and_stops_on_sigterm(pool: PgPool) -> TestResult
     signal(worker.pid, "TERM").await?;
     let status = tokio::time::timeout(Duration::from_secs(20), worker.child.wait()).await??;
     assert!(status.success(), "{status}");
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -66,16 +67,15 @@ async fn a_worker_process_killed_mid_job_loses_no_job(pool: PgPool) -> TestResul
     // Large enough that the conversion is still going when the process is frozen.
     let source = tempfile::tempdir()?;
     for i in 0..4u64 {
-        std::fs::write(
-            source.path().join(format!("blob{i}")),
-            common::noise(16 << 20, i),
-        )?;
+        std::fs::write(source.path().join(format!("blob{i}")), noise(16 << 20, i))?;
     }
     let id = hub
         .submit("survivor.flist", &tar_gz(source.path())?)
         .await?;
-    hub.wait_for(id, "the job to run", |job| job.state == JobState::Running)
-        .await?;
+    hub.wait_for(id, WAIT, "the job to run", |job| {
+        job.state == JobState::Running
+    })
+    .await?;
     // Freeze the process first, so the state read next is the one it dies in.
     signal(doomed.pid, "STOP").await?;
     let frozen = hub_db::jobs::get(&hub.pool, id).await?;
@@ -91,7 +91,7 @@ async fn a_worker_process_killed_mid_job_loses_no_job(pool: PgPool) -> TestResul
     // Another process takes the job over once its heartbeat is stale, and finishes it once.
     let mut rescuer = hub.start_worker().await?;
     let job = hub
-        .wait_for(id, "the job to finish", |job| job.state.is_terminal())
+        .wait_for(id, WAIT, "the job to finish", |job| job.state.is_terminal())
         .await?;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
     assert!(job.attempt >= 2, "attempt {}", job.attempt);
@@ -112,6 +112,6 @@ async fn a_worker_process_killed_mid_job_loses_no_job(pool: PgPool) -> TestResul
 
     signal(rescuer.pid, "TERM").await?;
     tokio::time::timeout(Duration::from_secs(20), rescuer.child.wait()).await??;
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }

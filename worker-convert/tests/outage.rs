@@ -8,12 +8,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::process::get;
-use common::{AnyResult, TestHub, TestResult, fast_jobs, tar_gz, test_publish};
+use common::{AnyResult, TestHub, TestResult, fast_jobs, source_tree, test_publish};
 use hub_db::PgPool;
 use hub_jobs::JobState;
 use hub_proto::v1::FlistFormat;
-use hub_zdb_double::{DoubleConfig, NamespaceSettings, ZdbDouble};
+use hub_testkit::{http_get, noise, tar_gz, zdb_store};
 use uuid::Uuid;
 
 /// How long the store is down: the minute issue #13 asks a hub to ride out. With `fast_jobs`'
@@ -23,9 +22,7 @@ const OUTAGE: Duration = Duration::from_secs(60);
 
 #[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn a_store_outage_fails_no_job_and_spends_no_attempt(pool: PgPool) -> TestResult {
-    let zdb = ZdbDouble::start(DoubleConfig::default()).await?;
-    zdb.create_namespace("blocks", NamespaceSettings::default())?;
-    let store = hub_store::open(&zdb.url("blocks")).await?;
+    let (zdb, store) = zdb_store("blocks").await?;
     let hub = TestHub::start_on(
         pool,
         test_publish(),
@@ -38,10 +35,7 @@ async fn a_store_outage_fails_no_job_and_spends_no_attempt(pool: PgPool) -> Test
     // A job large enough to still be converting when the store goes away.
     let large = tempfile::tempdir()?;
     for i in 0..4u64 {
-        std::fs::write(
-            large.path().join(format!("blob{i}")),
-            common::noise(16 << 20, i),
-        )?;
+        std::fs::write(large.path().join(format!("blob{i}")), noise(16 << 20, i))?;
     }
     let in_flight = convert(&hub, "in-flight.flist", large.path()).await?;
     hub_testkit::wait_until(Duration::from_secs(30), "the job to run", || async {
@@ -54,13 +48,13 @@ async fn a_store_outage_fails_no_job_and_spends_no_attempt(pool: PgPool) -> Test
     let outage_started = std::time::Instant::now();
     let hit = hub_db::jobs::get(&hub.pool, in_flight).await?.state == JobState::Running;
     hub_testkit::wait_until(Duration::from_secs(10), "/readyz to report 503", || async {
-        let (status, _) = get(hub.health, "/readyz").await?;
+        let (status, _) = http_get(hub.health, "/readyz").await?;
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>((status == 503).then_some(()))
     })
     .await?;
 
     // Jobs submitted during the outage wait in the queue: no worker starts them.
-    let small = common::source_tree()?;
+    let small = source_tree()?;
     let mut during = Vec::new();
     for name in ["during-1.flist", "during-2.flist", "during-3.flist"] {
         during.push(convert(&hub, name, small.path()).await?);
@@ -120,16 +114,14 @@ async fn convert(hub: &TestHub, name: &str, source: &std::path::Path) -> AnyResu
 async fn a_store_down_longer_than_outage_max_fails_the_job_as_dependency_unavailable(
     pool: PgPool,
 ) -> TestResult {
-    let zdb = ZdbDouble::start(DoubleConfig::default()).await?;
-    zdb.create_namespace("blocks", NamespaceSettings::default())?;
-    let store = hub_store::open(&zdb.url("blocks")).await?;
+    let (zdb, store) = zdb_store("blocks").await?;
     let jobs = hub_jobs::JobsConfig {
         outage_max: Duration::from_secs(2),
         ..fast_jobs()
     };
     let hub = TestHub::start_on(pool, test_publish(), jobs, store, tempfile::tempdir()?).await?;
     zdb.stop().await;
-    let source = common::source_tree()?;
+    let source = source_tree()?;
     let id = convert(&hub, "stranded.flist", source.path()).await?;
     let job = hub.finished(id).await?;
     assert_eq!(job.state, JobState::Failed);

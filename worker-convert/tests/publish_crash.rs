@@ -6,11 +6,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::process::ProcessHub;
-use common::{TestResult, tar_gz};
+use common::TestResult;
+use common::process::{ProcessHub, WAIT};
 use hub_db::PgPool;
 use hub_jobs::JobState;
 use hub_jobs::crash::CrashPoint;
+use hub_testkit::{noise, signal, tar_gz};
 
 /// Short, so that each takeover is quick.
 const ACK_WAIT: Duration = Duration::from_secs(2);
@@ -34,7 +35,7 @@ async fn a_worker_killed_at_each_step_of_publishing_leaves_no_orphan_and_publish
         let target = format!("{}.flist", point.name());
         let mut dying = hub.start_worker_crashing_at(point).await?;
         let source = tempfile::tempdir()?;
-        std::fs::write(source.path().join("blob"), common::noise(1 << 20, seed))?;
+        std::fs::write(source.path().join("blob"), noise(1 << 20, seed))?;
         let id = hub.submit(&target, &tar_gz(source.path())?).await?;
         let status = tokio::time::timeout(Duration::from_secs(60), dying.child.wait()).await??;
         assert!(!status.success(), "{}: {status}", point.name());
@@ -42,7 +43,7 @@ async fn a_worker_killed_at_each_step_of_publishing_leaves_no_orphan_and_publish
         // Another process takes the job over (or finds it finished) and settles it.
         let mut survivor = hub.start_worker().await?;
         let job = hub
-            .wait_for(id, "the job to finish", |job| job.state.is_terminal())
+            .wait_for(id, WAIT, "the job to finish", |job| job.state.is_terminal())
             .await?;
         assert_eq!(
             job.state,
@@ -89,9 +90,9 @@ async fn a_worker_killed_at_each_step_of_publishing_leaves_no_orphan_and_publish
             .count();
         assert_eq!(succeeded, 1, "{}: succeeded exactly once", point.name());
 
-        common::process::signal(survivor.pid, "TERM").await?;
+        signal(survivor.pid, "TERM").await?;
         tokio::time::timeout(Duration::from_secs(20), survivor.child.wait()).await??;
     }
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }

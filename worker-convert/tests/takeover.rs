@@ -6,10 +6,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::process::{ProcessHub, signal};
-use common::{TestResult, tar_gz};
+use common::TestResult;
+use common::process::{ProcessHub, WAIT};
 use hub_db::PgPool;
 use hub_jobs::JobState;
+use hub_testkit::{noise, signal, tar_gz};
 
 /// Short, so the test is quick; long enough that a loaded machine keeps heartbeats in time.
 const ACK_WAIT: Duration = Duration::from_secs(3);
@@ -34,14 +35,13 @@ async fn a_job_restarts_within_ack_wait_after_each_of_three_worker_kills(
     // Large enough that each attempt is still converting while the next process starts.
     let source = tempfile::tempdir()?;
     for i in 0..8u64 {
-        std::fs::write(
-            source.path().join(format!("blob{i}")),
-            common::noise(16 << 20, i),
-        )?;
+        std::fs::write(source.path().join(format!("blob{i}")), noise(16 << 20, i))?;
     }
     let id = hub.submit("phoenix.flist", &tar_gz(source.path())?).await?;
-    hub.wait_for(id, "the job to run", |job| job.state == JobState::Running)
-        .await?;
+    hub.wait_for(id, WAIT, "the job to run", |job| {
+        job.state == JobState::Running
+    })
+    .await?;
 
     let mut takeovers = Vec::new();
     for kill in 1..=KILLS {
@@ -63,7 +63,7 @@ async fn a_job_restarts_within_ack_wait_after_each_of_three_worker_kills(
         assert!(!status.success(), "{status}");
 
         let restarted = hub
-            .wait_for(id, "the job to restart", |job| job.attempt > kill)
+            .wait_for(id, WAIT, "the job to restart", |job| job.attempt > kill)
             .await?;
         assert_eq!(restarted.attempt, kill + 1, "restarted once per kill");
         // Seen by polling every 20 ms: at most that much later than the restart itself.
@@ -82,7 +82,7 @@ async fn a_job_restarts_within_ack_wait_after_each_of_three_worker_kills(
 
     // The last process finishes the job, which is published once.
     let job = hub
-        .wait_for(id, "the job to finish", |job| job.state.is_terminal())
+        .wait_for(id, WAIT, "the job to finish", |job| job.state.is_terminal())
         .await?;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
     assert_eq!(job.attempt, KILLS + 1);
@@ -101,6 +101,6 @@ async fn a_job_restarts_within_ack_wait_after_each_of_three_worker_kills(
 
     signal(running.pid, "TERM").await?;
     tokio::time::timeout(Duration::from_secs(20), running.child.wait()).await??;
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }

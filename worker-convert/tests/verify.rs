@@ -5,11 +5,12 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{AnyResult, TestHub, TestResult, source_tree, tar_gz, test_publish};
+use common::{AnyResult, TestHub, TestResult, source_tree, test_publish};
 use hub_db::PgPool;
 use hub_flist::{Backend, Flist, NodeKind};
 use hub_jobs::JobState;
 use hub_proto::v1::FlistFormat;
+use hub_testkit::{gzip, tar_gz};
 
 /// A homemade flist: the conversion of a source tree (so its chunks are in the hub's store),
 /// re-written with a foreign backend of its own.
@@ -122,7 +123,7 @@ async fn a_missing_chunk_refuses_the_upload(pool: PgPool) -> TestResult {
 #[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn unreadable_or_mislabelled_flists_are_invalid(pool: PgPool) -> TestResult {
     let hub = TestHub::start(pool, test_publish()).await?;
-    let garbage = common::gzip(b"this is not a tar with a database")?;
+    let garbage = gzip(b"this is not a tar with a database")?;
     let id = hub
         .verify("junk.flist", FlistFormat::Flist, &garbage)
         .await?;

@@ -7,13 +7,11 @@ use std::time::{Duration, SystemTime};
 use hub_config::PublishConfig;
 use hub_db::PgPool;
 use hub_flist::{Flist, Format};
-use hub_jobs::{
-    Job, JobClient, JobEnvelope, JobState, JobsConfig, Queue, Staging, Submission, store_flist,
-};
+use hub_jobs::{Job, JobEnvelope, JobState, JobsConfig, store_flist};
 use hub_proto::v1::job_envelope::Payload;
 use hub_proto::v1::{FlistFormat, FlistRef, MergeJob, MergeMode};
-use hub_store::{ObjectId, ObjectStore, SharedStore};
-use hub_testkit::NatsTest;
+use hub_store::{ObjectStore, SharedStore};
+use hub_testkit::{Entry, Stack, TarBuilder, dir_store, snapshot, unpack_to_tempdir};
 use hub_worker::{Connections, PublishSettings, Service, ServiceError, output};
 use hub_worker_merge::{MergeHandler, MergeSettings};
 use tokio_util::sync::CancellationToken;
@@ -23,9 +21,7 @@ type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 type AnyResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 struct TestHub {
-    nats: NatsTest,
-    pool: PgPool,
-    client: JobClient,
+    stack: Stack,
     store_dir: tempfile::TempDir,
     store: SharedStore,
     objects: ObjectStore,
@@ -36,20 +32,14 @@ struct TestHub {
 
 impl TestHub {
     async fn start(pool: PgPool) -> AnyResult<Self> {
-        hub_testkit::init_logging();
-        let nats = NatsTest::connect().await?;
         let jobs = JobsConfig {
             progress_interval: Duration::from_millis(50),
             fetch_expiry: Duration::from_secs(1),
             retry_backoff: Duration::from_millis(100),
             ..JobsConfig::default()
         };
-        let queue = Queue::new(nats.client().clone(), nats.prefix(), &jobs).await?;
-        let staging =
-            Staging::open_bucket(queue.jetstream(), queue.names(), jobs.staging_ttl).await?;
-        let client = JobClient::new(pool.clone(), queue.clone(), Some(staging.clone()));
-        let store_dir = tempfile::tempdir()?;
-        let store = hub_store::open(&format!("dir://{}", store_dir.path().display())).await?;
+        let stack = Stack::start(pool, &jobs).await?;
+        let (store_dir, store) = dir_store().await?;
         let publish = PublishSettings::new(&PublishConfig {
             backend_host: "hub.test".into(),
             ..PublishConfig::default()
@@ -60,9 +50,9 @@ impl TestHub {
             MergeSettings::default(),
         );
         let connections = Connections {
-            pool: pool.clone(),
-            queue,
-            staging,
+            pool: stack.pool.clone(),
+            queue: stack.queue.clone(),
+            staging: stack.staging.clone(),
             store: SharedStore::clone(&store),
         };
         let shutdown = CancellationToken::new();
@@ -71,9 +61,7 @@ impl TestHub {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let service = tokio::spawn(service.run_with_listener(listener));
         Ok(Self {
-            nats,
-            pool,
-            client,
+            stack,
             objects: ObjectStore::new(SharedStore::clone(&store)),
             store_dir,
             store,
@@ -86,31 +74,21 @@ impl TestHub {
     async fn stop(self) -> TestResult {
         self.shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(20), self.service).await???;
-        self.nats.cleanup().await?;
+        self.stack.cleanup().await?;
         Ok(())
     }
 
     /// Convert `files` (path, content; a `None` content is a directory) and publish the
     /// result as `repo/name` with metadata `origin = name`, as a finished upload would be.
     async fn seed(&self, repo: &str, name: &str, files: &[(&str, Option<&str>)]) -> TestResult {
-        let mut builder = tar::Builder::new(Vec::new());
+        let mut archive = TarBuilder::new();
         for (path, content) in files {
-            let mut header = tar::Header::new_gnu();
-            header.set_mode(0o644);
-            match content {
-                Some(content) => {
-                    header.set_size(content.len() as u64);
-                    builder.append_data(&mut header, path, content.as_bytes())?;
-                }
-                None => {
-                    header.set_entry_type(tar::EntryType::Directory);
-                    header.set_mode(0o755);
-                    header.set_size(0);
-                    builder.append_data(&mut header, path, &b""[..])?;
-                }
-            }
+            archive = match content {
+                Some(content) => archive.file(path, 0o644, content.as_bytes()),
+                None => archive.dir(path, 0o755),
+            };
         }
-        let archive = builder.into_inner()?;
+        let archive = archive.finish()?;
         let conversion = hub_convert::convert_archive(
             std::io::Cursor::new(archive),
             SharedStore::clone(&self.store),
@@ -122,8 +100,8 @@ impl TestHub {
         flist.meta.values.insert("origin".into(), name.into());
         self.publish.apply(&mut flist, &self.store.routes());
         let file = output::encode(flist).await?.into_file(None, None);
-        let row = store_flist(&self.pool, &self.objects, file, repo).await?;
-        let mut tx = self.pool.begin().await?;
+        let row = store_flist(&self.stack.pool, &self.objects, file, repo).await?;
+        let mut tx = self.stack.pool.begin().await?;
         hub_db::entries::publish_flist(&mut tx, repo, name, row.id, hub_db::EntryQuota::UNLIMITED)
             .await?;
         tx.commit().await?;
@@ -148,29 +126,21 @@ impl TestHub {
                 }
             })
             .collect();
-        let envelope = JobEnvelope {
-            job_id: id.to_string(),
-            owner: "carol".into(),
-            repository: "carol".into(),
-            target_name: target.into(),
-            format: format as i32,
-            repository_max_entries: 0,
-            payload: Some(Payload::Merge(MergeJob {
-                sources,
-                mode: mode as i32,
-            })),
-        };
-        self.client
-            .submit(Submission {
-                envelope,
-                idempotency_key: None,
+        self.stack
+            .submit_envelope(JobEnvelope {
+                job_id: id.to_string(),
+                owner: "carol".into(),
+                repository: "carol".into(),
+                target_name: target.into(),
+                format: format as i32,
+                repository_max_entries: 0,
+                payload: Some(Payload::Merge(MergeJob {
+                    sources,
+                    mode: mode as i32,
+                })),
             })
             .await?;
-        hub_testkit::wait_until(Duration::from_secs(60), "the merge job", || async {
-            let job = hub_db::jobs::get(&self.pool, id).await?;
-            Ok::<_, hub_db::DbError>(job.state.is_terminal().then_some(job))
-        })
-        .await
+        self.stack.finished(id, Duration::from_secs(60)).await
     }
 
     /// The flist published as `carol/<name>`, if any.
@@ -184,44 +154,21 @@ impl TestHub {
         repo: &str,
         name: &str,
     ) -> AnyResult<Option<(hub_db::flists::Flist, Flist)>> {
-        let lookup = match hub_db::entries::lookup(&self.pool, repo, name).await {
-            Ok(lookup) => lookup,
-            Err(hub_db::DbError::NotFound(_)) => return Ok(None),
-            Err(err) => return Err(err.into()),
-        };
-        let row = lookup.target.ok_or("dangling")?.flist;
-        let id: ObjectId = row.content_hash.parse()?;
-        let bytes = self.objects.get(&id).await?.ok_or("not stored")?;
-        Ok(Some((row, hub_flist::read_bytes(&bytes)?)))
+        match hub_testkit::published(&self.stack.pool, &self.objects, repo, name).await? {
+            Some((row, bytes)) => Ok(Some((row, hub_flist::read_bytes(&bytes)?))),
+            None => Ok(None),
+        }
     }
 
     /// The content of every regular file of `flist`, by path, read back from the store.
     async fn contents(&self, flist: &Flist) -> AnyResult<Vec<(String, String)>> {
-        let out = tempfile::tempdir()?;
-        hub_convert::unpack(
-            flist,
-            SharedStore::clone(&self.store),
-            out.path(),
-            &hub_convert::UnpackOptions::default(),
-        )
-        .await?;
+        let out = unpack_to_tempdir(flist, &self.store).await?;
         let mut files = Vec::new();
-        let mut stack = vec![out.path().to_owned()];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir)? {
-                let path = entry?.path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else {
-                    let rel = path
-                        .strip_prefix(out.path())?
-                        .to_string_lossy()
-                        .into_owned();
-                    files.push((rel, std::fs::read_to_string(&path)?));
-                }
+        for (path, entry) in snapshot(out.path())? {
+            if let Entry::File { data, .. } = entry {
+                files.push((path, String::from_utf8(data)?));
             }
         }
-        files.sort();
         Ok(files)
     }
 }
@@ -307,7 +254,7 @@ async fn union_keeps_the_first_source_per_path(pool: PgPool) -> TestResult {
         serde_json::json!(["alice/a.flist", "bob/b.flist"])
     );
     assert_eq!(result["mode"], "union");
-    let dump = hub_db::flists::dump(&hub.pool, row.id)
+    let dump = hub_db::flists::dump(&hub.stack.pool, row.id)
         .await?
         .ok_or("no dump")?;
     let served = hub_jobs::contents_dump(&flist.tree)?.1;
@@ -372,7 +319,7 @@ async fn symlinked_sources_are_followed(pool: PgPool) -> TestResult {
     seed_two(&hub).await?;
     // carol/latest → alice/a (crosslink), carol/current → carol/latest (local link).
     hub_db::entries::link(
-        &hub.pool,
+        &hub.stack.pool,
         "carol",
         "latest.flist",
         "alice",
@@ -381,7 +328,7 @@ async fn symlinked_sources_are_followed(pool: PgPool) -> TestResult {
     )
     .await?;
     hub_db::entries::link(
-        &hub.pool,
+        &hub.stack.pool,
         "carol",
         "current.flist",
         "carol",
@@ -413,7 +360,7 @@ async fn symlinked_sources_are_followed(pool: PgPool) -> TestResult {
     );
 
     // A link whose target was deleted dangles: the source does not exist.
-    hub_db::entries::remove(&hub.pool, "alice", "a.flist").await?;
+    hub_db::entries::remove(&hub.stack.pool, "alice", "a.flist").await?;
     let job = hub
         .merge(
             "dangling.flist",

@@ -9,6 +9,7 @@ pub mod raw;
 use std::net::SocketAddr;
 
 use hub_gateway::{AppState, GatewayConfig};
+use hub_jobs::{JobHandler, JobsError};
 use hub_testkit::NatsTest;
 use sqlx::PgPool;
 use tempfile::TempDir;
@@ -85,9 +86,44 @@ impl TestHub {
         }
     }
 
+    /// A worker running `handler` on this hub's queue, on a task of its own (see
+    /// [`hub_testkit::spawn_worker`]: cancelling `shutdown` stops it, aborting the task is a
+    /// crash).
+    pub async fn spawn_worker<H: JobHandler>(
+        &self,
+        handler: H,
+        shutdown: &CancellationToken,
+    ) -> JoinHandle<Result<(), JobsError>> {
+        hub_testkit::spawn_worker(
+            self.state.jobs.queue(),
+            &self.state.pool,
+            &self.state.staging,
+            handler,
+            shutdown,
+        )
+        .await
+        .expect("worker")
+    }
+
     /// `base` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// `GET path`, with no header of its own.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("GET {path}: {err}"))
+    }
+
+    /// `GET path`, which must answer 200: the body (a flist file, say).
+    pub async fn download(&self, path: &str) -> bytes::Bytes {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.bytes().await.expect("body")
     }
 
     /// Stop the server and delete the test's NATS streams and buckets.

@@ -1,15 +1,15 @@
 //! End-to-end set-up: the gateway with the REAL workers (hub-worker-convert's convert and verify
 //! handlers, hub-worker-merge's merge handler) running in-process on the same queue and chunk
-//! store, plus source trees and archives built for the tests.
+//! store, plus the source trees the tests upload.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::time::Duration;
 
-use hub_jobs::{ClaimedJob, JobContext, JobError, JobHandler, JobKind, JobOutput, Worker};
+use hub_jobs::{ClaimedJob, JobContext, JobError, JobHandler, JobKind, JobOutput, JobsError};
+use hub_testkit::{noise, unpack_to_tempdir};
 use hub_worker_convert::{
     ConvertHandler, ConvertSettings, PublishSettings, VerifyHandler, VerifySettings,
 };
@@ -38,33 +38,10 @@ pub fn convert_handler(hub: &TestHub) -> ConvertHandler {
     )
 }
 
-/// A worker running `handler` on `hub`'s queue, on its own task. Aborting the task is a crash:
-/// the running job is neither acknowledged nor released.
-pub async fn spawn_worker<H: JobHandler>(
-    hub: &TestHub,
-    handler: H,
-    shutdown: &CancellationToken,
-) -> JoinHandle<()> {
-    let worker = Worker::new(
-        hub.state.jobs.queue().clone(),
-        hub.state.pool.clone(),
-        hub.state.staging.clone(),
-        handler,
-    )
-    .await
-    .expect("worker");
-    let shutdown = shutdown.clone();
-    tokio::spawn(async move {
-        if let Err(error) = worker.run(shutdown).await {
-            panic!("worker failed: {error}");
-        }
-    })
-}
-
 /// The real workers of every kind but docker.
 pub struct RealWorkers {
     shutdown: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Vec<JoinHandle<Result<(), JobsError>>>,
 }
 
 impl RealWorkers {
@@ -74,15 +51,13 @@ impl RealWorkers {
         let store = hub.state.store.clone();
         let publish = PublishSettings::new(&hub.config.publish).expect("publish settings");
         let tasks = vec![
-            spawn_worker(hub, convert_handler(hub), &shutdown).await,
-            spawn_worker(
-                hub,
+            hub.spawn_worker(convert_handler(hub), &shutdown).await,
+            hub.spawn_worker(
                 VerifyHandler::new(store.clone(), VerifySettings::default()),
                 &shutdown,
             )
             .await,
-            spawn_worker(
-                hub,
+            hub.spawn_worker(
                 MergeHandler::new(store, publish, MergeSettings::default()),
                 &shutdown,
             )
@@ -95,7 +70,10 @@ impl RealWorkers {
     pub async fn stop(self) {
         self.shutdown.cancel();
         for task in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(20), task).await;
+            // Reported, not failed: a worker's error shows up as the test's own failure.
+            if let Ok(Ok(Err(error))) = tokio::time::timeout(Duration::from_secs(20), task).await {
+                eprintln!("worker failed: {error}");
+            }
         }
     }
 }
@@ -115,19 +93,6 @@ impl<H: JobHandler> JobHandler for Stalling<H> {
         tokio::time::sleep(self.stall).await;
         self.inner.run(job, ctx).await
     }
-}
-
-/// Deterministic bytes that do not compress away.
-pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
 }
 
 /// Write a small tree under `root`: text files, a multi-block binary, an executable, a
@@ -150,54 +115,13 @@ pub fn write_tree(root: &Path, seed: u64) {
     symlink("../etc/hostname", root.join("usr/hostname-link")).expect("symlink");
 }
 
-/// `root` as a `.tar.gz`.
-pub fn tar_gz(root: &Path) -> Vec<u8> {
-    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    let mut builder = tar::Builder::new(encoder);
-    builder.follow_symlinks(false);
-    builder.append_dir_all(".", root).expect("tar");
-    builder
-        .into_inner()
-        .expect("tar end")
-        .finish()
-        .expect("gzip end")
-}
-
-/// What a tree holds: path → (kind, mode bits, content or link target), for comparisons.
-pub fn snapshot(root: &Path) -> BTreeMap<String, (char, u32, Vec<u8>)> {
-    let mut found = BTreeMap::new();
-    walk(root, root, &mut found);
-    found
-}
-
-fn walk(root: &Path, dir: &Path, found: &mut BTreeMap<String, (char, u32, Vec<u8>)>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .expect("read_dir")
-        .flatten()
-        .collect();
-    entries.sort_by_key(|entry| entry.file_name());
-    for entry in entries {
-        let path = entry.path();
-        let relative = path
-            .strip_prefix(root)
-            .expect("inside")
-            .to_string_lossy()
-            .into_owned();
-        let meta = std::fs::symlink_metadata(&path).expect("metadata");
-        let mode = meta.permissions().mode() & 0o7777;
-        if meta.file_type().is_symlink() {
-            let target = std::fs::read_link(&path).expect("readlink");
-            found.insert(
-                relative,
-                ('l', 0, target.to_string_lossy().as_bytes().to_vec()),
-            );
-        } else if meta.is_dir() {
-            found.insert(relative, ('d', mode, Vec::new()));
-            walk(root, &path, found);
-        } else {
-            found.insert(relative, ('f', mode, std::fs::read(&path).expect("read")));
-        }
-    }
+/// Download `/<repo>/<name>` and unpack it (blocks from the hub's store) into a fresh folder.
+pub async fn download_and_unpack(hub: &TestHub, repo: &str, name: &str) -> tempfile::TempDir {
+    let bytes = hub.download(&format!("/{repo}/{name}")).await;
+    let flist = hub_flist::read_bytes(&bytes).expect("a readable flist");
+    unpack_to_tempdir(&flist, &hub.state.store)
+        .await
+        .expect("unpack")
 }
 
 /// A `.flist` whose one file references a chunk no store holds.

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use hub_gateway::GatewayConfig;
 use hub_jobs::{
     ClaimedJob, FlistFile, JobContext, JobEnvelope, JobError, JobHandler, JobKind, JobOutput,
-    JobsConfig, Publication, Worker,
+    JobsConfig, JobsError, Publication,
 };
 use hub_model::Format;
 use serde_json::json;
@@ -27,21 +27,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::common::TestHub;
 
-/// Timings short enough for retries and long polls to happen within a test.
+/// Timings short enough for retries and long polls to happen within a test, with room for
+/// four jobs at a time and frequent progress.
 pub fn fast_jobs() -> JobsConfig {
     JobsConfig {
-        ack_wait: Duration::from_millis(1500),
-        max_deliver: 8,
-        max_attempts: 3,
-        retry_backoff: Duration::from_millis(100),
-        max_retry_backoff: Duration::from_millis(400),
         concurrency: 4,
         progress_interval: Duration::from_millis(50),
-        fetch_expiry: Duration::from_secs(1),
-        shutdown_grace: Duration::from_millis(500),
-        janitor_stale_after: Duration::from_secs(2),
-        event_poll_interval: Duration::from_millis(500),
-        ..JobsConfig::default()
+        ..hub_testkit::fast_jobs()
     }
 }
 
@@ -190,7 +182,7 @@ impl<K: Kind> JobHandler for Scripted<K> {
 pub struct Workers {
     seen: Arc<Mutex<Vec<Seen>>>,
     shutdown: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Vec<tokio::task::JoinHandle<Result<(), JobsError>>>,
 }
 
 impl Workers {
@@ -229,7 +221,10 @@ impl Workers {
     pub async fn stop(self) {
         self.shutdown.cancel();
         for task in self.tasks {
-            let _ = task.await;
+            // Reported, not failed: a worker's error shows up as the test's own failure.
+            if let Ok(Err(error)) = task.await {
+                eprintln!("worker failed: {error}");
+            }
         }
     }
 }
@@ -238,26 +233,13 @@ async fn spawn<K: Kind>(
     hub: &TestHub,
     seen: &Arc<Mutex<Vec<Seen>>>,
     shutdown: &CancellationToken,
-) -> tokio::task::JoinHandle<()> {
+) -> tokio::task::JoinHandle<Result<(), JobsError>> {
     let handler = Scripted::<K> {
         hub_objects: hub.state.objects.clone(),
         seen: Arc::clone(seen),
         kind: PhantomData,
     };
-    let worker = Worker::new(
-        hub.state.jobs.queue().clone(),
-        hub.state.pool.clone(),
-        hub.state.staging.clone(),
-        handler,
-    )
-    .await
-    .expect("worker");
-    let shutdown = shutdown.clone();
-    tokio::spawn(async move {
-        if let Err(error) = worker.run(shutdown).await {
-            panic!("worker failed: {error}");
-        }
-    })
+    hub.spawn_worker(handler, shutdown).await
 }
 
 /// The JSON error body of the API.

@@ -119,7 +119,7 @@ pub async fn seed_sample(hub: &TestHub, repo: &str, name: &str) -> Seeded {
 
 /// GET `path` and return status and body text.
 pub async fn get_text(hub: &TestHub, path: &str) -> (u16, String) {
-    let response = hub.http.get(hub.url(path)).send().await.expect("request");
+    let response = hub.get(path).await;
     let status = response.status().as_u16();
     (status, response.text().await.expect("body"))
 }

@@ -4,9 +4,9 @@
 //!
 //! ```toml
 //! [auth]
-//! authentication = true                 # false: every caller is `Administrator` (§4.7)
-//! readonly = false                      # mirrors: refuse every write (§4.8)
-//! guest_token = "shared-secret"         # §4.6
+//! authentication = true                 # false: every caller is `Administrator` (local hubs)
+//! readonly = false                      # mirrors: refuse every write, serve every read
+//! guest_token = "shared-secret"         # a shared credential that acts as `guest`
 //! threebot_seed = "<hex or base64 of 32 bytes>"
 //! token_max_age = "365d"
 //! clock_skew = "5s"                     # JWT `exp`/`nbf` leeway; how far ahead a hub token may be dated
@@ -22,7 +22,7 @@
 //! algorithms = ["RS256"]
 //! keys = [{ pem_file = "/etc/hub/id.pem" }, { jwks_file = "/etc/hub/id-jwks.json" }]
 //!
-//! [auth.threebot]                       # ThreeFold Connect login (§4.10)
+//! [auth.threebot]                       # ThreeFold Connect ("3bot") login
 //! appid = "hub.grid.tf"
 //! private_key = "<base64 of 32 bytes>"
 //! ```
@@ -47,22 +47,27 @@ pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(5);
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 /// ThreeFold Connect's login service.
 pub const DEFAULT_THREEBOT_LOGIN_URL: &str = "https://login.threefold.me";
-/// Shortest HMAC secret accepted for the hub's own JWTs (RFC 7518 §3.2: at least the hash size).
+/// Shortest HMAC secret accepted for the hub's own JWTs: RFC 7518 (§3.2) wants a key at least
+/// as long as the hash, 32 bytes for HS256.
 pub const MIN_HUB_JWT_SECRET_LEN: usize = 32;
 
 /// Settings of the authentication layer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AuthConfig {
-    /// `authentication`: when false every request acts as `Administrator` (§4.7).
+    /// `authentication`: when false every API and web request acts as `Administrator`, and no
+    /// login routes exist; for local hubs only.
     pub authentication: bool,
-    /// `readonly`: refuse every `/api/flist/me…` route with 403 (§4.8).
+    /// `readonly`: refuse every `/api/flist/me…` route with 403 (mirrors); reads and downloads
+    /// still work.
     pub readonly: bool,
-    /// `guest-token`: a shared credential that authenticates as `guest` (§4.6).
+    /// `guest-token`: a shared credential that authenticates as `guest`, with no other account.
     pub guest_token: Option<SecretString>,
-    /// `threebot-seed`: seed of the Ed25519 key of hub tokens (§4.3), hex or Base64.
+    /// `threebot-seed`: seed of the Ed25519 key that signs and checks hub API tokens, hex or
+    /// Base64.
     pub threebot_seed: Option<Key32>,
-    /// Hub tokens older than this are refused with `token expired` (D8).
+    /// Hub tokens older than this are refused with `token expired` (the original's tokens never
+    /// expired: its known defect D8).
     #[serde(with = "humantime_serde")]
     pub token_max_age: Duration,
     /// How far the clocks of the hub and of token issuers may disagree: a JWT is accepted this
@@ -71,13 +76,14 @@ pub struct AuthConfig {
     /// leeway).
     #[serde(with = "humantime_serde")]
     pub clock_skew: Duration,
-    /// `threebot-users-map`: virtual repository → the 3bot user allowed to act as it (§4.5).
+    /// `threebot-users-map`: virtual repository → the 3bot user allowed to act as it, by naming
+    /// it in the `active-user` cookie.
     pub threebot_users_map: BTreeMap<String, String>,
     /// The hub's own HS256 JWTs (minted by `issue_token`, revocable by `jti`).
     pub hub_jwt: Option<HubJwtConfig>,
-    /// External identity providers whose JWTs are accepted (§4.4).
+    /// External identity providers whose JWTs (dotted bearer tokens) are accepted.
     pub jwt_issuers: Vec<JwtIssuerConfig>,
-    /// ThreeFold Connect login (`threebot-appid`, `threebot-privatekey`, §4.10).
+    /// ThreeFold Connect ("3bot") login (`threebot-appid`, `threebot-privatekey`).
     pub threebot: Option<ThreebotLoginConfig>,
 }
 
@@ -164,7 +170,7 @@ pub enum KeySource {
     JwksFile(PathBuf),
 }
 
-/// ThreeFold Connect login settings (§4.10).
+/// ThreeFold Connect ("3bot") login settings: the hub's app id and X25519 key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ThreebotLoginConfig {
     /// Base URL of the login service.

@@ -6,11 +6,12 @@ use http::StatusCode;
 use hub_model::names::NameError;
 
 /// Why a request was not authenticated. `status()` and `message()` give the HTTP status and the
-/// exact message of the error catalogue (spec §14) for the `{"status": "error", "message": …}`
-/// body.
+/// exact message clients match on (hub-api §14: error message catalogue) for the
+/// `{"status": "error", "message": …}` body.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    /// Read-only mode refuses every authenticated route (§4.8; new status 403, D24).
+    /// Read-only mode refuses every authenticated route, with 403 (the original's 400 was its
+    /// known defect D24).
     #[error("readonly mode")]
     ReadOnly,
     /// No `Authorization` header.

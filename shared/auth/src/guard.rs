@@ -1,4 +1,5 @@
-//! The API guard of spec §4.2 (`apicall`) and the token operations that need the hub's keys.
+//! The API guard (hub-api §4.2: the original's `apicall` checks read-only, disabled, header,
+//! guest, JWT, hub token, in that order) and the token operations that need the hub's keys.
 //!
 //! The gateway calls [`Authenticator::authenticate`] with the request's `Authorization` header
 //! and `active-user` cookie, and renders an [`AuthError`] with its `status()` and `message()`.
@@ -20,9 +21,9 @@ use crate::jwt::{JwtVerifier, VerifiedJwt, scope_accounts};
 use crate::store::{AuthStore, TokenInfo};
 use hub_model::names::validate_repository_name;
 
-/// The identity of every request when authentication is disabled (§4.7).
+/// The identity of every request when authentication is disabled.
 pub const ADMINISTRATOR: &str = "Administrator";
-/// The identity of the guest token (§4.6).
+/// The identity of the guest token.
 pub const GUEST: &str = "guest";
 
 /// How a caller authenticated.
@@ -37,14 +38,14 @@ pub enum AuthMethod {
     Jwt,
     /// A JWT minted by this hub.
     HubJwt,
-    /// A hub Ed25519 token (§4.3).
+    /// A hub API token: Ed25519-signed `[user, time]`, as the original hub minted them.
     HubToken,
 }
 
 /// Who is calling and which repository the request acts on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Identity {
-    /// The current repository: the request may write there only (§4.1).
+    /// The current repository: the request may write there only (and read anywhere).
     pub user: String,
     /// The authenticated principal.
     pub username: String,
@@ -91,12 +92,12 @@ impl Authenticator {
         })
     }
 
-    /// Whether read-only mode is on (web forms redirect to `/readonly`, §4.8).
+    /// Whether read-only mode is on (web forms then redirect to `/readonly`).
     pub fn is_readonly(&self) -> bool {
         self.readonly
     }
 
-    /// Whether authentication is enabled (§4.7).
+    /// Whether authentication is enabled (when not, everyone is [`ADMINISTRATOR`]).
     pub fn is_enabled(&self) -> bool {
         self.enabled
     }
@@ -106,7 +107,7 @@ impl Authenticator {
         &self.store
     }
 
-    /// The API guard of §4.2, in order: read-only, disabled, missing header, malformed header,
+    /// The API guard, in the original's order: read-only, disabled, missing header, malformed header,
     /// guest token, JWT, hub token. Then the `active-user` cookie picks the current repository
     /// among the caller's accounts.
     ///
@@ -151,7 +152,7 @@ impl Authenticator {
 
     /// Every account `username` may act as when it logs in through the hub (ThreeFold Connect,
     /// local account, hub tokens): itself, the virtual users the `threebot_users_map` gives it,
-    /// then its organisations. For the web session's `accounts` (§4.9).
+    /// then its organisations. This is the `accounts` list a web session keeps.
     pub async fn accounts_for(&self, username: &str) -> Result<Vec<String>, StoreError> {
         let virtual_users = self
             .users_map
@@ -162,7 +163,8 @@ impl Authenticator {
         Ok(accounts_list(username, virtual_users.chain(orgs)))
     }
 
-    /// Mint a hub Ed25519 token (§4.3) for `user`, dated now: what `/callback_token` hands out.
+    /// Mint a hub API token (Ed25519, [`crate::hub_token`]) for `user`, dated now: what
+    /// `/callback_token` hands out.
     pub fn mint_hub_token(&self, user: &str) -> Result<String, StoreError> {
         let key = self
             .hub_key

@@ -1,8 +1,9 @@
-//! The original hub's API tokens ("3bot tokens", spec §4.3): URL-safe Base64 of an Ed25519
-//! signature followed by the signed payload `["<user>", <unix time>]`.
+//! The original hub's API tokens ("3bot tokens"): URL-safe Base64 of an Ed25519 signature
+//! followed by the signed payload `["<user>", <unix time>]`.
 //!
 //! The exact payload bytes matter: existing tokens were minted by Python and must keep verifying,
-//! and minting must reproduce the §4.3 test vector byte for byte.
+//! and minting must reproduce the contract's test vector byte for byte (hub-api §4.3: seed
+//! `00 01 … 1f`, payload `["alice.3bot", 1700000000]`).
 
 use std::fmt;
 

@@ -1,5 +1,5 @@
-//! Authentication for the hub's HTTP gateway: the API guard of spec §4.2 and everything it
-//! rests on.
+//! Authentication for the hub's HTTP gateway: the API guard every `/api/flist/me…` route passes
+//! (the original's `apicall`) and everything it rests on.
 //!
 //! * [`Authenticator::authenticate`] turns an `Authorization` header and `active-user` cookie
 //!   into an [`Identity`] or an [`AuthError`] carrying the exact status and message of the

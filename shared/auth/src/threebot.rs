@@ -1,5 +1,6 @@
-//! ThreeFold Connect ("3bot") login (spec §4.10): the redirect to the login service and the
-//! verification of what it sends back to `/callback_threebot` and `/callback_token`.
+//! ThreeFold Connect ("3bot") login (hub-api §4.10: the login protocol): the redirect to the
+//! login service and the verification of what it sends back to `/callback_threebot` and
+//! `/callback_token`.
 //!
 //! Everything here is pure except the lookup of the user's public key, which the caller
 //! provides (the gateway fetches [`user_lookup_url`] and parses it with
@@ -20,15 +21,15 @@ use subtle::ConstantTimeEq as _;
 
 use crate::config::ThreebotLoginConfig;
 
-/// Length of the login `state` (§4.10 step 1).
+/// Length of the login `state`: 32 random characters from `[A-Za-z0-9]`, as the original sent.
 pub const STATE_LEN: usize = 32;
 
 /// Longest `signedAttempt` accepted, in bytes; real ones are well under 2 KiB. Bounds the work an
 /// unauthenticated callback can cause.
 const MAX_SIGNED_ATTEMPT_LEN: usize = 64 * 1024;
 
-/// Why a login callback was refused. `message()` is the plain-text body, `status()` the HTTP
-/// status (spec §14).
+/// Why a login callback was refused. `message()` is the plain-text body the original answered
+/// with, `status()` the HTTP status.
 #[derive(Debug, thiserror::Error)]
 pub enum CallbackError {
     /// The login service reported an error (`?error=…`, step 3.1).
@@ -88,8 +89,9 @@ pub fn hub_public_key(config: &ThreebotLoginConfig) -> String {
     )
 }
 
-/// Where to send the browser to log in (§4.10 step 1). `callback` is `/callback_threebot` or
-/// `/callback_token`; values are form-encoded as Python's `urlencode` does.
+/// Where to send the browser to log in (the login's first step). `callback` is
+/// `/callback_threebot` or `/callback_token`; values are form-encoded as Python's `urlencode`
+/// does.
 pub fn login_redirect_url(config: &ThreebotLoginConfig, state: &str, callback: &str) -> String {
     format!(
         "{}/?appid={}&publickey={}&state={}&redirecturl={}&scope=%7B%7D",
@@ -101,7 +103,7 @@ pub fn login_redirect_url(config: &ThreebotLoginConfig, state: &str, callback: &
     )
 }
 
-/// Where the user's public key is published (§4.10 step 3.4).
+/// Where the login service publishes the user's Ed25519 public key (`publicKey` of the JSON).
 pub fn user_lookup_url(config: &ThreebotLoginConfig, double_name: &str) -> String {
     format!(
         "{}/api/users/{}",
@@ -150,11 +152,13 @@ struct EncryptedData {
     ciphertext: String,
 }
 
-/// Verify the `signedAttempt` query value of a callback (§4.10 steps 3.3–3.8) and return the
+/// Verify the `signedAttempt` query value of a callback (signature by the user's key, the state
+/// and double name it signed, the sealed payload, a verified e-mail if any) and return the
 /// user's double name (`alice.3bot`).
 ///
-/// `expected_state` is the state stored in the session at step 1. `fetch_public_key` looks up
-/// the user's Ed25519 public key by double name (step 3.4).
+/// `expected_state` is the state stored in the session when the login started.
+/// `fetch_public_key` looks up the user's Ed25519 public key by double name
+/// ([`user_lookup_url`]).
 pub async fn verify_callback<F, Fut, E>(
     config: &ThreebotLoginConfig,
     signed_attempt_json: &str,

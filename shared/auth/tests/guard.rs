@@ -1,4 +1,5 @@
-//! The API guard of spec §4.2 against the real PostgreSQL: every branch and every attack.
+//! The API guard (hub-api §4.2: read-only, disabled, header, guest, JWT, hub token, in the
+//! original's order) against the real PostgreSQL: every branch and every attack.
 
 mod common;
 

@@ -8,29 +8,19 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use common::{Tar, dir_store, noise, opts};
+use common::opts;
 use hub_convert::{ConvertError, NoProgress, convert_archive};
 use hub_flist::Format;
 use hub_store::SharedStore;
-use hub_zdb_double::{DoubleConfig, NamespaceSettings, ZdbDouble};
+use hub_testkit::{TarBuilder, dir_store, noise, raw_header, zdb_store};
 use tokio::io::{AsyncRead, ReadBuf};
 
 fn archive() -> Vec<u8> {
-    let mut tar = Tar::new();
+    let mut tar = TarBuilder::new();
     for i in 0..8 {
         tar = tar.file(&format!("f{i}"), 0o644, &noise(700_000, i + 1));
     }
-    tar.finish()
-}
-
-async fn zdb() -> (ZdbDouble, SharedStore) {
-    let zdb = ZdbDouble::start(DoubleConfig::default())
-        .await
-        .expect("start double");
-    zdb.create_namespace("blocks", NamespaceSettings::default())
-        .expect("namespace");
-    let store = hub_store::open(&zdb.url("blocks")).await.expect("open");
-    (zdb, store)
+    tar.finish().expect("tar")
 }
 
 async fn run(store: SharedStore) -> Result<hub_convert::Conversion, ConvertError> {
@@ -48,7 +38,7 @@ async fn run(store: SharedStore) -> Result<hub_convert::Conversion, ConvertError
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_writes_are_transient_errors() {
-    let (zdb, store) = zdb().await;
+    let (zdb, store) = zdb_store("blocks").await.expect("0-db double");
     zdb.faults().fail_next_writes(u64::MAX);
     let err = run(store).await.expect_err("writes refused");
     assert!(err.is_transient(), "{err}");
@@ -58,7 +48,7 @@ async fn refused_writes_are_transient_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_store_is_a_transient_error() {
-    let (zdb, store) = zdb().await;
+    let (zdb, store) = zdb_store("blocks").await.expect("0-db double");
     zdb.stop().await;
     let err = run(store).await.expect_err("store down");
     assert!(err.is_transient(), "{err}");
@@ -96,8 +86,8 @@ impl AsyncRead for Endless {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_conversion_stops() {
-    let (dir, store) = dir_store().await;
-    let header = common::raw_header("endless", tar::EntryType::Regular, 32 << 30);
+    let (dir, store) = dir_store().await.expect("dir store");
+    let header = raw_header("endless", tar::EntryType::Regular, 32 << 30).expect("raw header");
     let input = Endless {
         header: header.as_bytes().to_vec(),
         sent: 0,

@@ -8,14 +8,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use common::{Tar, convert, dir_store, gzip, opts, raw_header};
+use common::{convert, opts};
 use hub_convert::{ConvertError, ConvertOptions, Limits, NoProgress};
 use hub_flist::Format;
 use hub_store::SharedStore;
+use hub_testkit::{TarBuilder, dir_store, gzip, noise, raw_header};
 use tokio::io::{AsyncRead, ReadBuf};
 
 async fn rejected(bytes: Vec<u8>, opts: &ConvertOptions) -> ConvertError {
-    let (_s, store) = dir_store().await;
+    let (_s, store) = dir_store().await.expect("dir store");
     match convert(bytes, &store, opts).await {
         Ok(conv) => panic!("accepted: {:?}", conv.flist.tree.dump()),
         Err(e) => e,
@@ -33,18 +34,26 @@ fn unsafe_entry(err: &ConvertError) -> &str {
 async fn path_traversal() {
     let o = opts(Format::Fl);
     for path in ["../x", "a/../../x", "/etc/passwd", "./../../etc/shadow"] {
-        let bytes = Tar::new()
-            .raw(&raw_header(path, tar::EntryType::Regular, 4), b"evil")
-            .finish();
-        let err = rejected(gzip(&bytes), &o).await;
+        let bytes = TarBuilder::new()
+            .raw(
+                &raw_header(path, tar::EntryType::Regular, 4).expect("raw header"),
+                b"evil",
+            )
+            .finish()
+            .expect("tar");
+        let err = rejected(gzip(&bytes).expect("gzip"), &o).await;
         assert_eq!(unsafe_entry(&err), path, "{err}");
         assert_eq!(err.code(), "unsafe_path");
     }
     // A `..` that stays inside the root is fine.
-    let bytes = Tar::new()
-        .raw(&raw_header("a/../b", tar::EntryType::Regular, 2), b"ok")
-        .finish();
-    let (_s, store) = dir_store().await;
+    let bytes = TarBuilder::new()
+        .raw(
+            &raw_header("a/../b", tar::EntryType::Regular, 2).expect("raw header"),
+            b"ok",
+        )
+        .finish()
+        .expect("tar");
+    let (_s, store) = dir_store().await.expect("dir store");
     let conv = convert(bytes, &store, &o).await.expect("inner .. is safe");
     assert!(conv.flist.tree.lookup("b").is_some());
 }
@@ -58,19 +67,27 @@ async fn symlink_escapes() {
         ("d/inner", "/", "d/inner/../inner/x"),
     ];
     for (link, target, through) in cases {
-        let bytes = Tar::new()
+        let bytes = TarBuilder::new()
             .symlink(link, target)
-            .raw(&raw_header(through, tar::EntryType::Regular, 1), b"x")
-            .finish();
+            .raw(
+                &raw_header(through, tar::EntryType::Regular, 1).expect("raw header"),
+                b"x",
+            )
+            .finish()
+            .expect("tar");
         let err = rejected(bytes, &o).await;
         assert_eq!(unsafe_entry(&err), through, "{err}");
         assert!(err.to_string().contains("symbolic link"), "{err}");
     }
     // A hard link through a symlink is refused the same way.
-    let bytes = Tar::new()
+    let bytes = TarBuilder::new()
         .symlink("etc", "/etc")
-        .raw(&raw_header("shadow", tar::EntryType::Link, 0), b"")
-        .finish();
+        .raw(
+            &raw_header("shadow", tar::EntryType::Link, 0).expect("raw header"),
+            b"",
+        )
+        .finish()
+        .expect("tar");
     let mut bytes = bytes;
     // Point the hard link at `etc/shadow` by rewriting the link name of the second header.
     let second = 512;
@@ -85,10 +102,10 @@ async fn symlink_escapes() {
 /// `count` gzip members each inflating to 1 MiB of zeros, after a tar header announcing a
 /// file of `declared` MiB: a bomb of a few MB expanding to `count` MiB.
 fn bomb(count: usize, declared: u64) -> Vec<u8> {
-    let mut header = raw_header("zeros", tar::EntryType::Regular, 0);
+    let mut header = raw_header("zeros", tar::EntryType::Regular, 0).expect("raw header");
     header.set_size(declared << 20);
     header.set_cksum();
-    let mut out = gzip(header.as_bytes());
+    let mut out = gzip(header.as_bytes()).expect("gzip");
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     e.write_all(&vec![0u8; 1 << 20]).expect("gzip");
     let member = e.finish().expect("gzip");
@@ -185,6 +202,7 @@ impl AsyncRead for ManyEmpty {
                         tar::EntryType::Regular,
                         0,
                     )
+                    .expect("raw header")
                     .as_bytes()
                     .to_vec()
                 };
@@ -202,7 +220,7 @@ impl AsyncRead for ManyEmpty {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_million_empty_entries_hit_the_entry_limit() {
-    let (_s, store) = dir_store().await;
+    let (_s, store) = dir_store().await.expect("dir store");
     let mut o = opts(Format::Fl);
     o.limits.max_entries = 50_000;
     let input = ManyEmpty {
@@ -241,10 +259,11 @@ async fn a_million_empty_entries_hit_the_entry_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncated_and_corrupt_streams() {
-    let tar = Tar::new()
-        .file("a", 0o644, &common::noise(300_000, 1))
-        .file("b", 0o644, &common::noise(300_000, 2))
-        .finish();
+    let tar = TarBuilder::new()
+        .file("a", 0o644, &noise(300_000, 1))
+        .file("b", 0o644, &noise(300_000, 2))
+        .finish()
+        .expect("tar");
     for (name, compress) in common::compressions() {
         let full = compress(&tar);
         let cut = full[..full.len() / 2].to_vec();
@@ -253,13 +272,13 @@ async fn truncated_and_corrupt_streams() {
         assert!(err.to_string().contains("truncated"), "{name}: {err}");
     }
     // A flipped byte inside the deflate data (or the CRC) is an error, never a partial flist.
-    let mut gz = gzip(&tar);
+    let mut gz = gzip(&tar).expect("gzip");
     let middle = gz.len() / 2;
     gz[middle] ^= 0x55;
     let err = rejected(gz, &opts(Format::Fl)).await;
     assert_eq!(err.code(), "invalid_archive", "{err}");
     // Losing the gzip trailer (CRC and size) after the tar end is noticed too.
-    let gz = gzip(&tar);
+    let gz = gzip(&tar).expect("gzip");
     let err = rejected(gz[..gz.len() - 4].to_vec(), &opts(Format::Fl)).await;
     assert_eq!(err.code(), "invalid_archive", "{err}");
 }
@@ -276,7 +295,7 @@ async fn garbage_is_an_unknown_format() {
         assert_eq!(err.code(), "unknown_format");
     }
     // Compressed garbage is detected by its container but is no tar.
-    let err = rejected(gzip(&[7u8; 4096]), &opts(Format::Fl)).await;
+    let err = rejected(gzip(&[7u8; 4096]).expect("gzip"), &opts(Format::Fl)).await;
     assert_eq!(err.code(), "invalid_archive", "{err}");
 }
 
@@ -284,18 +303,19 @@ async fn garbage_is_an_unknown_format() {
 async fn devices_when_disallowed() {
     let mut o = opts(Format::Fl);
     o.limits.allow_devices = false;
-    let bytes = Tar::new()
+    let bytes = TarBuilder::new()
         .file("ok", 0o644, b"fine")
         .device("dev/sda", tar::EntryType::Block, 8, 0)
-        .finish();
+        .finish()
+        .expect("tar");
     let err = rejected(bytes, &o).await;
     assert!(
         matches!(&err, ConvertError::DeviceNotAllowed { entry } if entry == "dev/sda"),
         "{err}"
     );
     // FIFOs are not devices.
-    let (_s, store) = dir_store().await;
-    let bytes = Tar::new().fifo("pipe").finish();
+    let (_s, store) = dir_store().await.expect("dir store");
+    let bytes = TarBuilder::new().fifo("pipe").finish().expect("tar");
     assert!(convert(bytes, &store, &o).await.is_ok());
 }
 
@@ -304,7 +324,10 @@ async fn over_long_paths() {
     let mut o = opts(Format::Fl);
     o.limits.max_path_len = 200;
     let long = format!("{}/file", "x".repeat(250));
-    let bytes = Tar::new().file(&long, 0o644, b"x").finish();
+    let bytes = TarBuilder::new()
+        .file(&long, 0o644, b"x")
+        .finish()
+        .expect("tar");
     let err = rejected(bytes, &o).await;
     assert!(
         matches!(

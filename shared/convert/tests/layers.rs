@@ -3,36 +3,43 @@
 mod common;
 
 use bytes::Bytes;
-use common::{Tar, dir_store, opts, write_read_unpack};
+use common::{opts, write_read_unpack};
 use hub_convert::TreeBuilder;
 use hub_flist::{Attr, Format, Metadata, NodeKind};
+use hub_testkit::{TarBuilder, dir_store, gzip};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn layers_with_whiteouts() {
-    let (_s, store) = dir_store().await;
-    let lower = Tar::new()
+    let (_s, store) = dir_store().await.expect("dir store");
+    let lower = TarBuilder::new()
         .file("a", 0o644, b"a")
         .file("b", 0o644, b"shared content")
         .file("d/x", 0o644, b"x")
         .file("d/y", 0o644, b"y")
         .file("o/1", 0o644, b"1")
         .file("o/sub/2", 0o644, b"2")
-        .finish();
-    let upper = Tar::new()
+        .finish()
+        .expect("tar");
+    let upper = TarBuilder::new()
         .file(".wh.a", 0o644, b"")
         .file("d/.wh.x", 0o644, b"")
         .file("o/new", 0o644, b"new")
         .dir("o/sub", 0o755)
         .file("o/.wh..wh..opq", 0o644, b"")
         .file("c", 0o644, b"c")
-        .hardlink("b-link", "b")
+        .hardlink("b-link", "b", 0o644)
         // A whiteout never hides an entry of its own layer.
         .file(".wh.c", 0o644, b"")
-        .finish();
+        .finish()
+        .expect("tar");
     let mut builder = TreeBuilder::new(store.clone(), &opts(Format::Fl));
     builder
         .apply_layer(
-            common::gzip(&lower).as_slice().to_owned().into_reader(),
+            gzip(&lower)
+                .expect("gzip")
+                .as_slice()
+                .to_owned()
+                .into_reader(),
             true,
         )
         .await
@@ -91,7 +98,12 @@ async fn layers_with_whiteouts() {
     let mut builder = TreeBuilder::new(store.clone(), &opts(Format::Flist));
     builder
         .apply_layer(
-            std::io::Cursor::new(Tar::new().file(".wh.a", 0o644, b"").finish()),
+            std::io::Cursor::new(
+                TarBuilder::new()
+                    .file(".wh.a", 0o644, b"")
+                    .finish()
+                    .expect("tar"),
+            ),
             false,
         )
         .await
@@ -102,7 +114,7 @@ async fn layers_with_whiteouts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_layer_poisons_the_builder() {
-    let (_s, store) = dir_store().await;
+    let (_s, store) = dir_store().await.expect("dir store");
     let mut builder = TreeBuilder::new(store, &opts(Format::Fl));
     let err = builder
         .apply_layer(std::io::Cursor::new(b"garbage".to_vec()), true)
@@ -111,7 +123,12 @@ async fn a_failed_layer_poisons_the_builder() {
     assert_eq!(err.code(), "unknown_format");
     let again = builder
         .apply_layer(
-            std::io::Cursor::new(Tar::new().file("f", 0o644, b"x").finish()),
+            std::io::Cursor::new(
+                TarBuilder::new()
+                    .file("f", 0o644, b"x")
+                    .finish()
+                    .expect("tar"),
+            ),
             true,
         )
         .await;

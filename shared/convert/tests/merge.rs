@@ -6,17 +6,18 @@ mod common;
 use std::sync::Arc;
 use std::time::Instant;
 
-use common::{Tar, convert, dir_store, noise, opts, snapshot, write_read_unpack};
+use common::{convert, opts, write_read_unpack};
 use hub_convert::{MergeMode, merge};
 use hub_flist::{Attr, BlockRef, Flist, Format, Hash, NodeKind, Tree};
 use hub_store::SharedStore;
+use hub_testkit::{TarBuilder, dir_store, noise, snapshot};
 
 fn kind<'t>(tree: &'t Tree, path: &str) -> Option<&'t NodeKind> {
     tree.lookup(path).map(|id| &tree.node(id).kind)
 }
 
-async fn flist(tar: Tar, store: &SharedStore, format: Format, note: &str) -> Flist {
-    let mut conv = convert(tar.finish(), store, &opts(format))
+async fn flist(tar: TarBuilder, store: &SharedStore, format: Format, note: &str) -> Flist {
+    let mut conv = convert(tar.finish().expect("tar"), store, &opts(format))
         .await
         .expect("convert input");
     conv.flist.meta.values.insert("note".into(), note.into());
@@ -25,15 +26,15 @@ async fn flist(tar: Tar, store: &SharedStore, format: Format, note: &str) -> Fli
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_wins_union() {
-    let (_s, store) = dir_store().await;
-    let f1 = Tar::new()
+    let (_s, store) = dir_store().await.expect("dir store");
+    let f1 = TarBuilder::new()
         .file("x", 0o644, b"x is a file in F1")
         .dir("y", 0o750)
         .file("y/q", 0o644, b"q")
         .file("d/a", 0o644, b"a from F1")
         .symlink("s", "d/a")
         .fifo("p");
-    let f2 = Tar::new()
+    let f2 = TarBuilder::new()
         .file("x/inner", 0o644, b"dropped: x is a file in F1")
         .file("y", 0o600, b"dropped: y is a directory in F1")
         .file("d/a", 0o600, b"a from F2 (dropped)")
@@ -93,14 +94,14 @@ async fn first_wins_union() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlay_with_whiteouts_and_opaque_dirs() {
-    let (_s, store) = dir_store().await;
-    let lower = Tar::new()
+    let (_s, store) = dir_store().await.expect("dir store");
+    let lower = TarBuilder::new()
         .file("keep", 0o644, b"old")
         .file("gone", 0o644, b"deleted by a whiteout")
         .file("o/old", 0o644, b"hidden by the opaque marker")
         .file("o/sub/x", 0o644, b"hidden too")
         .file("f-to-dir", 0o644, b"becomes a directory");
-    let upper = Tar::new()
+    let upper = TarBuilder::new()
         .file(".wh.gone", 0o644, b"")
         .file("o/.wh..wh..opq", 0o644, b"")
         .file("o/new", 0o644, b"new")
@@ -133,12 +134,12 @@ async fn overlay_with_whiteouts_and_opaque_dirs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_format_merge_re_encodes_blocks() {
-    let (_s, store) = dir_store().await;
+    let (_s, store) = dir_store().await.expect("dir store");
     let big = noise(700_000, 9);
-    let one = Tar::new()
+    let one = TarBuilder::new()
         .file("big.bin", 0o644, &big)
         .file("hello", 0o644, b"hello world\n");
-    let two = Tar::new()
+    let two = TarBuilder::new()
         .file("other/data", 0o640, &noise(100_000, 4))
         .file("other/copy-of-big", 0o644, &big);
     for target in [Format::Fl, Format::Flist] {
@@ -178,7 +179,11 @@ async fn cross_format_merge_re_encodes_blocks() {
         let out = write_read_unpack(&merged, &store).await;
         let reference = reference.await.expect("same-format merge");
         let ref_out = write_read_unpack(&reference, &store).await;
-        assert_eq!(snapshot(out.path()), snapshot(ref_out.path()), "{target}");
+        assert_eq!(
+            snapshot(out.path()).expect("snapshot"),
+            snapshot(ref_out.path()).expect("snapshot"),
+            "{target}"
+        );
         assert_eq!(
             std::fs::read(out.path().join("other/copy-of-big")).expect("read"),
             big
@@ -220,7 +225,7 @@ fn synthetic(format: Format, dirs: usize, per_dir: usize, salt: u8) -> Flist {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merge_of_two_100k_entry_flists_timing() {
-    let (_s, store) = dir_store().await;
+    let (_s, store) = dir_store().await.expect("dir store");
     for format in [Format::Flist, Format::Fl] {
         // 100 directories × 999 files + 100 directories = 100,000 entries each.
         let a = hub_flist::write_bytes(&synthetic(format, 100, 999, 1)).expect("write a");

@@ -5,8 +5,9 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::{convert, dir_store, opts, snapshot, write_read_unpack};
+use common::{convert, opts, write_read_unpack};
 use hub_flist::Format;
+use hub_testkit::{TarBuilder, dir_store, gzip, noise, snapshot};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -109,12 +110,12 @@ proptest! {
             .build()
             .expect("runtime");
         let (expected, got) = rt.block_on(async {
-            let (_s, store) = dir_store().await;
-            let conv = convert(common::gzip(&tar), &store, &opts(format))
+            let (_s, store) = dir_store().await.expect("dir store");
+            let conv = convert(gzip(&tar).expect("gzip"), &store, &opts(format))
                 .await
                 .expect("convert");
             let out = write_read_unpack(&conv.flist, &store).await;
-            (snapshot(src.path()), snapshot(out.path()))
+            (snapshot(src.path()).expect("snapshot"), snapshot(out.path()).expect("snapshot"))
         });
         prop_assert_eq!(got, expected);
     }
@@ -122,13 +123,14 @@ proptest! {
 
 /// A small valid archive to mutate.
 fn seed_archive() -> Vec<u8> {
-    common::Tar::new()
+    TarBuilder::new()
         .dir("d", 0o755)
         .file("d/a", 0o644, b"hello world\n")
         .symlink("d/l", "a")
-        .hardlink("h", "d/a")
-        .file("big", 0o600, &common::noise(600_000, 3))
+        .hardlink("h", "d/a", 0o644)
+        .file("big", 0o600, &noise(600_000, 3))
         .finish()
+        .expect("tar")
 }
 
 proptest! {
@@ -157,7 +159,7 @@ proptest! {
             .build()
             .expect("runtime");
         let outcome = rt.block_on(async {
-            let (_s, store) = dir_store().await;
+            let (_s, store) = dir_store().await.expect("dir store");
             tokio::time::timeout(
                 std::time::Duration::from_secs(30),
                 convert(bytes, &store, &opts(Format::Fl)),

@@ -8,14 +8,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{
-    Snap, compressions, convert, dir_store, mtimes, noise, opts, snapshot, write_read_unpack,
-};
+use common::{compressions, convert, mtimes, opts, write_read_unpack};
 use hub_convert::{NoProgress, convert_dir};
 use hub_flist::chunk::CHUNK_SIZE;
 use hub_flist::{Format, NodeKind};
 use hub_store::SharedStore;
-use hub_zdb_double::{DoubleConfig, NamespaceSettings, ZdbDouble};
+use hub_testkit::{Entry, TarBuilder, dir_store, gzip, noise, snapshot, zdb_store};
 
 /// A source tree with the interesting file sizes, modes and links.
 fn make_source(root: &Path) {
@@ -64,11 +62,11 @@ fn tar_of(root: &Path) -> Vec<u8> {
 async fn archives_round_trip_in_both_formats_and_all_compressions() {
     let src = tempfile::tempdir().expect("tempdir");
     make_source(src.path());
-    let expected = snapshot(src.path());
+    let expected = snapshot(src.path()).expect("snapshot");
     let tar = tar_of(src.path());
     for format in [Format::Flist, Format::Fl] {
         for (name, compress) in compressions() {
-            let (_s, store) = dir_store().await;
+            let (_s, store) = dir_store().await.expect("dir store");
             let conv = convert(compress(&tar), &store, &opts(format))
                 .await
                 .unwrap_or_else(|e| panic!("{format} {name}: {e}"));
@@ -80,7 +78,11 @@ async fn archives_round_trip_in_both_formats_and_all_compressions() {
                 conv.stats
             );
             let out = write_read_unpack(&conv.flist, &store).await;
-            assert_eq!(snapshot(out.path()), expected, "{format} {name}");
+            assert_eq!(
+                snapshot(out.path()).expect("snapshot"),
+                expected,
+                "{format} {name}"
+            );
             let mut want_times = mtimes(src.path());
             let mut got_times = mtimes(out.path());
             // Symlink times are not carried by every path; compare the rest.
@@ -100,7 +102,7 @@ async fn directories_round_trip() {
     std::fs::write(src.path().join(".README.md"), "# markdown").expect("write");
     std::fs::write(src.path().join(".README"), "plain readme").expect("write");
     for format in [Format::Flist, Format::Fl] {
-        let (_s, store) = dir_store().await;
+        let (_s, store) = dir_store().await.expect("dir store");
         let conv = convert_dir(
             src.path(),
             SharedStore::clone(&store),
@@ -114,7 +116,11 @@ async fn directories_round_trip() {
             Some(serde_json::json!({"readme": "plain readme"}))
         );
         let out = write_read_unpack(&conv.flist, &store).await;
-        assert_eq!(snapshot(out.path()), snapshot(src.path()), "{format}");
+        assert_eq!(
+            snapshot(out.path()).expect("snapshot"),
+            snapshot(src.path()).expect("snapshot"),
+            "{format}"
+        );
     }
 }
 
@@ -125,7 +131,7 @@ async fn real_tools_sample() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let archive = std::fs::read(data.join("sample-src.tar.gz")).expect("sample");
     for (format, reference) in [(Format::Flist, "sample.flist"), (Format::Fl, "sample.fl")] {
-        let (_s, store) = dir_store().await;
+        let (_s, store) = dir_store().await.expect("dir store");
         let conv = convert(archive.clone(), &store, &opts(format))
             .await
             .expect("convert sample");
@@ -161,23 +167,26 @@ async fn real_tools_sample() {
         tar::Archive::new(flate2::read::GzDecoder::new(archive.as_slice()))
             .unpack(src.path())
             .expect("reference extraction");
-        assert_eq!(snapshot(out.path()), snapshot(src.path()), "{format}");
+        assert_eq!(
+            snapshot(out.path()).expect("snapshot"),
+            snapshot(src.path()).expect("snapshot"),
+            "{format}"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_to_end_through_zero_db() {
-    let zdb = ZdbDouble::start(DoubleConfig::default())
-        .await
-        .expect("start double");
-    zdb.create_namespace("blocks", NamespaceSettings::default())
-        .expect("namespace");
-    let store = hub_store::open(&zdb.url("blocks")).await.expect("open zdb");
+    let (zdb, store) = zdb_store("blocks").await.expect("0-db double");
     let src = tempfile::tempdir().expect("tempdir");
     make_source(src.path());
-    let conv = convert(common::gzip(&tar_of(src.path())), &store, &opts(Format::Fl))
-        .await
-        .expect("convert through zdb");
+    let conv = convert(
+        gzip(&tar_of(src.path())).expect("gzip"),
+        &store,
+        &opts(Format::Fl),
+    )
+    .await
+    .expect("convert through zdb");
     assert_eq!(
         zdb.key_count("blocks"),
         Some(conv.stats.blocks_written as usize)
@@ -194,7 +203,10 @@ async fn end_to_end_through_zero_db() {
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(zdb.stats().count("GET"), 0, "verify must not GET");
     let out = write_read_unpack(&conv.flist, &store).await;
-    assert_eq!(snapshot(out.path()), snapshot(src.path()));
+    assert_eq!(
+        snapshot(out.path()).expect("snapshot"),
+        snapshot(src.path()).expect("snapshot")
+    );
     zdb.shutdown().await;
 }
 
@@ -202,15 +214,21 @@ async fn end_to_end_through_zero_db() {
 fn snapshot_sees_kinds() {
     let src = tempfile::tempdir().expect("tempdir");
     make_source(src.path());
-    let snap = snapshot(src.path());
-    assert!(matches!(snap.get("pipe"), Some(Snap::Fifo { mode: 0o640 })));
-    assert!(matches!(snap.get("sub"), Some(Snap::Dir { mode: 0o750 })));
+    let snap = snapshot(src.path()).expect("snapshot");
+    assert!(matches!(
+        snap.get("pipe"),
+        Some(Entry::Fifo { mode: 0o640 })
+    ));
+    assert!(matches!(snap.get("sub"), Some(Entry::Dir { mode: 0o750 })));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unpack_needs_an_empty_target() {
-    let (_s, store) = dir_store().await;
-    let bytes = common::Tar::new().file("f", 0o644, b"x").finish();
+    let (_s, store) = dir_store().await.expect("dir store");
+    let bytes = TarBuilder::new()
+        .file("f", 0o644, b"x")
+        .finish()
+        .expect("tar");
     let conv = convert(bytes, &store, &opts(Format::Fl))
         .await
         .expect("convert");
@@ -245,14 +263,14 @@ impl hub_convert::Progress for Recorder {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_is_reported_up_to_done() {
-    let (_s, store) = dir_store().await;
-    let mut tar = common::Tar::new();
+    let (_s, store) = dir_store().await.expect("dir store");
+    let mut tar = TarBuilder::new();
     for i in 0..3000 {
         tar = tar.file(&format!("d/f{i}"), 0o644, format!("file {i}").as_bytes());
     }
     let recorder = Arc::new(Recorder::default());
     let conv = hub_convert::convert_archive(
-        std::io::Cursor::new(tar.finish()),
+        std::io::Cursor::new(tar.finish().expect("tar")),
         store,
         &opts(Format::Fl),
         recorder.clone(),
@@ -287,7 +305,7 @@ async fn directories_with_sockets_and_devices() {
         )
         .expect("mknod");
     }
-    let (_s, store) = dir_store().await;
+    let (_s, store) = dir_store().await.expect("dir store");
     let conv = convert_dir(
         src.path(),
         SharedStore::clone(&store),

@@ -3,9 +3,10 @@
 
 mod common;
 
-use common::{Tar, convert, dir_store, noise, opts, write_read_unpack};
+use common::{convert, opts, write_read_unpack};
 use hub_flist::chunk::CHUNK_SIZE;
 use hub_flist::{Format, NodeKind, Tree};
+use hub_testkit::{TarBuilder, dir_store, noise};
 
 fn kind<'t>(tree: &'t Tree, path: &str) -> &'t NodeKind {
     let id = tree
@@ -27,7 +28,7 @@ async fn long_names_pax_and_gnu() {
     let gnu_path = format!("{long_dir}/{}", "g".repeat(150));
     let pax_path = format!("{long_dir}/{}", "p".repeat(150));
     let pax_target = format!("/{}", "t".repeat(200));
-    let mut tar = Tar::new().file(&gnu_path, 0o644, b"gnu long name");
+    let mut tar = TarBuilder::new().file(&gnu_path, 0o644, b"gnu long name");
     // PAX: the real names are in an extended header before a ustar entry with short names.
     let mut builder = tar::Builder::new(Vec::new());
     builder
@@ -52,11 +53,11 @@ async fn long_names_pax_and_gnu() {
     builder.append(&h, std::io::empty()).expect("append");
     let pax_part = builder.into_inner().expect("pax tar");
     // Splice the PAX entries between the builder's entries (drop its end-of-archive blocks).
-    let mut bytes = std::mem::take(&mut tar).finish();
+    let mut bytes = std::mem::take(&mut tar).finish().expect("tar");
     bytes.truncate(bytes.len() - 1024);
     bytes.extend_from_slice(&pax_part);
     for format in [Format::Flist, Format::Fl] {
-        let (_s, store) = dir_store().await;
+        let (_s, store) = dir_store().await.expect("dir store");
         let conv = convert(bytes.clone(), &store, &opts(format))
             .await
             .expect("convert");
@@ -86,16 +87,17 @@ async fn long_names_pax_and_gnu() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hard_links_copy_the_target_as_it_was() {
     let big = noise(CHUNK_SIZE + 10, 7);
-    let bytes = Tar::new()
+    let bytes = TarBuilder::new()
         .file("a/original", 0o640, &big)
-        .hardlink("b/link", "a/original")
-        .hardlink("./second", "./a/original")
+        .hardlink("b/link", "a/original", 0o644)
+        .hardlink("./second", "./a/original", 0o644)
         // The target is replaced after the link: the link keeps the old content.
         .file("a/original", 0o644, b"replacement")
         .file("small", 0o600, b"small")
-        .hardlink("small-link", "small")
-        .finish();
-    let (_s, store) = dir_store().await;
+        .hardlink("small-link", "small", 0o644)
+        .finish()
+        .expect("tar");
+    let (_s, store) = dir_store().await.expect("dir store");
     let conv = convert(bytes, &store, &opts(Format::Fl))
         .await
         .expect("convert");
@@ -122,7 +124,10 @@ async fn hard_links_copy_the_target_as_it_was() {
         b"small"
     );
 
-    let dangling = Tar::new().hardlink("x", "nowhere").finish();
+    let dangling = TarBuilder::new()
+        .hardlink("x", "nowhere", 0o644)
+        .finish()
+        .expect("tar");
     let err = convert(dangling, &store, &opts(Format::Fl))
         .await
         .expect_err("dangling");
@@ -131,16 +136,17 @@ async fn hard_links_copy_the_target_as_it_was() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn symlinks_devices_and_fifos() {
-    let bytes = Tar::new()
+    let bytes = TarBuilder::new()
         .symlink("rel", "../up/there")
         .symlink("abs", "/bin/busybox")
         .device("dev/null", tar::EntryType::Char, 1, 3)
         .device("dev/sda1", tar::EntryType::Block, 8, 1)
         .device("dev/big", tar::EntryType::Char, 259, 300)
         .fifo("run/pipe")
-        .finish();
+        .finish()
+        .expect("tar");
     for format in [Format::Flist, Format::Fl] {
-        let (_s, store) = dir_store().await;
+        let (_s, store) = dir_store().await.expect("dir store");
         let conv = convert(bytes.clone(), &store, &opts(format))
             .await
             .expect("convert");
@@ -216,8 +222,8 @@ async fn gnu_sparse_file() {
     h.set_cksum();
     let mut data = vec![b'A'; 512];
     data.extend_from_slice(&[b'B'; 512]);
-    let bytes = Tar::new().raw(&h, &data).finish();
-    let (_s, store) = dir_store().await;
+    let bytes = TarBuilder::new().raw(&h, &data).finish().expect("tar");
+    let (_s, store) = dir_store().await.expect("dir store");
     let conv = convert(bytes, &store, &opts(Format::Fl))
         .await
         .expect("convert");
@@ -235,7 +241,7 @@ async fn gnu_sparse_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_later_entry_wins() {
-    let bytes = Tar::new()
+    let bytes = TarBuilder::new()
         .file("f", 0o644, b"first")
         .file("f", 0o600, b"second")
         .dir("d", 0o755)
@@ -247,8 +253,9 @@ async fn duplicates_later_entry_wins() {
         .file("was-file", 0o644, b"a file")
         .dir("was-file", 0o711)
         .file("was-file/new", 0o644, b"new")
-        .finish();
-    let (_s, store) = dir_store().await;
+        .finish()
+        .expect("tar");
+    let (_s, store) = dir_store().await.expect("dir store");
     let conv = convert(bytes, &store, &opts(Format::Flist))
         .await
         .expect("convert");
@@ -278,8 +285,11 @@ async fn duplicates_later_entry_wins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_parents_are_created_0755() {
-    let bytes = Tar::new().file("a/b/c/file", 0o600, b"deep").finish();
-    let (_s, store) = dir_store().await;
+    let bytes = TarBuilder::new()
+        .file("a/b/c/file", 0o600, b"deep")
+        .finish()
+        .expect("tar");
+    let (_s, store) = dir_store().await.expect("dir store");
     let conv = convert(bytes, &store, &opts(Format::Fl))
         .await
         .expect("convert");
@@ -302,13 +312,14 @@ async fn owner_names_and_readme() {
     h.set_username("alice").expect("uname");
     h.set_groupname("www-data").expect("gname");
     h.set_cksum();
-    let bytes = Tar::new()
+    let bytes = TarBuilder::new()
         .raw(&h, b"hi")
         .file("numeric", 0o644, b"n")
         .file("./.README.md", 0o644, b"# markdown readme")
         .file("sub/.README", 0o644, b"not at the root")
-        .finish();
-    let (_s, store) = dir_store().await;
+        .finish()
+        .expect("tar");
+    let (_s, store) = dir_store().await.expect("dir store");
     let conv = convert(bytes, &store, &opts(Format::Flist))
         .await
         .expect("convert");
@@ -329,10 +340,11 @@ async fn owner_names_and_readme() {
     );
 
     // `.README` wins over `.README.md`; a replaced readme is not imported.
-    let bytes = Tar::new()
+    let bytes = TarBuilder::new()
         .file(".README", 0o644, b"plain")
         .file(".README.md", 0o644, b"md")
-        .finish();
+        .finish()
+        .expect("tar");
     let conv = convert(bytes, &store, &opts(Format::Fl))
         .await
         .expect("convert");
@@ -340,10 +352,11 @@ async fn owner_names_and_readme() {
         conv.flist.meta.get_json("readme"),
         Some(serde_json::json!({"readme": "plain"}))
     );
-    let bytes = Tar::new()
+    let bytes = TarBuilder::new()
         .file(".README", 0o644, b"plain")
         .dir(".README", 0o755)
-        .finish();
+        .finish()
+        .expect("tar");
     let conv = convert(bytes, &store, &opts(Format::Fl))
         .await
         .expect("convert");

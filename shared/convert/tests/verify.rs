@@ -4,11 +4,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Tar, convert, dir_store, noise, opts};
+use common::{convert, opts};
 use hub_convert::{VerifyOptions, verify};
 use hub_flist::chunk::CHUNK_SIZE;
 use hub_flist::{BlockRef, Format, NodeKind, Tree};
 use hub_store::SharedStore;
+use hub_testkit::{TarBuilder, dir_store, noise};
 
 fn blocks(tree: &Tree, path: &str) -> Vec<BlockRef> {
     match tree.lookup(path).map(|id| &tree.node(id).kind) {
@@ -25,14 +26,15 @@ fn block_path(root: &Path, block: &BlockRef) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_and_corrupt_blocks() {
     for format in [Format::Flist, Format::Fl] {
-        let (dir, store) = dir_store().await;
-        let bytes = Tar::new()
+        let (dir, store) = dir_store().await.expect("dir store");
+        let bytes = TarBuilder::new()
             .file("two-blocks", 0o644, &noise(CHUNK_SIZE + 100, 1))
             .file("one-block", 0o644, b"one block of text")
             .file("copy-of-one", 0o644, b"one block of text")
             .file("intact", 0o644, &noise(5000, 2))
             .file("empty", 0o644, b"")
-            .finish();
+            .finish()
+            .expect("tar");
         let conv = convert(bytes, &store, &opts(format))
             .await
             .expect("convert");

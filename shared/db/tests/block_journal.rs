@@ -2,32 +2,19 @@
 //! collector's deletion lock, so its `EXISTS` runs after the `DEL` and it stores the block
 //! again; touches keep the newest time; the collector sees touches that committed first.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{TimeDelta, Utc};
 use hub_db::block_journal::{self, Touched};
-use hub_store::{SharedStore, ZdbOptions, ZdbStore};
-use hub_zdb_double::{DoubleConfig, NamespaceSettings, ZdbDouble};
+use hub_testkit::zdb_store;
 use sqlx::PgPool;
-
-async fn zdb() -> (ZdbDouble, SharedStore) {
-    let zdb = ZdbDouble::start(DoubleConfig::default())
-        .await
-        .expect("start double");
-    zdb.create_namespace("blocks", NamespaceSettings::default())
-        .expect("namespace");
-    let store: SharedStore =
-        Arc::new(ZdbStore::from_url(&zdb.url("blocks"), ZdbOptions::default()).expect("zdb store"));
-    (zdb, store)
-}
 
 #[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn a_writer_blocked_by_the_deletion_lock_finds_the_block_gone_and_stores_it_again(
     pool: PgPool,
 ) {
-    let (zdb, raw) = zdb().await;
+    let (zdb, raw) = zdb_store("blocks").await.expect("0-db double");
     let key = [7u8; 32];
     raw.set(&key, Bytes::from_static(b"chunk"))
         .await

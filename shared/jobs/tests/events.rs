@@ -98,7 +98,7 @@ async fn followers_replay_then_follow_live(pool: PgPool) -> TestResult {
     // Reconnecting after the final event ends at once; the listener registry empties.
     assert!(bus.follow(id, 7).next().await.is_none());
     assert_eq!(bus.jobs_listened(), 0);
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -136,7 +136,7 @@ async fn a_lost_live_event_is_recovered_from_the_database(pool: PgPool) -> TestR
     tx.commit().await?;
     let rest: Vec<_> = follower.try_collect().await?;
     assert_eq!(seqs(&rest), [5, 6]);
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -159,7 +159,7 @@ async fn a_thousand_listeners_each_get_every_event_once(pool: PgPool) -> TestRes
         assert_eq!(seqs(&listener.await??), expected);
     }
     assert_eq!(bus.jobs_listened(), 0);
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -203,7 +203,7 @@ async fn waiting_for_completion(pool: PgPool) -> TestResult {
         unknown.as_slice(),
         [Err(JobsError::Db(hub_db::DbError::NotFound(_)))]
     ));
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -244,6 +244,6 @@ async fn observers_see_every_live_event_in_order(pool: PgPool) -> TestResult {
     // Claim, progress, then the final state and its info event: each once, in order.
     assert_eq!(of(first), [2, 3, 4, 5]);
     assert_eq!(of(second), [2, 3, 4, 5]);
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }

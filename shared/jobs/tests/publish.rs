@@ -98,6 +98,6 @@ async fn a_stored_flist_is_published_once_per_content(pool: PgPool) -> TestResul
 
     shutdown.cancel();
     task.await??;
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }

@@ -148,7 +148,7 @@ async fn an_idempotency_key_returns_the_first_job(pool: PgPool) -> TestResult {
         hub.client.submit(submit(bad)).await,
         Err(JobsError::InvalidEnvelope(_))
     ));
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 

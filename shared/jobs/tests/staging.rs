@@ -130,7 +130,7 @@ async fn an_upload_cut_off_mid_way_is_purged_from_staging_within_orphan_after(
     );
     // What is left is the gateway's delete marker (metadata), not the upload.
     assert!(hub.staging.usage().await?.stored_bytes < 4096);
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -161,7 +161,7 @@ async fn a_staged_upload_whose_job_was_never_recorded_is_removed_after_orphan_af
     shutdown.cancel();
     assert!(started.elapsed() >= ORPHAN_AFTER - Duration::from_millis(300));
     assert_eq!(chunk_subjects(&hub).await?, 0, "its chunks went with it");
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -211,7 +211,7 @@ async fn a_queued_jobs_input_and_a_live_upload_stay_and_a_finished_jobs_input_go
     })
     .await?;
     shutdown.cancel();
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -233,6 +233,6 @@ async fn the_gateways_sweeper_purges_a_cut_off_upload_while_no_janitor_runs(
     ));
     wait_for_chunks_purged(&hub).await?;
     shutdown.cancel();
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }

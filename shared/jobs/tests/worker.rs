@@ -80,7 +80,7 @@ async fn a_job_runs_publishes_and_records_its_events(pool: PgPool) -> TestResult
     shutdown.cancel();
     task.await??;
     assert_eq!(handler.runs(), 1);
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -115,7 +115,7 @@ async fn a_late_duplicate_message_changes_nothing(pool: PgPool) -> TestResult {
     assert_queue_drained(&hub).await?;
     shutdown.cancel();
     task.await??;
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -139,7 +139,7 @@ async fn a_transient_error_is_retried(pool: PgPool) -> TestResult {
     assert_queue_drained(&hub).await?;
     shutdown.cancel();
     task.await??;
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -162,7 +162,7 @@ async fn transient_errors_end_after_the_last_attempt(pool: PgPool) -> TestResult
     assert_queue_drained(&hub).await?;
     shutdown.cancel();
     task.await??;
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -192,7 +192,7 @@ async fn invalid_input_fails_at_once_with_its_code(pool: PgPool) -> TestResult {
     assert_queue_drained(&hub).await?;
     shutdown.cancel();
     task.await??;
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -213,7 +213,7 @@ async fn a_panicking_handler_fails_the_job(pool: PgPool) -> TestResult {
     shutdown.cancel();
     task.await??;
     assert_eq!(handler.runs(), 1);
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -247,7 +247,7 @@ async fn a_queued_job_cancelled_never_runs(pool: PgPool) -> TestResult {
     ));
     shutdown.cancel();
     task.await??;
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -285,7 +285,7 @@ async fn a_running_job_cancelled_stops_and_publishes_nothing(pool: PgPool) -> Te
     shutdown.cancel();
     task.await??;
     assert_eq!(handler.runs(), 1);
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -308,7 +308,7 @@ async fn heartbeats_keep_a_long_job_from_being_redelivered(pool: PgPool) -> Test
     stop_second.cancel();
     first.await??;
     second.await??;
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -336,7 +336,7 @@ async fn a_killed_worker_loses_no_job(pool: PgPool) -> TestResult {
     assert_queue_drained(&hub).await?;
     shutdown.cancel();
     task.await??;
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -368,7 +368,7 @@ async fn shutdown_hands_a_running_job_back(pool: PgPool) -> TestResult {
     assert_eq!(job.attempt, 1);
     shutdown.cancel();
     task.await??;
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -407,7 +407,7 @@ async fn the_janitor_requeues_a_job_with_a_stale_heartbeat(pool: PgPool) -> Test
     assert_eq!(janitor.sweep().await?.requeued, 0);
     shutdown.cancel();
     task.await??;
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -432,7 +432,7 @@ async fn jobs_start_quickly_on_an_idle_worker(pool: PgPool) -> TestResult {
     assert!(p50 < Duration::from_millis(100), "p50 {p50:?}");
     shutdown.cancel();
     task.await??;
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -492,7 +492,7 @@ async fn each_transient_retry_starts_after_the_announced_delay(pool: PgPool) -> 
     }
     shutdown.cancel();
     task.await??;
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -543,7 +543,7 @@ async fn a_job_whose_message_ran_out_of_deliveries_is_requeued_by_the_janitor(
     assert_eq!(entries_named(&hub.pool, "persistent.flist").await?, 1);
     shutdown.cancel();
     task.await??;
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }
 
@@ -595,6 +595,6 @@ async fn a_busy_job_is_taken_over_as_soon_as_its_holder_turns_stale(pool: PgPool
     );
     shutdown.cancel();
     task.await??;
-    hub.nats.cleanup().await?;
+    hub.cleanup().await?;
     Ok(())
 }

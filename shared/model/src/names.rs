@@ -1,6 +1,7 @@
-//! Name rules: validation of created names (hub-api §3.5: length, no separators or control
-//! characters, no leading dot), Werkzeug's `secure_filename` (§3.2 step 2), the name an upload
-//! is published under (§3.2) and the name of a converted image (§3.3).
+//! Name rules: validation of created names (1–255 bytes, no control characters, `/`, `\` or
+//! NUL, no leading dot), Werkzeug's `secure_filename` (which the original hub applied to the
+//! client's file name), the name an upload is published under and the name of a converted
+//! image. The rules are those of the hub's HTTP contract (hub-api §3: Names).
 //!
 //! The gateway and hub-auth call these before creating anything; names that only *read*
 //! existing entries are looked up exactly as stored and must not go through the validators (old
@@ -14,11 +15,12 @@ use unicode_normalization::UnicodeNormalization;
 use crate::Format;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
 
-/// Longest accepted name, in bytes of UTF-8 (spec §3.5).
+/// Longest accepted name, in bytes of UTF-8 (hub-api §3.5: a created name is 1–255 bytes).
 pub const MAX_NAME_BYTES: usize = 255;
 
-/// Names that cannot be repositories: static routes would shadow them (spec §3.4), and `me` is the
-/// authenticated API's own prefix.
+/// Names that cannot be repositories: static routes (`/upload`, `/login`, `/api`, …) win over
+/// `/<repo>`, so such a repository page could never be reached, and `me` is the authenticated
+/// API's own prefix (hub-api §3.4: reserved names and routing precedence).
 pub const RESERVED_REPOSITORY_NAMES: &[&str] = &[
     "me",
     "upload",
@@ -62,7 +64,8 @@ impl NameKind {
     }
 }
 
-/// A created name broke the rules of spec §3.5. Each variant renders the API message.
+/// A created name broke the name rules (length, forbidden characters, leading dot, reserved
+/// repository names). Each variant renders the API message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
     /// A repository (user or organisation) name.
@@ -91,8 +94,8 @@ pub enum NameError {
 }
 
 impl NameError {
-    /// The message for the client: the exact catalogue message (spec §14), followed by what is
-    /// wrong for [`NameError::HiddenCharacter`].
+    /// The message for the client: the exact message clients already match on (hub-api §14:
+    /// error message catalogue), followed by what is wrong for [`NameError::HiddenCharacter`].
     pub fn message(&self) -> Cow<'static, str> {
         match self {
             Self::Repository => Cow::Borrowed("invalid repository name"),
@@ -111,7 +114,8 @@ impl NameError {
     }
 }
 
-/// Check a repository name being created: the common rules plus the reserved names of §3.4.
+/// Check a repository name being created: the common rules plus
+/// [`RESERVED_REPOSITORY_NAMES`].
 pub fn validate_repository_name(name: &str) -> Result<(), NameError> {
     check_name(NameKind::Repository, name)?;
     if RESERVED_REPOSITORY_NAMES.contains(&name) {
@@ -133,11 +137,12 @@ pub fn validate_tag_name(name: &str) -> Result<(), NameError> {
 /// The one rule shared by every kind of name; every route that creates a name goes through one
 /// of the `validate_*` functions above.
 ///
-/// Beyond §3.5 (length, no control characters, `/`, `\`, NUL, no leading `.`), the characters
-/// that start HTML markup or attributes are refused too: names end up in web pages and D2 was a
-/// stored XSS through names. No existing client creates names with them. So are invisible and
-/// bidirectional formatting characters ([`is_hidden_character`]): `evil\u{202E}gpj.exe.flist`
-/// displays as `evilexe.jpg.flist`.
+/// Beyond the contract's rules (length, no control characters, `/`, `\`, NUL, no leading `.`),
+/// the characters that start HTML markup or attributes are refused too: names end up in web
+/// pages, and the original hub had a stored XSS through names (its known defect D2). No
+/// existing client creates names with them. So are invisible and bidirectional formatting
+/// characters ([`is_hidden_character`]): `evil\u{202E}gpj.exe.flist` displays as
+/// `evilexe.jpg.flist`.
 fn check_name(kind: NameKind, name: &str) -> Result<(), NameError> {
     const FORBIDDEN: &[char] = &['/', '\\', '<', '>', '"', '\'', '`', '&'];
     let acceptable = !name.is_empty()
@@ -166,7 +171,7 @@ fn check_name(kind: NameKind, name: &str) -> Result<(), NameError> {
 ///   listings and logs like a newline does;
 /// * the Hangul fillers U+115F, U+1160, U+3164 and U+FFA0, letters that render as blank space.
 ///
-/// Control characters (`Cc`) are refused by the §3.5 rule itself.
+/// Control characters (`Cc`) are refused by the contract's own rule, before this one.
 pub fn is_hidden_character(c: char) -> bool {
     matches!(
         c.general_category(),
@@ -176,7 +181,7 @@ pub fn is_hidden_character(c: char) -> bool {
     ) || matches!(c, '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}')
 }
 
-/// Werkzeug's `secure_filename`, as the original hub applied it to uploaded file names (§3.2):
+/// Werkzeug's `secure_filename`, as the original hub applied it to uploaded file names:
 /// NFKD then ASCII only, `/` and `\` to spaces, whitespace runs to `_`, only `[A-Za-z0-9_.-]`
 /// kept, leading and trailing `.` and `_` stripped. The result may be empty.
 pub fn secure_filename(filename: &str) -> String {
@@ -199,7 +204,8 @@ pub fn secure_filename(filename: &str) -> String {
     kept.trim_matches(|c| c == '.' || c == '_').to_owned()
 }
 
-/// Which upload route a file came through; they accept different extensions (§3.2).
+/// Which upload route a file came through; they accept different extensions (archives, or
+/// `.flist`/`.fl`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UploadKind {
     /// `POST /api/flist/me/upload`: an archive to convert.
@@ -227,7 +233,8 @@ pub enum UploadNameError {
     Name(#[from] NameError),
 }
 
-/// The name an uploaded file is published under, without its extension (§3.2 steps 1–5):
+/// The name an uploaded file is published under, without its extension, derived as the
+/// original hub did (hub-api §3.2: upload names):
 ///
 /// 1. the raw client file name (case-sensitive) must have an extension `kind` accepts;
 /// 2. the name is `secure_filename` of the client file name, or the basename of
@@ -277,8 +284,9 @@ pub fn uploaded_flist_format(client_filename: &str) -> Format {
     Format::of_suffix(client_filename).unwrap_or(Format::Flist)
 }
 
-/// An entry name as given in a URL (§3.1, with the `.fl` extension of §8.4): `.flist`
-/// appended unless the name already ends with `.flist` or `.fl`.
+/// An entry name as given in a URL: `.flist` appended unless the name already ends with
+/// `.flist` or `.fl`, so that callers may write `foo` or `foo.flist` (hub-api §3.1: flist name
+/// normalisation; `.fl` is this hub's second format).
 pub fn flist_name(name: &str) -> Cow<'_, str> {
     if Format::of_suffix(name).is_some() {
         Cow::Borrowed(name)
@@ -287,8 +295,8 @@ pub fn flist_name(name: &str) -> Cow<'_, str> {
     }
 }
 
-/// A flist or link name about to be created, normalised (§3.1) and validated (§3.5) before
-/// and after (an added extension can make it too long).
+/// A flist or link name about to be created, normalised like [`flist_name`] and validated
+/// before and after (an added extension can make it too long).
 pub fn created_flist_name(name: &str) -> Result<String, NameError> {
     validate_flist_name(name)?;
     let name = flist_name(name).into_owned();
@@ -307,7 +315,8 @@ pub fn image_needs_latest(reference: &str) -> bool {
     !last.contains(':')
 }
 
-/// The flist name of an image reference (hub-api §3.3): `:latest` appended when the reference
+/// The flist name of an image reference, as the original hub named converted images:
+/// `:latest` appended when the reference
 /// names no tag and no digest, then every `:`, `/` and `@` replaced by `-`, plus the format's
 /// extension.
 ///

@@ -6,7 +6,6 @@
 //! HUB_TEST_REGISTRY=127.0.0.1:5056 cargo run --release -p hub-oci --example pull_bench
 //! ```
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,11 +14,9 @@ use hub_flist::Format;
 use hub_oci::{
     ImageOptions, ImageRef, NoImageProgress, Platform, Registry, RegistryOptions, convert_resolved,
 };
-use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference, RegistryOperation};
+use hub_testkit::TarBuilder;
+use hub_testkit::registry::{Layer, Pusher, TestImage};
 use rand::{Rng, SeedableRng};
-use sha2::{Digest, Sha256};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -27,12 +24,8 @@ const LAYERS: usize = 4;
 const FILES_PER_LAYER: usize = 50;
 const FILE_SIZE: usize = 1 << 20;
 
-fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
 /// One layer: two files in five random (incompressible), the others text (~4:1 with gzip).
-fn layer(index: usize, rng: &mut rand::rngs::StdRng) -> Result<Vec<u8>, BoxError> {
+fn layer(index: usize, rng: &mut rand::rngs::StdRng) -> Result<Layer, BoxError> {
     let words = [
         "container",
         "flist",
@@ -43,7 +36,7 @@ fn layer(index: usize, rng: &mut rand::rngs::StdRng) -> Result<Vec<u8>, BoxError
         "registry",
         "node",
     ];
-    let mut tar = tar::Builder::new(Vec::new());
+    let mut tar = TarBuilder::new();
     for file in 0..FILES_PER_LAYER {
         let mut data = vec![0u8; FILE_SIZE];
         if file % 5 < 2 {
@@ -57,61 +50,19 @@ fn layer(index: usize, rng: &mut rand::rngs::StdRng) -> Result<Vec<u8>, BoxError
             }
             data.copy_from_slice(&text.as_bytes()[..FILE_SIZE]);
         }
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(0o644);
-        h.set_size(data.len() as u64);
-        h.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(
-            &mut h,
-            format!("layer{index}/file{file:03}"),
-            data.as_slice(),
-        )?;
+        tar = tar.file(&format!("layer{index}/file{file:03}"), 0o644, &data);
     }
-    let raw = tar.into_inner()?;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&raw)?;
-    Ok(gz.finish()?)
+    Ok(Layer::gzip(&tar.finish()?)?)
 }
 
 async fn push(registry: &str, repo: &str) -> Result<u64, BoxError> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
-    let client = Client::new(ClientConfig {
-        protocol: ClientProtocol::Http,
-        ..ClientConfig::default()
-    });
-    let auth = RegistryAuth::Anonymous;
-    let mut descriptors = Vec::new();
-    let mut total = 0u64;
-    for i in 0..LAYERS {
-        let blob = layer(i, &mut rng)?;
-        let digest = sha256(&blob);
-        let r = Reference::with_digest(registry.into(), repo.into(), digest.clone());
-        client.auth(&r, &auth, RegistryOperation::Push).await?;
-        client.push_blob(&r, blob.clone(), &digest).await?;
-        total += blob.len() as u64;
-        descriptors.push(serde_json::json!({
-            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-            "digest": digest, "size": blob.len(),
-        }));
-    }
-    let config = serde_json::to_vec(&serde_json::json!({
-        "architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"]},
-    }))?;
-    let config_digest = sha256(&config);
-    let r = Reference::with_digest(registry.into(), repo.into(), config_digest.clone());
-    client.push_blob(&r, config.clone(), &config_digest).await?;
-    let manifest = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": descriptors,
-    }))?;
-    let tag = Reference::with_tag(registry.into(), repo.into(), "1".into());
-    client
-        .push_manifest_raw(
-            &tag,
-            manifest,
-            http::HeaderValue::from_static("application/vnd.oci.image.manifest.v1+json"),
-        )
+    let layers = (0..LAYERS)
+        .map(|i| layer(i, &mut rng))
+        .collect::<Result<Vec<_>, _>>()?;
+    let total = layers.iter().map(|layer| layer.blob.len() as u64).sum();
+    Pusher::new(registry)
+        .push(repo, "1", &TestImage::new(layers))
         .await?;
     Ok(total)
 }
@@ -128,8 +79,7 @@ async fn main() -> Result<(), BoxError> {
         expanded as f64 / 1048576.0
     );
     for format in [Format::Flist, Format::Fl] {
-        let dir = tempfile::tempdir()?;
-        let store = hub_store::open(&format!("dir://{}", dir.path().display())).await?;
+        let (_dir, store) = hub_testkit::dir_store().await?;
         let image = ImageRef::parse(&format!("{registry}/{repo}:1"))?;
         let start = Instant::now();
         let client = Registry::new(

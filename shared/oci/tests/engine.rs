@@ -5,16 +5,15 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{
-    Layer, LayerTar, Pusher, TestImage, TestResult, dir_store, registry, service, snapshot,
-    unique_repo, without_stubs,
-};
+use common::{TestResult, registry, service, snapshot, without_stubs};
 use hub_convert::ConvertOptions;
 use hub_flist::Format;
 use hub_oci::{
     Engine, EngineOptions, ImageOptions, ImageRef, NoImageProgress, Platform, Registry,
     RegistryOptions, STARTUP_PATH, convert_resolved,
 };
+use hub_testkit::registry::{Layer, Pusher, TestImage, unique_repo};
+use hub_testkit::{TarBuilder, dir_store};
 
 fn engine_options() -> Option<EngineOptions> {
     let host = service("DOCKER_HOST")?;
@@ -32,18 +31,18 @@ async fn engine_export_matches_the_registry_conversion() -> TestResult {
         return Ok(());
     };
     let repo = unique_repo("engine");
-    let lower = LayerTar::new()
-        .dir("etc", 0o755, 0, 0)
-        .file("etc/motd", 0o644, 0, 0, b"hello\n")
-        .dir("srv", 0o750, 101, 102)
-        .file("srv/old", 0o600, 101, 102, b"old")
-        .finish();
-    let upper = LayerTar::new()
+    let lower = TarBuilder::new()
+        .dir("etc", 0o755)
+        .file("etc/motd", 0o644, b"hello\n")
+        .dir("srv", (0o750, 101, 102))
+        .file("srv/old", (0o600, 101, 102), b"old")
+        .finish()?;
+    let upper = TarBuilder::new()
         .whiteout("srv/old")
-        .file("srv/new", 0o640, 101, 102, &vec![7u8; 700_000])
+        .file("srv/new", (0o640, 101, 102), &vec![7u8; 700_000])
         .symlink("srv/link", "new")
-        .finish();
-    let mut image = TestImage::new(vec![Layer::gzip(&lower), Layer::gzip(&upper)]);
+        .finish()?;
+    let mut image = TestImage::new(vec![Layer::gzip(&lower)?, Layer::gzip(&upper)?]);
     // Neither Cmd nor Entrypoint: the engine needs a placeholder command to create a container.
     image.config = serde_json::json!({"Env": ["A=1"]});
     Pusher::new(&reg).push(&repo, "1", &image).await?;

@@ -6,16 +6,15 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{
-    Layer, LayerTar, Pusher, TestImage, TestResult, dir_store, podman, registry, snapshot,
-    tree_of_tar, unique_repo, without_stubs,
-};
+use common::{TestResult, podman, registry, snapshot, tree_of_tar, without_stubs};
 use hub_convert::ConvertOptions;
 use hub_flist::{Format, NodeKind};
 use hub_oci::{
     Credentials, ImageOptions, ImageRef, NoImageProgress, OciError, Platform, Registry,
     RegistryOptions, STARTUP_PATH, convert_resolved,
 };
+use hub_testkit::registry::{Layer, Pusher, TestImage, digest, unique_repo};
+use hub_testkit::{BoxError, TarBuilder, dir_store};
 use oci_client::secrets::RegistryAuth;
 
 fn options(registry: &str) -> RegistryOptions {
@@ -38,43 +37,43 @@ fn big_content(seed: u8) -> Vec<u8> {
 
 /// Three layers (gzip, zstd, plain) exercising whiteouts, an opaque directory, hard links
 /// within and across layers, owners and special modes.
-fn layered_image() -> TestImage {
-    let lower = LayerTar::new()
-        .dir("etc", 0o755, 0, 0)
-        .file("etc/passwd", 0o644, 0, 0, b"root:x:0:0::/root:/bin/sh\n")
-        .file("etc/keep", 0o600, 0, 42, b"old\n")
-        .dir("bin", 0o755, 0, 0)
-        .file("bin/tool", 0o4755, 0, 0, &big_content(1))
+fn layered_image() -> Result<TestImage, BoxError> {
+    let lower = TarBuilder::new()
+        .dir("etc", 0o755)
+        .file("etc/passwd", 0o644, b"root:x:0:0::/root:/bin/sh\n")
+        .file("etc/keep", (0o600, 0, 42), b"old\n")
+        .dir("bin", 0o755)
+        .file("bin/tool", 0o4755, &big_content(1))
         .symlink("bin/sh", "tool")
-        .dir("a", 0o750, 1000, 1000)
-        .file("a/one", 0o640, 1000, 1000, b"one")
-        .dir("a/sub", 0o755, 1000, 1000)
-        .file("a/sub/two", 0o644, 1000, 1000, b"two")
-        .dir("opq", 0o755, 0, 0)
-        .file("opq/x", 0o644, 0, 0, b"x")
-        .dir("opq/sub", 0o755, 0, 0)
-        .file("opq/sub/y", 0o644, 0, 0, b"y")
-        .finish();
-    let middle = LayerTar::new()
-        .dir("a", 0o750, 1000, 1000)
+        .dir("a", (0o750, 1000, 1000))
+        .file("a/one", (0o640, 1000, 1000), b"one")
+        .dir("a/sub", (0o755, 1000, 1000))
+        .file("a/sub/two", (0o644, 1000, 1000), b"two")
+        .dir("opq", 0o755)
+        .file("opq/x", 0o644, b"x")
+        .dir("opq/sub", 0o755)
+        .file("opq/sub/y", 0o644, b"y")
+        .finish()?;
+    let middle = TarBuilder::new()
+        .dir("a", (0o750, 1000, 1000))
         .whiteout("a/one")
-        .dir("opq", 0o700, 0, 0)
+        .dir("opq", 0o700)
         .opaque("opq")
-        .file("opq/new", 0o644, 0, 0, b"new")
-        .hardlink("bin/tool-link", "bin/tool", 0o4755, 0, 0)
-        .file("etc/keep", 0o600, 0, 42, b"new content\n")
-        .dir("tmp", 0o1777, 0, 0)
-        .finish();
-    let upper = LayerTar::new()
+        .file("opq/new", 0o644, b"new")
+        .hardlink("bin/tool-link", "bin/tool", 0o4755)
+        .file("etc/keep", (0o600, 0, 42), b"new content\n")
+        .dir("tmp", 0o1777)
+        .finish()?;
+    let upper = TarBuilder::new()
         .whiteout("a/sub")
-        .dir("data", 0o755, 33, 33)
-        .file("data/f", 0o644, 33, 33, &big_content(2))
-        .hardlink("data/g", "data/f", 0o644, 33, 33)
+        .dir("data", (0o755, 33, 33))
+        .file("data/f", (0o644, 33, 33), &big_content(2))
+        .hardlink("data/g", "data/f", (0o644, 33, 33))
         .symlink("data/abs", "/etc/passwd")
-        .finish();
+        .finish()?;
     let mut image = TestImage::new(vec![
-        Layer::gzip(&lower),
-        Layer::zstd(&middle),
+        Layer::gzip(&lower)?,
+        Layer::zstd(&middle)?,
         Layer::plain(&upper),
     ]);
     image.config = serde_json::json!({
@@ -85,14 +84,14 @@ fn layered_image() -> TestImage {
         "ExposedPorts": {"8080/tcp": {}},
         "Volumes": {"/data": {}},
     });
-    image
+    Ok(image)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn layers_apply_like_podman_export() -> TestResult {
     let Some(reg) = registry() else { return Ok(()) };
     let repo = unique_repo("layers");
-    let image = layered_image();
+    let image = layered_image()?;
     let digest = Pusher::new(&reg).push(&repo, "1", &image).await?;
     let reference = format!("{reg}/{repo}:1");
 
@@ -193,22 +192,22 @@ async fn layers_apply_like_podman_export() -> TestResult {
 }
 
 /// A small single-layer image whose file tells its architecture.
-fn arch_image(arch: &str, variant: Option<&str>) -> TestImage {
-    let tar = LayerTar::new()
-        .file("arch", 0o644, 0, 0, arch.as_bytes())
-        .finish();
-    let mut image = TestImage::new(vec![Layer::gzip(&tar)]);
+fn arch_image(arch: &str, variant: Option<&str>) -> Result<TestImage, BoxError> {
+    let tar = TarBuilder::new()
+        .file("arch", 0o644, arch.as_bytes())
+        .finish()?;
+    let mut image = TestImage::new(vec![Layer::gzip(&tar)?]);
     image.architecture = arch.into();
     image.variant = variant.map(str::to_owned);
-    image
+    Ok(image)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_arch_index_selects_the_platform() -> TestResult {
     let Some(reg) = registry() else { return Ok(()) };
     let repo = unique_repo("multi");
-    let amd = arch_image("amd64", None);
-    let arm = arch_image("arm64", Some("v8"));
+    let amd = arch_image("amd64", None)?;
+    let arm = arch_image("arm64", Some("v8"))?;
     let (index, digests) = Pusher::new(&reg)
         .push_index(&repo, "1", &[&amd, &arm])
         .await?;
@@ -267,10 +266,10 @@ async fn authenticated_registry_right_and_wrong_credentials() -> TestResult {
         return Ok(());
     };
     let repo = unique_repo("private");
-    let tar = LayerTar::new()
-        .file("secret", 0o600, 0, 0, b"s3cret")
-        .finish();
-    let image = TestImage::new(vec![Layer::gzip(&tar)]);
+    let tar = TarBuilder::new()
+        .file("secret", 0o600, b"s3cret")
+        .finish()?;
+    let image = TestImage::new(vec![Layer::gzip(&tar)?]);
     Pusher::with_auth(&reg, RegistryAuth::Basic(user.clone(), pass.clone()))
         .push(&repo, "1", &image)
         .await?;
@@ -318,9 +317,9 @@ async fn authenticated_registry_right_and_wrong_credentials() -> TestResult {
 async fn missing_images_and_unreachable_registries() -> TestResult {
     let Some(reg) = registry() else { return Ok(()) };
     let repo = unique_repo("present");
-    let tar = LayerTar::new().file("f", 0o644, 0, 0, b"f").finish();
+    let tar = TarBuilder::new().file("f", 0o644, b"f").finish()?;
     Pusher::new(&reg)
-        .push(&repo, "1", &TestImage::new(vec![Layer::gzip(&tar)]))
+        .push(&repo, "1", &TestImage::new(vec![Layer::gzip(&tar)?]))
         .await?;
     let client = Registry::new(None, &options(&reg));
     for missing in [
@@ -352,11 +351,11 @@ async fn missing_images_and_unreachable_registries() -> TestResult {
 async fn docker_v2_manifests_and_pinned_digests() -> TestResult {
     let Some(reg) = registry() else { return Ok(()) };
     let repo = unique_repo("docker");
-    let tar = LayerTar::new()
-        .dir("app", 0o755, 0, 0)
-        .file("app/run", 0o755, 0, 0, b"#!/bin/sh\n")
-        .finish();
-    let mut image = TestImage::new(vec![Layer::gzip(&tar).docker()]);
+    let tar = TarBuilder::new()
+        .dir("app", 0o755)
+        .file("app/run", 0o755, b"#!/bin/sh\n")
+        .finish()?;
+    let mut image = TestImage::new(vec![Layer::gzip(&tar)?.docker()]);
     image.docker = true;
     image.config = serde_json::json!({"Entrypoint": null, "Cmd": ["/app/run", "--port", "80"], "WorkingDir": "/app"});
     let digest = Pusher::new(&reg).push(&repo, "v2", &image).await?;
@@ -417,9 +416,7 @@ async fn docker_v2_manifests_and_pinned_digests() -> TestResult {
 /// Flips one byte in the middle of a blob in the registry's storage (`./hub test` exports
 /// `HUB_TEST_REGISTRY_STORAGE`, the registry's filesystem root).
 fn corrupt_blob(storage: &str, blob: &[u8]) -> TestResult {
-    let hex = common::sha256(blob)
-        .trim_start_matches("sha256:")
-        .to_owned();
+    let hex = digest(blob).trim_start_matches("sha256:").to_owned();
     let path = std::path::Path::new(storage)
         .join("docker/registry/v2/blobs/sha256")
         .join(&hex[..2])
@@ -447,11 +444,9 @@ async fn corrupt_blobs_are_digest_mismatches() -> TestResult {
     let unique: Vec<u8> = (0..256 * 1024u32)
         .map(|i| (i ^ rand::random::<u32>()) as u8)
         .collect();
-    let tar = LayerTar::new()
-        .file("payload", 0o644, 0, 0, &unique)
-        .finish();
+    let tar = TarBuilder::new().file("payload", 0o644, &unique).finish()?;
     // A gzip layer (the decoder trips first) and a bare tar (only the digest tells).
-    for layer in [Layer::gzip(&tar), Layer::plain(&tar)] {
+    for layer in [Layer::gzip(&tar)?, Layer::plain(&tar)] {
         let repo = unique_repo("corrupt");
         let image = TestImage::new(vec![layer]);
         Pusher::new(&reg).push(&repo, "1", &image).await?;

@@ -2,8 +2,9 @@
 //!
 //! 0-db is in no package registry, so tests of 0-db clients run against this double instead.
 //! It speaks RESP2 like 0-db v2.0.7 in user mode (`--mode user`), with the exact reply bytes
-//! and error sentences of `zero-db.md` section 11, namespaces with passwords and public
-//! read-only access, optional admin authentication, and fault injection.
+//! and error sentences real 0-db answers (zero-db §11: what a protocol-faithful double must
+//! reply, byte for byte), namespaces with passwords and public read-only access, optional admin
+//! authentication, and fault injection.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), hub_zdb_double::DoubleError> {

@@ -1,4 +1,5 @@
-//! Speaks raw RESP to the double and checks the exact reply bytes of `zero-db.md` section 11.
+//! Speaks raw RESP to the double and checks the exact reply bytes a real 0-db sends (zero-db §11:
+//! the replies a protocol-faithful double must give).
 
 use std::time::{Duration, Instant};
 

@@ -6,24 +6,20 @@
 
 pub mod process;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
 use hub_config::PublishConfig;
 use hub_db::PgPool;
 use hub_db::flists::Flist as FlistRow;
-use hub_flist::Flist;
-use hub_jobs::{
-    Job, JobClient, JobEnvelope, JobEvent, JobState, JobsConfig, Queue, Staging, Submission,
-};
+use hub_jobs::{Job, JobEnvelope, JobEvent, JobState, JobsConfig};
 use hub_proto::v1::job_envelope::Payload;
 use hub_proto::v1::{ConvertJob, FlistFormat, VerifyJob};
-use hub_store::{ObjectId, ObjectStore, SharedStore};
-use hub_testkit::NatsTest;
+use hub_store::{ObjectStore, SharedStore};
+use hub_testkit::Stack;
 use hub_worker::{Connections, PublishSettings, Service, ServiceError};
 use hub_worker_convert::{ConvertHandler, ConvertSettings, VerifyHandler, VerifySettings};
 use tokio::task::JoinHandle;
@@ -60,18 +56,24 @@ pub fn test_publish() -> PublishConfig {
     }
 }
 
+/// The job platform of the test ([`Stack`], reached through `Deref`) with the workers running
+/// on it.
 pub struct TestHub {
-    pub nats: NatsTest,
-    pub pool: PgPool,
-    pub queue: Queue,
-    pub staging: Staging,
-    pub client: JobClient,
+    stack: Stack,
     pub store_dir: tempfile::TempDir,
     pub store: SharedStore,
     pub objects: ObjectStore,
     pub health: SocketAddr,
     shutdown: CancellationToken,
     service: JoinHandle<Result<(), ServiceError>>,
+}
+
+impl std::ops::Deref for TestHub {
+    type Target = Stack;
+
+    fn deref(&self) -> &Stack {
+        &self.stack
+    }
 }
 
 impl TestHub {
@@ -91,16 +93,11 @@ impl TestHub {
         store: SharedStore,
         store_dir: tempfile::TempDir,
     ) -> AnyResult<Self> {
-        hub_testkit::init_logging();
-        let nats = NatsTest::connect().await?;
-        let queue = Queue::new(nats.client().clone(), nats.prefix(), &jobs).await?;
-        let staging =
-            Staging::open_bucket(queue.jetstream(), queue.names(), jobs.staging_ttl).await?;
-        let client = JobClient::new(pool.clone(), queue.clone(), Some(staging.clone()));
+        let stack = Stack::start(pool, &jobs).await?;
         let connections = Connections {
-            pool: pool.clone(),
-            queue: queue.clone(),
-            staging: staging.clone(),
+            pool: stack.pool.clone(),
+            queue: stack.queue.clone(),
+            staging: stack.staging.clone(),
             store: SharedStore::clone(&store),
         };
         let convert = ConvertHandler::new(
@@ -108,7 +105,7 @@ impl TestHub {
             PublishSettings::new(&publish)?,
             small_pipeline(),
         )
-        .with_upload_sizes(queue.clone());
+        .with_upload_sizes(stack.queue.clone());
         let verify = VerifyHandler::new(SharedStore::clone(&store), VerifySettings::default());
         let shutdown = CancellationToken::new();
         let mut service = Service::new(connections, shutdown.clone());
@@ -118,11 +115,7 @@ impl TestHub {
         let health = listener.local_addr()?;
         let service = tokio::spawn(service.run_with_listener(listener));
         Ok(Self {
-            nats,
-            pool,
-            queue,
-            staging,
-            client,
+            stack,
             store_dir,
             objects: ObjectStore::new(SharedStore::clone(&store)),
             store,
@@ -136,7 +129,7 @@ impl TestHub {
     pub async fn stop(self) -> TestResult {
         self.shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(20), self.service).await???;
-        self.nats.cleanup().await?;
+        self.stack.cleanup().await?;
         Ok(())
     }
 
@@ -150,22 +143,17 @@ impl TestHub {
     ) -> AnyResult<Uuid> {
         let id = Uuid::new_v4();
         let staged = self.staging.put(&id.to_string(), &mut &upload[..]).await?;
-        let envelope = JobEnvelope {
-            job_id: id.to_string(),
-            owner: REPO.into(),
-            repository: REPO.into(),
-            target_name: target.into(),
-            format: format as i32,
-            repository_max_entries: 0,
-            payload: Some(payload(staged.name)),
-        };
-        self.client
-            .submit(Submission {
-                envelope,
-                idempotency_key: None,
+        Ok(self
+            .submit_envelope(JobEnvelope {
+                job_id: id.to_string(),
+                owner: REPO.into(),
+                repository: REPO.into(),
+                target_name: target.into(),
+                format: format as i32,
+                repository_max_entries: 0,
+                payload: Some(payload(staged.name)),
             })
-            .await?;
-        Ok(id)
+            .await?)
     }
 
     /// Submit a convert job for `archive`.
@@ -196,15 +184,7 @@ impl TestHub {
 
     /// Wait until job `id` has finished, and return it.
     pub async fn finished(&self, id: Uuid) -> AnyResult<Job> {
-        hub_testkit::wait_until(
-            Duration::from_secs(60),
-            &format!("job {id} to finish"),
-            || async {
-                let job = hub_db::jobs::get(&self.pool, id).await?;
-                Ok::<_, hub_db::DbError>(job.state.is_terminal().then_some(job))
-            },
-        )
-        .await
+        self.stack.finished(id, Duration::from_secs(60)).await
     }
 
     /// Wait for the staged upload of job `id` to be deleted: the worker deletes it right after
@@ -238,32 +218,7 @@ impl TestHub {
 
     /// The row and bytes of the flist published as `alice/<name>`, if any.
     pub async fn published(&self, name: &str) -> AnyResult<Option<(FlistRow, Bytes)>> {
-        let lookup = match hub_db::entries::lookup(&self.pool, REPO, name).await {
-            Ok(lookup) => lookup,
-            Err(hub_db::DbError::NotFound(_)) => return Ok(None),
-            Err(err) => return Err(err.into()),
-        };
-        let row = lookup.target.ok_or("the entry dangles")?.flist;
-        let id: ObjectId = row.content_hash.parse()?;
-        let bytes = self
-            .objects
-            .get(&id)
-            .await?
-            .ok_or("the flist file is not stored")?;
-        Ok(Some((row, bytes)))
-    }
-
-    /// Unpack `flist` (blocks read from this hub's store) into a new directory.
-    pub async fn unpack(&self, flist: &Flist) -> AnyResult<tempfile::TempDir> {
-        let out = tempfile::tempdir()?;
-        hub_convert::unpack(
-            flist,
-            SharedStore::clone(&self.store),
-            out.path(),
-            &hub_convert::UnpackOptions::default(),
-        )
-        .await?;
-        Ok(out)
+        hub_testkit::published(&self.pool, &self.objects, REPO, name).await
     }
 
     /// Path of block `id` in the directory store.
@@ -286,19 +241,6 @@ pub fn small_pipeline() -> ConvertSettings {
     }
 }
 
-/// Deterministic bytes that do not compress away.
-pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state.to_le_bytes()[0]
-        })
-        .collect()
-}
-
 /// A source tree on disk: nested directories, a multi-block file, an empty file, a symlink,
 /// a `.README.md`, non-default modes.
 pub fn source_tree() -> AnyResult<tempfile::TempDir> {
@@ -309,7 +251,7 @@ pub fn source_tree() -> AnyResult<tempfile::TempDir> {
     std::fs::create_dir_all(root.join("usr/bin"))?;
     std::fs::write(root.join("etc/hostname"), b"zos\n")?;
     std::fs::write(root.join("etc/conf.d/empty"), b"")?;
-    std::fs::write(root.join("usr/bin/tool"), noise(1_300_000, 7))?;
+    std::fs::write(root.join("usr/bin/tool"), hub_testkit::noise(1_300_000, 7))?;
     std::fs::set_permissions(
         root.join("usr/bin/tool"),
         std::fs::Permissions::from_mode(0o755),
@@ -321,58 +263,4 @@ pub fn source_tree() -> AnyResult<tempfile::TempDir> {
     std::os::unix::fs::symlink("../usr/bin/tool", root.join("etc/tool-link"))?;
     std::fs::write(root.join(".README.md"), b"# Demo\nhello\n")?;
     Ok(dir)
-}
-
-/// `root`'s content as a gzip'd tar.
-pub fn tar_gz(root: &Path) -> AnyResult<Vec<u8>> {
-    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    let mut builder = tar::Builder::new(gz);
-    builder.follow_symlinks(false);
-    builder.append_dir_all(".", root)?;
-    Ok(builder.into_inner()?.finish()?)
-}
-
-/// `bytes` gzip'd.
-pub fn gzip(bytes: &[u8]) -> AnyResult<Vec<u8>> {
-    use std::io::Write;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(bytes)?;
-    Ok(gz.finish()?)
-}
-
-/// One entry of a directory snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Snap {
-    Dir { mode: u32 },
-    File { mode: u32, data: Vec<u8> },
-    Symlink { target: String },
-}
-
-/// Every entry below `root`, by relative path.
-pub fn snapshot(root: &Path) -> AnyResult<BTreeMap<String, Snap>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let path = entry?.path();
-            let rel = path.strip_prefix(root)?.to_string_lossy().into_owned();
-            let meta = std::fs::symlink_metadata(&path)?;
-            let mode = meta.mode() & 0o7777;
-            let snap = if meta.is_dir() {
-                stack.push(path.clone());
-                Snap::Dir { mode }
-            } else if meta.file_type().is_symlink() {
-                Snap::Symlink {
-                    target: std::fs::read_link(&path)?.to_string_lossy().into_owned(),
-                }
-            } else {
-                Snap::File {
-                    mode,
-                    data: std::fs::read(&path)?,
-                }
-            };
-            out.insert(rel, snap);
-        }
-    }
-    Ok(out)
 }

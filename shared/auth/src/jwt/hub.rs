@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use crate::config::HubJwtConfig;
 
-/// Claims of a hub-minted JWT. `username` and `scope` are what every JWT of §4.4 carries.
+/// Claims of a hub-minted JWT. `username` and `scope` are the claims every bearer JWT carries
+/// (the original's itsyou.online tokens did).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct HubClaims {
     pub(crate) username: String,

@@ -1,5 +1,5 @@
-//! Verification of dotted bearer tokens (spec §4.4): JWTs of configured external issuers and
-//! the hub's own revocable JWTs.
+//! Verification of dotted bearer tokens (a `.` tells them from hub API tokens): JWTs of
+//! configured external issuers and the hub's own revocable JWTs.
 //!
 //! The issuer is picked from the unverified `iss` claim, then everything is checked against
 //! that issuer only: its algorithm allow-list (never HMAC for external issuers, never `none`),
@@ -173,7 +173,7 @@ impl JwtVerifier {
 /// Accounts granted by a JWT's scope: `<org>` of every `user:memberof:<org>` entry (further
 /// `:`-separated fields are ignored, as the original did).
 ///
-/// Deliberate deviation from the original (§4.4), which granted the third field of *any* scope
+/// Deliberate deviation from the original, which granted the third field of *any* scope
 /// entry with at least three fields: an identity provider's `user:email:bob` then let its holder
 /// act as `bob`. Only membership scopes name accounts.
 pub(crate) fn scope_accounts<'a>(scope: &'a [String]) -> impl Iterator<Item = &'a str> + 'a {

@@ -35,7 +35,7 @@ impl AuthStore {
     }
 
     /// Every account `username` may act as: itself first, then its organisations (sorted).
-    /// This is the `accounts` list of a web session (§4.9).
+    /// This is the `accounts` list a web session keeps.
     pub async fn accounts_of(&self, username: &str) -> Result<Vec<String>, StoreError> {
         let mut accounts = vec![username.to_owned()];
         accounts.extend(

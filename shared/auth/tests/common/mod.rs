@@ -31,7 +31,8 @@ pub fn read_fixture(name: &str) -> Vec<u8> {
     std::fs::read(fixture(name)).expect("fixture exists")
 }
 
-/// The seed of the §4.3 test vector: bytes 00..1f.
+/// The seed of the contract's hub-token test vector (hub-api §4.3: the token for
+/// `["alice.3bot", 1700000000]` under this seed): bytes 00..1f.
 pub fn seed() -> [u8; 32] {
     let mut seed = [0u8; 32];
     for (byte, value) in seed.iter_mut().zip(0u8..) {

@@ -1,5 +1,5 @@
-//! Shared set-up of the hub-jobs integration tests: a NATS prefix of their own, a fast
-//! configuration, and a scripted job handler.
+//! Shared set-up of the hub-jobs integration tests: the testkit's job platform with `alice`'s
+//! convert jobs, and a scripted job handler.
 
 #![allow(dead_code)] // each test binary uses a different part
 
@@ -10,67 +10,45 @@ use std::time::Duration;
 use hub_db::PgPool;
 use hub_db::flists::{self, NewFlist};
 use hub_jobs::{
-    ClaimedJob, EventBus, JobClient, JobContext, JobEnvelope, JobError, JobHandler, JobKind,
-    JobOutput, JobsConfig, Publication, Queue, Staging, Submission, Worker,
+    ClaimedJob, EventBus, JobContext, JobEnvelope, JobError, JobHandler, JobKind, JobOutput,
+    JobsConfig, Publication,
 };
 use hub_model::Format;
 use hub_proto::v1::ConvertJob;
 use hub_proto::v1::job_envelope::Payload;
-use hub_testkit::NatsTest;
+use hub_testkit::{BoxError, Stack};
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 /// Short timings, so redeliveries and retries happen within a test.
 pub fn fast_config() -> JobsConfig {
-    JobsConfig {
-        ack_wait: Duration::from_millis(1500),
-        max_deliver: 8,
-        max_attempts: 3,
-        retry_backoff: Duration::from_millis(100),
-        max_retry_backoff: Duration::from_millis(400),
-        concurrency: 2,
-        progress_interval: Duration::from_millis(200),
-        fetch_expiry: Duration::from_secs(1),
-        shutdown_grace: Duration::from_millis(500),
-        janitor_stale_after: Duration::from_secs(2),
-        event_poll_interval: Duration::from_millis(500),
-        ..JobsConfig::default()
-    }
+    hub_testkit::fast_jobs()
 }
 
-/// Everything a test needs against the real NATS and its own database.
+/// Everything a test needs against the real NATS and its own database: the testkit's
+/// [`Stack`], plus submitting `alice`'s convert jobs and following events.
 pub struct Hub {
-    pub nats: NatsTest,
-    pub pool: PgPool,
-    pub queue: Queue,
-    pub staging: Staging,
-    pub client: JobClient,
+    stack: Stack,
+}
+
+impl std::ops::Deref for Hub {
+    type Target = Stack;
+
+    fn deref(&self) -> &Stack {
+        &self.stack
+    }
 }
 
 impl Hub {
-    pub async fn start(pool: PgPool) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn start(pool: PgPool) -> Result<Self, BoxError> {
         Self::with_config(pool, fast_config()).await
     }
 
-    pub async fn with_config(
-        pool: PgPool,
-        config: JobsConfig,
-    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        hub_testkit::init_logging();
-        let nats = NatsTest::connect().await?;
-        let queue = Queue::new(nats.client().clone(), nats.prefix(), &config).await?;
-        let staging =
-            Staging::open_bucket(queue.jetstream(), queue.names(), config.staging_ttl).await?;
-        let client = JobClient::new(pool.clone(), queue.clone(), Some(staging.clone()));
+    pub async fn with_config(pool: PgPool, config: JobsConfig) -> Result<Self, BoxError> {
         Ok(Self {
-            nats,
-            pool,
-            queue,
-            staging,
-            client,
+            stack: Stack::start(pool, &config).await?,
         })
     }
 
@@ -101,7 +79,7 @@ impl Hub {
         name: &str,
         staged: Option<&str>,
     ) -> Result<Uuid, hub_jobs::JobsError> {
-        let envelope = JobEnvelope {
+        self.submit_envelope(JobEnvelope {
             job_id: id.to_string(),
             owner: "alice".into(),
             repository: "alice".into(),
@@ -112,55 +90,13 @@ impl Hub {
                 ..ConvertJob::default()
             })),
             ..JobEnvelope::default()
-        };
-        self.client
-            .submit(Submission {
-                envelope,
-                idempotency_key: None,
-            })
-            .await?;
-        Ok(id)
-    }
-
-    /// Start a worker with `handler` on its own task; returns the task and its shutdown token.
-    pub async fn spawn_worker<H: JobHandler>(
-        &self,
-        handler: H,
-    ) -> Result<
-        (
-            tokio::task::JoinHandle<Result<(), hub_jobs::JobsError>>,
-            CancellationToken,
-        ),
-        hub_jobs::JobsError,
-    > {
-        let worker = Worker::new(
-            self.queue.clone(),
-            self.pool.clone(),
-            self.staging.clone(),
-            handler,
-        )
-        .await?;
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(worker.run(shutdown.clone()));
-        Ok((task, shutdown))
-    }
-
-    pub async fn job(&self, id: Uuid) -> Result<hub_jobs::Job, hub_db::DbError> {
-        hub_db::jobs::get(&self.pool, id).await
-    }
-
-    /// Wait until job `id` is in `state`.
-    pub async fn wait_state(
-        &self,
-        id: Uuid,
-        state: hub_jobs::JobState,
-        timeout: Duration,
-    ) -> Result<hub_jobs::Job, Box<dyn std::error::Error + Send + Sync>> {
-        hub_testkit::wait_until(timeout, &format!("job {id} {state}"), || async {
-            let job = self.job(id).await?;
-            Ok::<_, hub_db::DbError>((job.state == state).then_some(job))
         })
         .await
+    }
+
+    /// Delete the test's NATS streams and buckets.
+    pub async fn cleanup(self) -> Result<(), hub_testkit::TestkitError> {
+        self.stack.cleanup().await
     }
 }
 
