@@ -54,6 +54,18 @@ impl Default for ConvertSettings {
 }
 
 impl ConvertSettings {
+    /// The smallest pipeline that still overlaps reading, encoding and storing (2 encoding
+    /// threads, 4 blocks in flight, 4 store writes): for small machines, and for tests that
+    /// run several conversions at once on a shared CI machine.
+    pub fn small() -> Self {
+        Self {
+            workers: 2,
+            blocks_in_flight: 4,
+            store_concurrency: 4,
+            ..Self::default()
+        }
+    }
+
     /// hub-convert's options for a conversion to `format`.
     pub fn options(&self, format: Format) -> ConvertOptions {
         ConvertOptions {

@@ -19,22 +19,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::common::TestHub;
 
-/// Conversion pipeline sized for tests running side by side on two cores.
-pub fn small_pipeline() -> ConvertSettings {
-    ConvertSettings {
-        workers: 2,
-        blocks_in_flight: 4,
-        store_concurrency: 4,
-        ..ConvertSettings::default()
-    }
-}
-
 /// The real convert handler for `hub`'s store and publish settings.
 pub fn convert_handler(hub: &TestHub) -> ConvertHandler {
     ConvertHandler::new(
         hub.state.store.clone(),
         PublishSettings::new(&hub.config.publish).expect("publish settings"),
-        small_pipeline(),
+        ConvertSettings::small(),
     )
 }
 

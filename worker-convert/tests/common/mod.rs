@@ -103,7 +103,7 @@ impl TestHub {
         let convert = ConvertHandler::new(
             SharedStore::clone(&store),
             PublishSettings::new(&publish)?,
-            small_pipeline(),
+            ConvertSettings::small(),
         )
         .with_upload_sizes(stack.queue.clone());
         let verify = VerifyHandler::new(SharedStore::clone(&store), VerifySettings::default());
@@ -228,16 +228,6 @@ impl TestHub {
         let flat = self.store_dir.path().join(&name);
         let sharded = self.store_dir.path().join(&name[..2]).join(&name);
         [flat, sharded].into_iter().find(|path| path.exists())
-    }
-}
-
-/// Small pipelines: tests exercise back-pressure and stay light on the shared machine.
-pub fn small_pipeline() -> ConvertSettings {
-    ConvertSettings {
-        workers: 2,
-        blocks_in_flight: 4,
-        store_concurrency: 4,
-        ..ConvertSettings::default()
     }
 }
 
