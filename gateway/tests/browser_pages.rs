@@ -142,7 +142,7 @@ async fn open(client: &Client, base: &str, path: &str) {
 
 #[sqlx::test(migrator = "hub_db::MIGRATOR")]
 async fn home_lists_repositories_and_search_filters_in_the_browser(pool: PgPool) {
-    // Authentication disabled: the pinned official repository is `Administrator` (4.7).
+    // Authentication disabled: the pinned official repository is `Administrator` (hub-api §4.7).
     let hub = TestHub::start(pool).await;
     seed_sample(&hub, "Administrator", "zos.flist").await;
     seed_sample(&hub, "alice", "app.flist").await;

@@ -160,7 +160,7 @@ async fn merge_and_homemade_flists_end_to_end(pool: PgPool) {
     assert_eq!(json(merged).await["payload"]["name"], "both.flist");
     let unpacked = download_and_unpack(&hub, "Administrator", "both.flist").await;
     let tree = snapshot(unpacked.path()).expect("snapshot");
-    // Union, the first source winning on conflicts (hub-api 11.3).
+    // Union, the first source winning on conflicts (hub-api §11.3).
     let mut expected = snapshot(second.path()).expect("snapshot");
     expected.extend(snapshot(first.path()).expect("snapshot"));
     assert_eq!(tree, expected);

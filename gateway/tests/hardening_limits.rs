@@ -460,7 +460,7 @@ async fn a_crosslink_into_ones_own_repository_reads_back_as_repo_slash_name(pool
     );
     assert_eq!(target("local.flist"), Some(serde_json::json!("app.flist")));
     let (_, light) = get(&hub, "/api/flist/Administrator/mine.flist/light").await;
-    // `/light` gives the raw link text (hub-api 6.7), which for a crosslink is `../repo/name`.
+    // `/light` gives the raw link text (hub-api §6.7), which for a crosslink is `../repo/name`.
     assert_eq!(light["target"], "../Administrator/app.flist", "{light}");
     hub.stop().await;
 }

@@ -1,7 +1,7 @@
-//! The original hub's job-submitting routes (spec 7.9–7.12, web `POST /upload`) against the real
-//! services, with in-process workers running a scripted handler: exact reply bodies, the
-//! catalogue errors of failed jobs, `Prefer: respond-async`, `Idempotency-Key`, the sync
-//! timeout and the upload limit.
+//! The original hub's job-submitting routes (hub-api §7.9–7.12, web `POST /upload`) against the
+//! real services, with in-process workers running a scripted handler: exact reply bodies, the
+//! catalogue errors of failed jobs, `Prefer: respond-async`, `Idempotency-Key`, the sync timeout
+//! and the upload limit.
 
 mod common;
 mod jobs_support;

@@ -265,7 +265,7 @@ async fn fl_files(pool: PgPool) {
         &format!("{}\n", md5_hex(&seeded.bytes)),
     )
     .await;
-    // `.fl` names are not given `.flist` (spec 8.4), and they list as regular entries.
+    // `.fl` names are not given `.flist` (hub-api §8.4), and they list as regular entries.
     let (status, _) = get_text(&hub, "/api/flist/alice/app.fl/light").await;
     assert_eq!(status, 200);
     let (_, listing) = get_text(&hub, "/api/flist/alice").await;

@@ -1,4 +1,4 @@
-//! Cross-cutting HTTP behaviour (hub-api 2.2, 2.3, D5, D23): OPTIONS and CORS preflights
+//! Cross-cutting HTTP behaviour (hub-api §2.2, §2.3, D5, D23): OPTIONS and CORS preflights
 //! everywhere, `Access-Control-Allow-Origin: *` on every answer, JSON errors under `/api/`,
 //! HEAD for every GET, trailing slashes ignored.
 

@@ -76,7 +76,7 @@ async fn probe_and_the_guard(pool: PgPool) {
             "{\"status\": \"success\", \"payload\": {\"username\": \"alice.3bot\"}}\n"
         );
     }
-    // The token's user's repository is created by its first write (D16).
+    // The token's user's repository is created by its first write (hub-api D16).
     seed_sample(&hub, "bob", "app.flist").await;
     let response = hub
         .http

@@ -322,7 +322,7 @@ async fn light_and_info(pool: PgPool) {
         &error_body("user not found"),
     )
     .await;
-    // A dangling link keeps its info, with md5 null (spec 6.7).
+    // A dangling link keeps its info, with md5 null (hub-api §6.7).
     entries::remove(&hub.state.pool, "alice", "app.flist")
         .await
         .expect("remove");

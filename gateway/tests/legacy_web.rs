@@ -269,7 +269,7 @@ async fn refused_callbacks(pool: PgPool) {
     // The service reports an error.
     let response = get(&web, "/callback_threebot?error=user%20cancelled", None).await;
     expect(400, "Authentication failed: user%20cancelled")(response).await;
-    // No signedAttempt (D10).
+    // No signedAttempt (hub-api D10).
     let response = get(&web, "/callback_threebot", None).await;
     expect(400, "Could not parse server response")(response).await;
 

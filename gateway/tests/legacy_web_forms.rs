@@ -37,7 +37,7 @@ async fn post_multipart(hub: &TestHub, path: &str, form: Form) -> (u16, String) 
     (status, response.text().await.expect("page"))
 }
 
-/// What the success page of `repo/name` must say (spec 10).
+/// What the success page of `repo/name` must say (hub-api §10).
 fn assert_published(hub: &TestHub, page: &str, repo: &str, name: &str) {
     assert!(
         page.contains(&format!("Your flist {name} is available.")),
@@ -137,7 +137,7 @@ async fn merge_form_merges_in_order_or_shows_the_catalogue_error(pool: PgPool) {
         .json()
         .await
         .expect("json");
-    // Both trees hold the same paths: the union has them once each (hub-api 11.3).
+    // Both trees hold the same paths: the union has them once each (hub-api §11.3).
     assert_eq!(listing["regular"], 4, "{listing}");
 
     let cases = [
@@ -277,7 +277,7 @@ async fn form_posts_are_behind_the_protected_guard(pool: PgPool) {
             .body("docker-input=alpine&flists%5B%5D=a%2Fb&name=x")
             .send()
     };
-    // Read-only mirror: every form goes to the notice (4.8).
+    // Read-only mirror: every form goes to the notice (hub-api §4.8).
     let hub = TestHub::start_with(pool.clone(), |config| config.auth.readonly = true).await;
     for path in ["/upload-flist", "/merge", "/docker-convert"] {
         let response = post(&hub, path).await.expect("post");
@@ -285,7 +285,7 @@ async fn form_posts_are_behind_the_protected_guard(pool: PgPool) {
         assert_eq!(response.headers()["location"], "/readonly", "{path}");
     }
     hub.stop().await;
-    // Authentication on, no session: to the sign-in choices (4.9), and no job was queued.
+    // Authentication on, no session: to the sign-in choices (hub-api §4.9), and no job was queued.
     let hub = TestHub::start_with(pool, jobs_support::with_auth).await;
     for path in ["/upload-flist", "/merge", "/docker-convert"] {
         let response = post(&hub, path).await.expect("post");

@@ -1,4 +1,4 @@
-//! The convert job (hub-api 7.9, 11.1): a staged archive becomes a published flist.
+//! The convert job (hub-api §7.9, §11.1): a staged archive becomes a published flist.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use crate::config::ConvertSettings;
 use crate::progress::{BuildProgress, phases};
 use crate::upload::{Fed, PIPE_CAPACITY, feed, staged_size};
 
-/// Metadata keys an upload cannot set: the hub writes them itself (hub-api 7.9).
+/// Metadata keys an upload cannot set: the hub writes them itself (hub-api §7.9).
 pub const PROTECTED_METADATA: &[&str] = hub_flist::STRUCTURED_KEYS;
 
 /// Runs [`JobKind::Convert`] jobs.
@@ -126,7 +126,7 @@ impl JobHandler for ConvertHandler {
     }
 }
 
-/// The upload's `metadata-<key>` fields as raw strings (hub-api 11.1 step 5), except the keys
+/// The upload's `metadata-<key>` fields as raw strings (hub-api §11.1 step 5), except the keys
 /// the hub sets itself, which are ignored silently as the original did.
 fn set_user_metadata(flist: &mut Flist, fields: &HashMap<String, String>) {
     for (key, value) in fields {

@@ -1,4 +1,4 @@
-//! Conversion progress as the original hub's upload stream reported it (hub-api 9):
+//! Conversion progress as the original hub's upload stream reported it (hub-api §9):
 //! `Building: processing item <n> …` with an integer percent, then `Image ready !` at 100.
 
 use std::sync::{Mutex, PoisonError};

@@ -1,4 +1,4 @@
-//! The verify job (hub-api 7.10, 11.2): a homemade flist is published unchanged once every
+//! The verify job (hub-api §7.10, §11.2): a homemade flist is published unchanged once every
 //! chunk it references is known to be in the hub's store.
 
 use bytes::Bytes;
@@ -133,7 +133,7 @@ impl JobHandler for VerifyHandler {
     }
 }
 
-/// The catalogue message followed by the failure count (the `failure` of hub-api 7.10) and the
+/// The catalogue message followed by the failure count (the `failure` of hub-api §7.10) and the
 /// first files concerned.
 fn missing_message(report: &VerifyReport) -> String {
     let mut files: Vec<&str> = report

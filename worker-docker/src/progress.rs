@@ -1,4 +1,4 @@
-//! Progress of a docker job in the original hub's words (hub-api 9), so `/listen` keeps
+//! Progress of a docker job in the original hub's words (hub-api §9), so `/listen` keeps
 //! showing familiar messages, with a machine-readable phase next to each.
 
 use std::sync::{Mutex, PoisonError};

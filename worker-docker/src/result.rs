@@ -1,5 +1,5 @@
-//! What a finished docker job reports: its result (hub-api 7.12) and the final `info` event of
-//! the original's `/listen` stream (hub-api 9).
+//! What a finished docker job reports: its result (hub-api §7.12) and the final `info` event of
+//! the original's `/listen` stream (hub-api §9).
 
 use hub_db::flists::{Flist as FlistRow, NewFlist};
 use hub_jobs::{ClaimedJob, JobOutput, Publication};
@@ -25,7 +25,7 @@ pub fn converted(job: &ClaimedJob, flist: NewFlist, source_key: &str) -> JobOutp
     JobOutput::publishing(Publication::staged(job, flist), result).with_info(info)
 }
 
-/// hub-api 7.12's result of a docker job.
+/// hub-api §7.12's result of a docker job.
 fn result(
     job: &ClaimedJob,
     flist_id: Option<i64>,

@@ -147,7 +147,7 @@ async fn converts_publishes_and_reuses(pool: PgPool) -> TestResult {
     );
     let entry = hub_db::entries::lookup(&hub.stack.pool, "alice", "app-1.flist").await?;
     let flist = entry.target.ok_or("not published")?.flist;
-    // The row keeps the raw text of each value; the API parses it when serving (hub-api 6.9).
+    // The row keeps the raw text of each value; the API parses it when serving (hub-api §6.9).
     let value = |key: &str| -> Result<serde_json::Value, BoxError> {
         let raw = flist.metadata[key].as_str().ok_or("not a raw string")?;
         Ok(serde_json::from_str(raw)?)

@@ -1,4 +1,4 @@
-//! The merge job (hub-api 7.11, 11.3; flist-formats Part C).
+//! The merge job (hub-api §7.11, §11.3; flist-formats Part C).
 
 use hub_jobs::{ClaimedJob, JobContext, JobError, JobHandler, JobKind, JobOutput};
 use hub_model::{JobResult, MergeMode, MergeResult};

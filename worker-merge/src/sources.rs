@@ -9,7 +9,7 @@ use hub_proto::v1::FlistRef;
 use hub_store::{ObjectId, ObjectStore};
 
 /// The entry name a source addresses: `.flist` is appended unless the name already has a flist
-/// extension (hub-api 7.11; the gateway normally did it already).
+/// extension (hub-api §7.11; the gateway normally did it already).
 pub fn entry_name(source: &FlistRef) -> String {
     hub_model::names::flist_name(&source.name).into_owned()
 }

@@ -1,7 +1,7 @@
 //! JSON serialised the way the original hub's Python `json.dumps` wrote it.
 //!
 //! Clients parse JSON, but scripts around the original hub `grep` its output, so the hub keeps
-//! Python's defaults (hub-api spec 2.1): separators `", "` and `": "`, every non-ASCII character
+//! Python's defaults (hub-api §2.1): separators `", "` and `": "`, every non-ASCII character
 //! escaped as `\uXXXX` (UTF-16 surrogate pairs above the BMP), keys in declaration order, and a
 //! trailing newline. The gateway renders its compat bodies with it; workers use it to
 //! precompute the contents dump of a flist exactly as it is served.

@@ -3,14 +3,12 @@
 //! original hub's names are given in each field's doc.
 //!
 //! ```toml
-//! [auth]
-//! authentication = true                 # false: every caller is `Administrator` (local hubs)
-//! readonly = false                      # mirrors: refuse every write, serve every read
-//! guest_token = "shared-secret"         # a shared credential that acts as `guest`
-//! threebot_seed = "<hex or base64 of 32 bytes>"
-//! token_max_age = "365d"
-//! clock_skew = "5s"                     # JWT `exp`/`nbf` leeway; how far ahead a hub token may be dated
-//! threebot_users_map = { official-apps = "tfofficial.3bot" }
+//! [auth] authentication = true                 # false: every caller is `Administrator` (local
+//! hubs) readonly = false                      # mirrors: refuse every write, serve every read
+//! guest_token = "shared-secret"         # a shared credential that acts as `guest` threebot_seed =
+//! "<hex or base64 of 32 bytes>" token_max_age = "365d" clock_skew = "5s"                     # JWT
+//! `exp`/`nbf` leeway; how far ahead a hub token may be dated threebot_users_map = { official-apps
+//! = "tfofficial.3bot" }
 //!
 //! [auth.hub_jwt]                        # the hub's own revocable JWTs
 //! issuer = "hub.grid.tf"
@@ -36,7 +34,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Default maximum age of a hub Ed25519 token (D8).
+/// Default maximum age of a hub Ed25519 token (hub-api D8).
 pub const DEFAULT_TOKEN_MAX_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Default lifetime of a JWT minted by the hub when the caller gives none.
 pub const DEFAULT_HUB_JWT_TTL: Duration = Duration::from_secs(90 * 24 * 3600);

@@ -182,7 +182,7 @@ where
     let message: SignedMessage =
         serde_json::from_slice(&message).map_err(|_| CallbackError::Parse)?;
 
-    // new (D9): the signed state must be the one this hub issued, for the same user.
+    // new (hub-api D9): the signed state must be the one this hub issued, for the same user.
     let state_matches = message
         .signed_state
         .as_deref()

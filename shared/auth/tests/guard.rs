@@ -111,7 +111,7 @@ async fn guest_token_is_checked_first(pool: PgPool) {
         AuthError::InvalidSignature
     ));
 
-    // A dotted guest token must not be mistaken for a JWT (D12).
+    // A dotted guest token must not be mistaken for a JWT (hub-api D12).
     let dotted = AuthConfig {
         guest_token: Some(hub_auth::config::SecretString::new("a.b.c")),
         ..config()

@@ -133,7 +133,7 @@ pub struct PublishConfig {
     /// at start.
     pub default_format: Format,
     /// Public 0-db endpoint written as `backend` metadata into `.flist` files and shown as
-    /// `Storage:` (hub-api spec 11.1 step 6, 8.3): the address nodes read chunks from.
+    /// `Storage:` (hub-api §11.1 step 6, 8.3): the address nodes read chunks from.
     pub backend_host: String,
     /// Port of the public 0-db endpoint.
     pub backend_port: u16,

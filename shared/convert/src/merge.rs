@@ -16,10 +16,10 @@ const OPAQUE: &str = ".wh..wh..opq";
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MergeMode {
-    /// The original hub's semantics (spec C.2): union of all paths; the earliest input that
-    /// has a path wins it (a non-directory hides everything at or below that path in later
-    /// inputs); directories merge recursively and keep the earliest attributes; whiteout
-    /// names are ordinary files.
+    /// The original hub's semantics (flist-formats §C.2): union of all paths; the earliest input
+    /// that has a path wins it (a non-directory hides everything at or below that path in later
+    /// inputs); directories merge recursively and keep the earliest attributes; whiteout names are
+    /// ordinary files.
     #[default]
     FirstWins,
     /// Image-layer semantics: later inputs win; directories merge recursively and take the
@@ -41,7 +41,7 @@ impl From<hub_model::MergeMode> for MergeMode {
 /// Merges `inputs` (in order) into one flist of `out_format`.
 ///
 /// Settings come from the first input: its `metadata`/`tag` values (a `.flist` `backend` is
-/// dropped when writing `.fl`); for `.fl` output the routes are `store`'s (spec C.2.7).
+/// dropped when writing `.fl`); for `.fl` output the routes are `store`'s (flist-formats §C.2.7).
 ///
 /// Blocks of inputs already in `out_format` are referenced, not touched: they must be in
 /// `store` (check with [`verify`](crate::verify) when unsure). Blocks of the other format are

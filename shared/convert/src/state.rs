@@ -46,7 +46,7 @@ impl Readme {
         }
     }
 
-    /// The text to import: `.README` wins over `.README.md` (hub spec 11.1), and only if the
+    /// The text to import: `.README` wins over `.README.md` (hub-api §11.1), and only if the
     /// file it came from is still in the tree (not replaced or deleted later).
     pub(crate) fn text(&self, tree: &Tree) -> Option<String> {
         let alive = |slot: &Option<(NodeId, String)>| {

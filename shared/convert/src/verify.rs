@@ -1,4 +1,4 @@
-//! Checking that the blocks of an flist are in a store (hub spec 11.2).
+//! Checking that the blocks of an flist are in a store (hub-api §11.2).
 
 use std::collections::{HashMap, HashSet};
 

@@ -1,5 +1,5 @@
-//! Merging: first-wins union (spec C.2), overlay with whiteouts, cross-format re-encoding,
-//! and the timing of a 100k + 100k entry merge.
+//! Merging: first-wins union (flist-formats §C.2), overlay with whiteouts, cross-format
+//! re-encoding, and the timing of a 100k + 100k entry merge.
 
 mod common;
 

@@ -84,7 +84,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// The cleaned pointer text of listings (spec 6): `foo.flist` for a local symlink,
+    /// The cleaned pointer text of listings (hub-api §6): `foo.flist` for a local symlink,
     /// `repo/foo.flist` for a crosslink, `repo/tags/tag` for a taglink; `None` for a flist.
     pub fn cleaned_target(&self) -> Option<String> {
         cleaned_target(
@@ -235,7 +235,7 @@ pub(crate) async fn follow_chain(
     rows.into_iter().map(Entry::try_from).collect()
 }
 
-/// What a listed entry is (the `type` of spec 6's Entry object).
+/// What a listed entry is (the `type` of hub-api §6's Entry object).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ListedKind {
@@ -361,7 +361,7 @@ fn listing_sql(one_repository: bool) -> sqlx::AssertSqlSafe<String> {
     )
 }
 
-/// The listing of `repository` (spec 6.4): its entries and tags sorted by name, each pointer
+/// The listing of `repository` (hub-api §6.4): its entries and tags sorted by name, each pointer
 /// resolved to its final target's size and mtime, in one query.
 pub async fn listing(
     db: impl Acquire<'_, Database = Postgres>,
@@ -378,7 +378,7 @@ pub async fn listing(
         .collect()
 }
 
-/// The listings of every repository (spec 6.3), sorted by repository then name.
+/// The listings of every repository (hub-api §6.3), sorted by repository then name.
 pub async fn listing_all(db: impl PgExecutor<'_>) -> Result<Vec<(String, ListedEntry)>, DbError> {
     let rows = sqlx::query_as::<_, ListedRow>(listing_sql(false))
         .fetch_all(db)
@@ -418,7 +418,7 @@ pub async fn publish_flist(
 }
 
 /// Create or replace the symlink `repository/name` → `target_repository/target_name`
-/// (spec 7.3 local link): its raw target is the bare name when both are in one repository.
+/// (hub-api §7.3 local link): its raw target is the bare name when both are in one repository.
 /// Creates `repository` on demand.
 ///
 /// Errors: [`Missing::SourceRepository`] when the target repository does not exist,
@@ -442,7 +442,7 @@ pub async fn link(
 }
 
 /// Create or replace the symlink `repository/name` → `target_repository/target_name` as the
-/// original's crosslink does (spec 7.4): the raw target is always `../<repo>/<name>`, so a
+/// original's crosslink does (hub-api §7.4): the raw target is always `../<repo>/<name>`, so a
 /// crosslink into the caller's own repository reads back as `repo/name`. Errors as [`link`].
 pub async fn crosslink(
     db: impl Acquire<'_, Database = Postgres>,
@@ -493,7 +493,7 @@ async fn write_link(
 }
 
 /// Create or replace the taglink `repository/name` → tag `tag` of `target_repository`
-/// (spec 7.6). `flist_name` is `name` with the flist extension, which must not exist.
+/// (hub-api §7.6). `flist_name` is `name` with the flist extension, which must not exist.
 ///
 /// Errors, in the spec's order: [`Missing::Tag`] when the tag does not exist,
 /// [`Conflict::FlistNameTaken`] when `flist_name` exists, [`Conflict::DestinationIsFlist`]
@@ -582,7 +582,7 @@ pub enum Overwrite {
     Refuse,
 }
 
-/// Rename `from` to `to` inside `repository` atomically (spec 7.7). The entry keeps its kind,
+/// Rename `from` to `to` inside `repository` atomically (hub-api §7.7). The entry keeps its kind,
 /// content and mtime; pointers to the old name dangle. An existing `to` is replaced only with
 /// [`Overwrite::Allow`].
 ///
@@ -654,7 +654,7 @@ async fn lock(
     .transpose()
 }
 
-/// Remove the entry `repository/name` (spec 7.2) and return it. Removing a pointer never
+/// Remove the entry `repository/name` (hub-api §7.2) and return it. Removing a pointer never
 /// touches its target; removing a flist leaves pointers to it dangling. The flist's bytes stay
 /// in the store.
 ///
@@ -679,9 +679,9 @@ pub async fn remove(
     removed.try_into()
 }
 
-/// Copy the content of `source_repository/source_name`, following pointers, into
-/// `repository/name` as a regular flist (spec 7.8), replacing any entry of that name, with a new
-/// mtime. Creates `repository` on demand. Returns the flist.
+/// Copy the content of `source_repository/source_name`, following pointers, into `repository/name`
+/// as a regular flist (hub-api §7.8), replacing any entry of that name, with a new mtime. Creates
+/// `repository` on demand. Returns the flist.
 ///
 /// Errors: [`Missing::SourceRepository`], [`Missing::Entry`] (also for dangling pointers),
 /// [`DbError::QuotaExceeded`] when a new entry exceeds `quota`.
@@ -707,7 +707,7 @@ pub async fn promote(
     Ok(target.flist)
 }
 
-/// `"<repository>/<name>"` of every entry of every repository, sorted (spec 6.1).
+/// `"<repository>/<name>"` of every entry of every repository, sorted (hub-api §6.1).
 pub async fn all_names(db: impl PgExecutor<'_>) -> Result<Vec<String>, DbError> {
     let names = sqlx::query_scalar(
         "SELECT repository || '/' || name FROM entries ORDER BY repository, name",
@@ -717,7 +717,7 @@ pub async fn all_names(db: impl PgExecutor<'_>) -> Result<Vec<String>, DbError> 
     Ok(names)
 }
 
-/// The cleaned pointer text of spec 6 for an entry of `repository`. A symlink written as a
+/// The cleaned pointer text of hub-api §6 for an entry of `repository`. A symlink written as a
 /// crosslink (raw target `../<repo>/<name>`) reads `repo/name` even into its own repository,
 /// as in the original, where the cleaned text is the raw one without `../`.
 fn cleaned_target(

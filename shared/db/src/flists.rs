@@ -51,7 +51,7 @@ pub struct NewFlist {
     pub stats: serde_json::Value,
     /// The flist's metadata table as a JSON object.
     pub metadata: serde_json::Value,
-    /// The spec 6.6 contents dump, serialised exactly as served.
+    /// The hub-api §6.6 contents dump, serialised exactly as served.
     pub dump: Option<Vec<u8>>,
     /// What the flist was built from.
     pub source: Option<serde_json::Value>,
@@ -200,7 +200,7 @@ pub async fn unreferenced(
     .collect()
 }
 
-/// The precomputed contents dump (spec 6.6) of flist `id`, if one was stored.
+/// The precomputed contents dump (hub-api §6.6) of flist `id`, if one was stored.
 pub async fn dump(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Vec<u8>>, DbError> {
     let dump: Option<Option<Vec<u8>>> = sqlx::query_scalar("SELECT dump FROM flists WHERE id = $1")
         .bind(id)

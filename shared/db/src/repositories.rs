@@ -19,7 +19,7 @@ pub struct Repository {
 }
 
 /// Create the repository `name` if it does not exist (writes create the caller's repository on
-/// demand, spec 7). Name validation is the caller's job.
+/// demand, hub-api §7). Name validation is the caller's job.
 pub async fn ensure(db: impl PgExecutor<'_>, name: &str) -> Result<(), DbError> {
     sqlx::query("INSERT INTO repositories (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
         .bind(name)
@@ -107,7 +107,7 @@ pub(crate) async fn ensure_touched(db: impl PgExecutor<'_>, name: &str) -> Resul
     Ok(())
 }
 
-/// Record a change of the repository's content (spec 6.2: mirrors compare `updated`).
+/// Record a change of the repository's content (hub-api §6.2: mirrors compare `updated`).
 pub(crate) async fn touch(db: impl PgExecutor<'_>, name: &str) -> Result<(), DbError> {
     sqlx::query("UPDATE repositories SET updated_at = now() WHERE name = $1")
         .bind(name)

@@ -49,7 +49,7 @@ struct TagEntryRow {
     target_updated: Option<DateTime<Utc>>,
 }
 
-/// The entries of tag `tag` of `repository`, sorted by name (spec 6.5), each resolved to its
+/// The entries of tag `tag` of `repository`, sorted by name (hub-api §6.5), each resolved to its
 /// final target's size and mtime. Tag entries are always listed as symlinks with the target
 /// `repo/name`.
 ///
@@ -89,7 +89,7 @@ pub async fn listing(
 }
 
 /// Add or replace the entry `name` → `target_repository/target_name` in tag `tag` of
-/// `repository` (spec 7.5 GET), creating the repository and the tag on demand.
+/// `repository` (hub-api §7.5 GET), creating the repository and the tag on demand.
 ///
 /// Errors: [`Missing::SourceRepository`], [`Missing::Entry`] when the target does not exist,
 /// [`DbError::QuotaExceeded`] when a new tag entry exceeds `quota`.
@@ -138,7 +138,7 @@ pub async fn put_entry(
     Ok(())
 }
 
-/// Remove the entry `name` from tag `tag` of `repository` (spec 7.5 DELETE), whether or not its
+/// Remove the entry `name` from tag `tag` of `repository` (hub-api §7.5 DELETE), whether or not its
 /// target still exists; the tag disappears with its last entry.
 ///
 /// Errors: [`Missing::TagEntry`] when the repository, the tag or the entry does not exist.
@@ -179,7 +179,7 @@ pub async fn remove_entry(
 }
 
 /// Look up entry `name` of tag `tag` of `repository` and the flist it resolves to, for
-/// downloads through a tag path (spec 8.1). The returned [`Lookup::entry`] describes the tag
+/// downloads through a tag path (hub-api §8.1). The returned [`Lookup::entry`] describes the tag
 /// entry as a symlink.
 ///
 /// Errors: [`Missing::Repository`], [`Missing::Tag`], [`Missing::TagEntry`].

@@ -122,7 +122,7 @@ pub enum FlistError {
     /// An entry name is unusable, or the tree cannot be built.
     #[error(transparent)]
     Tree(#[from] TreeError),
-    /// The `backend` metadata value does not parse as rfs v1 requires (spec A.8).
+    /// The `backend` metadata value does not parse as rfs v1 requires (flist-formats §A.8).
     #[error("invalid backend metadata: {0}")]
     BadBackend(#[source] serde_json::Error),
     /// A route is outside 0 … 255.

@@ -124,8 +124,8 @@ pub fn read_file(path: &Path) -> Result<Flist, FlistError> {
 
 /// Serialises an flist in its format.
 ///
-/// `.flist` follows the writer checklist of spec A.11, `.fl` that of B.9. Block ids and keys
-/// must have the format's length (16 or 32 bytes).
+/// `.flist` follows the writer checklist of flist-formats §A.11, `.fl` that of B.9. Block ids and
+/// keys must have the format's length (16 or 32 bytes).
 pub fn write_bytes(flist: &Flist) -> Result<Vec<u8>, FlistError> {
     match flist.format {
         Format::Flist => v1::write(&flist.tree, &flist.meta),

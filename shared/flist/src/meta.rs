@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::FlistError;
 
-/// Key of the `.flist` backend setting (spec A.8).
+/// Key of the `.flist` backend setting (flist-formats §A.8).
 pub const BACKEND_KEY: &str = "backend";
 
-/// The settings whose values have a defined JSON shape (spec A.8). Readers parse them strictly
-/// (a malformed `backend` makes rfs v1 refuse the mount), so the hub writes them itself and
-/// never takes them from user-supplied metadata (hub-api 7.9).
+/// The settings whose values have a defined JSON shape (flist-formats §A.8). Readers parse them
+/// strictly (a malformed `backend` makes rfs v1 refuse the mount), so the hub writes them itself
+/// and never takes them from user-supplied metadata (hub-api §7.9).
 pub const STRUCTURED_KEYS: &[&str] = &[
     "readme",
     BACKEND_KEY,
@@ -21,7 +21,8 @@ pub const STRUCTURED_KEYS: &[&str] = &[
     "volume",
 ];
 
-/// A `.fl` route: block ids whose first byte is in `start..=end` live at `url` (spec B.6).
+/// A `.fl` route: block ids whose first byte is in `start..=end` live at `url` (flist-formats
+/// §B.6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {
     /// First id byte covered (inclusive).
@@ -41,7 +42,7 @@ pub struct Metadata {
     pub routes: Vec<Route>,
 }
 
-/// The `.flist` `backend` setting: where the chunks are (spec A.8).
+/// The `.flist` `backend` setting: where the chunks are (flist-formats §A.8).
 ///
 /// Deserialisation is as strict as rfs v1's: `host` a string, `port` an integer 0–65535.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

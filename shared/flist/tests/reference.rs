@@ -1,5 +1,5 @@
-//! The reference files of spec Part E parse with exactly the documented counts, and survive a
-//! rewrite by our writers.
+//! The reference files of flist-formats Part E parse with exactly the documented counts, and
+//! survive a rewrite by our writers.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! What the hub serves about a flist's contents (hub-api 6, 6.6): the statistics object and
+//! What the hub serves about a flist's contents (hub-api §6, §6.6): the statistics object and
 //! the contents dump.
 //!
 //! Workers precompute both when they store a flist ([`crate::FlistFile`]); the gateway reads
@@ -24,7 +24,7 @@ pub fn stats_of(tree: &Tree) -> Stats {
     }
 }
 
-/// Body of `GET /api/flist/{repo}/{flist}` (hub-api 6.6), members in the original's order.
+/// Body of `GET /api/flist/{repo}/{flist}` (hub-api §6.6), members in the original's order.
 #[derive(Serialize)]
 struct ContentsDump<'a> {
     content: &'a [DumpEntry],

@@ -19,11 +19,11 @@ pub struct FlistFile {
     pub bytes: Bytes,
     /// Its format.
     pub format: Format,
-    /// `{regular, symlink, directory, special, failure, fullsize}` (spec 6).
+    /// `{regular, symlink, directory, special, failure, fullsize}` (hub-api §6).
     pub stats: serde_json::Value,
     /// The flist's metadata table as a JSON object.
     pub metadata: serde_json::Value,
-    /// The contents dump of spec 6.6, serialised as served.
+    /// The contents dump of hub-api §6.6, serialised as served.
     pub dump: Option<Vec<u8>>,
     /// What it was built from.
     pub source: Option<serde_json::Value>,

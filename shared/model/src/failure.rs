@@ -193,14 +193,14 @@ impl<'de> Deserialize<'de> for FailureCode {
 }
 
 /// The original hub's message for a homemade flist whose chunks are not all in the store
-/// (hub-api 14); the verify worker's failure message starts with it.
+/// (hub-api §14); the verify worker's failure message starts with it.
 pub const MISSING_CHUNKS_MESSAGE: &str =
     "unauthorized upload, contents is not fully present on backend";
 
 /// `Retry-After` of a job that failed because a dependency stayed down past `jobs.outage_max`.
 const DEPENDENCY_RETRY_AFTER: u64 = 60;
 
-/// What the original hub's synchronous routes answer for a failed job (hub-api 7.9–7.12, 14).
+/// What the original hub's synchronous routes answer for a failed job (hub-api §7.9–7.12, §14).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncAnswer {
     /// HTTP status.

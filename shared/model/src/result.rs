@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Format, JobKind, MergeMode};
 
-/// The original hub's Stats object (hub-api 6), members in its order.
+/// The original hub's Stats object (hub-api §6), members in its order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Stats {
@@ -105,7 +105,7 @@ pub struct MergeResult {
     pub mode: MergeMode,
 }
 
-/// zflist's `files` member (hub-api 7.9/7.12): the statistics of a successful conversion.
+/// zflist's `files` member (hub-api §7.9/§7.12): the statistics of a successful conversion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Files {
     /// Always `true` (a failed job has no result).
@@ -130,7 +130,7 @@ impl Files {
     }
 }
 
-/// Result of a docker image conversion (hub-api 7.12).
+/// Result of a docker image conversion (hub-api §7.12).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DockerResult {
     /// Entry name it is published as.

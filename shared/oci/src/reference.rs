@@ -1,5 +1,5 @@
 //! Image references: Docker Hub normalisation and the flist names derived from them
-//! (hub-api spec 3.3).
+//! (hub-api §3.3).
 
 use std::fmt;
 

@@ -11,7 +11,7 @@ pub fn convert_failure(err: ConvertError) -> JobError {
         return JobError::transient(err.to_string());
     }
     match &err {
-        // The gateway answers `invalid archive: <message>` (hub-api 14): the detail alone,
+        // The gateway answers `invalid archive: <message>` (hub-api §14): the detail alone,
         // after the entry it concerns, reads best there and in the job API.
         ConvertError::InvalidArchive { entry, detail } => {
             let message = match entry {

@@ -21,10 +21,10 @@ pub struct Encoded {
     pub format: Format,
     /// Its statistics (`failure` 0).
     pub stats: Stats,
-    /// The contents dump as served (hub-api 6.6).
+    /// The contents dump as served (hub-api §6.6).
     pub dump: Vec<u8>,
     /// The metadata table (or `.fl` tag table) as a JSON object of raw strings; the gateway
-    /// parses the values that hold JSON when it serves them (hub-api 6.9).
+    /// parses the values that hold JSON when it serves them (hub-api §6.9).
     pub metadata: Value,
 }
 
@@ -168,7 +168,7 @@ mod tests {
         let decoded = hub_flist::read_bytes(&encoded.bytes)?;
         assert_eq!(decoded.format, Format::Fl);
         assert_eq!(encoded.stats.directory, 1);
-        // Raw strings: the served view parses them (hub-api 6.9).
+        // Raw strings: the served view parses them (hub-api §6.9).
         assert_eq!(encoded.metadata, json!({"entrypoint": "[\"/bin/sh\"]"}));
         assert_eq!(encoded.dump, contents_dump(&decoded.tree)?.1);
 

@@ -1,4 +1,4 @@
-//! Progress words every flist-publishing job uses (hub-api 9), so `/listen` followers see the
+//! Progress words every flist-publishing job uses (hub-api §9), so `/listen` followers see the
 //! same ending whatever built the flist.
 
 /// The last message of a successful job, as the original hub's upload stream ended.

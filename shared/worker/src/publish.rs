@@ -1,4 +1,4 @@
-//! The hub's public endpoints, as written into the flists it publishes (hub-api 11.1 step 6,
+//! The hub's public endpoints, as written into the flists it publishes (hub-api §11.1 step 6,
 //! flist-formats B.6).
 
 use hub_config::{ConfigError, PublishConfig};

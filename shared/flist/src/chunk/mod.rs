@@ -1,9 +1,9 @@
 //! Chunk codec: how file content is cut, compressed, encrypted and addressed.
 //!
-//! * `.flist` (spec A.6): `key = BLAKE2b-16(plain)`, Snappy raw, XXTEA with length suffix keyed by
-//!   `key`, `id = BLAKE2b-16(encrypted)`.
-//! * `.fl` (spec B.5): `key = BLAKE2b-32(plain)`, Snappy raw, AES-256-GCM with `key` and nonce
-//!   `key[..12]` (tag appended), `id = BLAKE2b-32(encrypted)`.
+//! * `.flist` (flist-formats §A.6): `key = BLAKE2b-16(plain)`, Snappy raw, XXTEA with length suffix
+//!   keyed by `key`, `id = BLAKE2b-16(encrypted)`.
+//! * `.fl` (flist-formats §B.5): `key = BLAKE2b-32(plain)`, Snappy raw, AES-256-GCM with `key` and
+//!   nonce `key[..12]` (tag appended), `id = BLAKE2b-32(encrypted)`.
 //!
 //! Both are convergent: equal plaintext gives equal ids, which is what deduplicates the store.
 
@@ -56,7 +56,8 @@ pub enum ChunkError {
     /// The Snappy header announces more than one chunk of plaintext.
     #[error("decompressed chunk would be {0} bytes, more than {CHUNK_SIZE}")]
     TooLarge(usize),
-    /// The plaintext does not hash to the block key (`.flist` integrity check, spec A.6.3).
+    /// The plaintext does not hash to the block key (`.flist` integrity check, flist-formats
+    /// §A.6.3).
     #[error("decrypted chunk does not match its key {expected}")]
     KeyMismatch {
         /// The key the caller gave.
@@ -161,7 +162,7 @@ pub fn decode(format: Format, block: &BlockRef, encrypted: &[u8]) -> Result<Vec<
     Ok(plain)
 }
 
-/// Number of chunks of a file of `size` bytes, in integer arithmetic (spec A.6.1).
+/// Number of chunks of a file of `size` bytes, in integer arithmetic (flist-formats §A.6.1).
 pub fn chunk_count(size: u64) -> u64 {
     size.div_ceil(CHUNK_SIZE as u64)
 }
@@ -187,7 +188,8 @@ fn xxtea_key(key: &Hash) -> [u8; 16] {
     out
 }
 
-/// AES-256-GCM cipher keyed by a 32-byte `.fl` key, with the nonce `key[..12]` (spec B.5).
+/// AES-256-GCM cipher keyed by a 32-byte `.fl` key, with the nonce `key[..12]` (flist-formats
+/// §B.5).
 fn aes_for(key: &Hash) -> (Aes256Gcm, aes_gcm::Nonce<aes_gcm::aead::consts::U12>) {
     let mut k = [0u8; 32];
     for (o, b) in k.iter_mut().zip(key.as_bytes()) {

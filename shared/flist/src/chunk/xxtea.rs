@@ -1,4 +1,4 @@
-//! XXTEA ("corrected block TEA") in the xxtea-c "include length" byte mode (spec A.6.2).
+//! XXTEA ("corrected block TEA") in the xxtea-c "include length" byte mode (flist-formats §A.6.2).
 //!
 //! The 16-byte key is used as raw binary (`xxtea_encrypt_bkey`): chunk keys are hashes and often
 //! contain zero bytes, which the string-key entry point of xxtea-c would truncate.

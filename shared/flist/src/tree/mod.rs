@@ -103,8 +103,8 @@ impl Tree {
         self.get(dir)?.children()?.get(name)
     }
 
-    /// Children of `dir` in `.flist` order (spec A.4.4): sub-directories by name byte-wise, then
-    /// the other entries by name byte-wise. Empty for a non-directory.
+    /// Children of `dir` in `.flist` order (flist-formats §A.4.4): sub-directories by name
+    /// byte-wise, then the other entries by name byte-wise. Empty for a non-directory.
     pub fn children(&self, dir: NodeId) -> impl Iterator<Item = NodeId> + '_ {
         let map = self.get(dir).and_then(Node::children);
         let is_dir = move |id: &NodeId| self.get(*id).is_some_and(|n| n.kind.is_dir());

@@ -33,7 +33,8 @@ pub struct Attr {
     /// Status-change time, seconds since the epoch (`.flist` stores it as u32).
     pub ctime: i64,
     /// `.flist` ACL key read from an existing file. Writers reuse it so that copied entries keep
-    /// their (possibly legacy) keys (spec A.3.2); `None` makes them compute the current form.
+    /// their (possibly legacy) keys (flist-formats §A.3.2); `None` makes them compute the current
+    /// form.
     pub acl_key: Option<String>,
 }
 

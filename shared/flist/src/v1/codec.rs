@@ -1,4 +1,4 @@
-//! Cap'n Proto values of the `entries` table (spec A.4): `Dir` and `ACI` messages.
+//! Cap'n Proto values of the `entries` table (flist-formats §A.4): `Dir` and `ACI` messages.
 //!
 //! Decoding yields plain owned records so that the reader, the tests and the fuzz targets share
 //! one validated view. Encoding borrows from the tree to avoid copying names.

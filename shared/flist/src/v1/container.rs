@@ -1,4 +1,5 @@
-//! The `.flist` container: a single-member gzip of a tar holding `flistdb.sqlite3` (spec A.1).
+//! The `.flist` container: a single-member gzip of a tar holding `flistdb.sqlite3` (flist-formats
+//! §A.1).
 
 use std::io::{Read, Write};
 use std::time::{SystemTime, UNIX_EPOCH};

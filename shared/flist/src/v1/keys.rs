@@ -1,4 +1,4 @@
-//! Row keys of the `entries` table (spec A.3).
+//! Row keys of the `entries` table (flist-formats §A.3).
 
 use crate::Hash;
 

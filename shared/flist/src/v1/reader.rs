@@ -1,4 +1,4 @@
-//! `.flist` database → tree (spec A.2–A.5).
+//! `.flist` database → tree (flist-formats §A.2–A.5).
 //!
 //! Walks the directory rows from the root key, resolving every ACL key once. Accepts all the
 //! quirks of files in the field (legacy ACL keys, ids of -1, null block lists, zflist's
@@ -83,8 +83,8 @@ impl Reader<'_> {
         while let Some((dir_id, record)) = pending.pop() {
             for entry in record.contents {
                 if tree.child(dir_id, &entry.name).is_some() {
-                    // zflist's merge can leave a directory and a file of one name (spec C.1);
-                    // directories come first in the stored order, so the directory is kept.
+                    // zflist's merge can leave a directory and a file of one name (flist-formats
+                    // §C.1); directories come first in the stored order, so the directory is kept.
                     continue;
                 }
                 let sub_key = match &entry.kind {

@@ -1,4 +1,4 @@
-//! Tree → `.flist` database (spec A.11).
+//! Tree → `.flist` database (flist-formats §A.11).
 
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;

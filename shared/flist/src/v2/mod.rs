@@ -1,4 +1,4 @@
-//! The `.fl` format (rfs FungiList, "v2"): a bare SQLite database of inodes (spec Part B).
+//! The `.fl` format (rfs FungiList, "v2"): a bare SQLite database of inodes (flist-formats Part B).
 
 mod batch;
 pub mod mode;

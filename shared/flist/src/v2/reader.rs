@@ -1,4 +1,4 @@
-//! `.fl` database → tree (spec B.2–B.8), with the storage-class checks rfs 2.0.6 applies.
+//! `.fl` database → tree (flist-formats §B.2–B.8), with the storage-class checks rfs 2.0.6 applies.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Tree → `.fl` database (spec B.9).
+//! Tree → `.fl` database (flist-formats §B.9).
 
 use rusqlite::{Connection, Statement, Transaction};
 
