@@ -26,8 +26,8 @@ pub fn parse_id(text: &str) -> ApiResult<Vec<u8>> {
 /// byte (rfs never asks otherwise; anything else is a malformed request, not a missing block).
 pub fn parse_sharded_id(prefix: &str, text: &str) -> ApiResult<Vec<u8>> {
     let id = parse_id(text)?;
-    let matches = hex::decode(prefix).is_ok_and(|first| first.first() == id.first())
-        && prefix.len() == 2;
+    let matches =
+        hex::decode(prefix).is_ok_and(|first| first.first() == id.first()) && prefix.len() == 2;
     if matches {
         Ok(id)
     } else {
@@ -40,11 +40,11 @@ pub fn parse_sharded_id(prefix: &str, text: &str) -> ApiResult<Vec<u8>> {
 /// The stored (encrypted, compressed) bytes of block `id`; `404 block not found` when the
 /// store lacks it.
 pub async fn read(state: &AppState, id: &[u8]) -> ApiResult<Bytes> {
-    state
-        .store
-        .get(id)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorKind::BlockNotFound { id: hex::encode(id) }))
+    state.store.get(id).await?.ok_or_else(|| {
+        ApiError::new(ErrorKind::BlockNotFound {
+            id: hex::encode(id),
+        })
+    })
 }
 
 /// Whether block `id` is stored, `404 block not found` otherwise: a revalidation (`304`)
@@ -53,7 +53,9 @@ pub async fn require(state: &AppState, id: &[u8]) -> ApiResult<()> {
     if state.store.exists(id).await? {
         Ok(())
     } else {
-        Err(ApiError::new(ErrorKind::BlockNotFound { id: hex::encode(id) }))
+        Err(ApiError::new(ErrorKind::BlockNotFound {
+            id: hex::encode(id),
+        }))
     }
 }
 

@@ -199,7 +199,9 @@ fn validate_block_url(url: &str) -> Result<(), ConfigError> {
         return Err(bad("must be an http:// or https:// URL"));
     }
     if url.contains(|c: char| c == ',' || c == '?' || c == '#' || c.is_whitespace()) {
-        return Err(bad("must not contain a query, a fragment, commas or spaces"));
+        return Err(bad(
+            "must not contain a query, a fragment, commas or spaces",
+        ));
     }
     let authority = rest.split('/').next().unwrap_or_default();
     if authority.contains('@') {
