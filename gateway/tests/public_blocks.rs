@@ -118,6 +118,26 @@ async fn blocks_are_served_anonymously_the_way_rfs_asks(pool: PgPool) {
         assert_eq!(header(&response, "etag"), Some(etag.as_str()));
     }
 
+    // Anonymous reads never count as a writer's confirmation: the block's age, which the
+    // garbage collector goes by, stays what it was.
+    let file = hub.store_dir.path().join(&id);
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .and_then(|f| f.set_modified(old))
+        .expect("age the block");
+    for conditional in [false, true] {
+        let mut request = hub.http.get(&sharded);
+        if conditional {
+            request = request.header("If-None-Match", &etag);
+        }
+        request.send().await.expect("get");
+    }
+    hub.http.head(&flat).send().await.expect("head");
+    let modified = std::fs::metadata(&file).and_then(|m| m.modified());
+    assert_eq!(modified.ok(), Some(old), "reads refreshed the block's age");
+
     // Ranges.
     let range = |value: &'static str| hub.http.get(sharded.as_str()).header("Range", value).send();
     let partial = range("bytes=100-199").await.expect("range");

@@ -48,15 +48,12 @@ pub async fn read(state: &AppState, id: &[u8]) -> ApiResult<Bytes> {
 }
 
 /// Whether block `id` is stored, `404 block not found` otherwise: a revalidation (`304`)
-/// must not vouch for a block the hub no longer has.
+/// must not vouch for a block the hub no longer has. Checked with a read, not
+/// [`BlockStore::exists`](hub_store::BlockStore::exists): stores count an `exists` as a
+/// writer's confirmation that keeps the block from the garbage collector, which anonymous
+/// readers must not be able to do.
 pub async fn require(state: &AppState, id: &[u8]) -> ApiResult<()> {
-    if state.store.exists(id).await? {
-        Ok(())
-    } else {
-        Err(ApiError::new(ErrorKind::BlockNotFound {
-            id: hex::encode(id),
-        }))
-    }
+    read(state, id).await.map(drop)
 }
 
 #[cfg(test)]
