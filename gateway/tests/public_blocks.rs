@@ -171,6 +171,11 @@ async fn blocks_are_served_anonymously_the_way_rfs_asks(pool: PgPool) {
     ] {
         let response = hub.http.get(hub.url(&path)).send().await.expect("get");
         assert_eq!(response.status(), 404, "{path}");
+        assert_eq!(
+            header(&response, "cache-control"),
+            Some("no-store"),
+            "{path}"
+        );
         let body = json(response).await;
         assert_eq!(body["code"], "block_not_found", "{body}");
         let conditional = hub
@@ -194,6 +199,11 @@ async fn blocks_are_served_anonymously_the_way_rfs_asks(pool: PgPool) {
     ] {
         let response = hub.http.get(hub.url(&path)).send().await.expect("get");
         assert_eq!(response.status(), 400, "{path}");
+        assert_eq!(
+            header(&response, "cache-control"),
+            Some("no-store"),
+            "{path}"
+        );
         assert_eq!(json(response).await["code"], "invalid_block_id", "{path}");
     }
     hub.stop().await;

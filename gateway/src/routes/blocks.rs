@@ -67,9 +67,12 @@ async fn flat_block(
     Path(id): Path<String>,
     method: Method,
     headers: HeaderMap,
-) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
-    serve_block(&state, &id, &method, &headers).await
+) -> Response {
+    let served = match parse_id(&id) {
+        Ok(id) => serve_block(&state, &id, &method, &headers).await,
+        Err(err) => Err(err),
+    };
+    uncached_errors(served)
 }
 
 /// `GET`/`HEAD /api/blocks/{hex[0:2]}/{hex}`: the path rfs asks first.
@@ -78,9 +81,29 @@ async fn sharded_block(
     Path((prefix, id)): Path<(String, String)>,
     method: Method,
     headers: HeaderMap,
-) -> ApiResult<Response> {
-    let id = blocks::parse_sharded_id(&prefix, &id)?;
-    serve_block(&state, &id, &method, &headers).await
+) -> Response {
+    let served = match blocks::parse_sharded_id(&prefix, &id) {
+        Ok(id) => serve_block(&state, &id, &method, &headers).await,
+        Err(err) => Err(err),
+    };
+    uncached_errors(served)
+}
+
+/// The answer, with `Cache-Control: no-store` on errors: a block missing now may be uploaded
+/// in a moment (`PUT /api/blocks/{id}` before its flist is published), and a cache in front
+/// must not keep the `404` the way it keeps blocks.
+fn uncached_errors(served: ApiResult<Response>) -> Response {
+    match served {
+        Ok(response) => response,
+        Err(err) => {
+            let mut response = err.into_response();
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            );
+            response
+        }
+    }
 }
 
 /// The block's bytes with immutable caching headers, `ETag` = the id, `If-None-Match` (`304`)
