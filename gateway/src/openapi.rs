@@ -265,6 +265,13 @@ pub const OPERATIONS: &[Operation] = &[
         .body(BYTES, "Binary")
         .ok(201, JSON, "BlockStored")
         .errors(&[400, 401, 413, 503]),
+    // Blocks over HTTP: rfs `http(s)://` routes (`publish.block_url` = `<hub>/api/blocks`).
+    op("get", "/api/blocks/{prefix}/{id}", "blocks", "A stored block by id, anonymously, at rfs's sharded path (`{prefix}` = the id's first two hex digits); immutable caching, ETag = id, Range; also HEAD")
+        .ok(200, BYTES, "Binary")
+        .errors(&[400, 404, 416]),
+    op("get", "/api/blocks/{id}", "blocks", "A stored block by id, anonymously (rfs's fallback path); immutable caching, ETag = id, Range; also HEAD")
+        .ok(200, BYTES, "Binary")
+        .errors(&[400, 404, 416]),
     // Tokens.
     op("get", "/api/tokens", "tokens", "The caller's hub tokens")
         .auth(Auth::Bearer)

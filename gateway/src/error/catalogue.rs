@@ -195,6 +195,11 @@ pub enum ErrorKind {
     SourceTagMissing,
     /// A token id that is not one of the caller's.
     TokenNotFound,
+    /// A block the chunk store does not hold.
+    BlockNotFound {
+        /// The block id, in hex.
+        id: String,
+    },
     /// A write that conflicts with what exists.
     Conflict(Conflict),
 
@@ -319,7 +324,8 @@ impl ErrorKind {
             | RouteNotFound
             | SourceMissing { .. }
             | SourceTagMissing
-            | TokenNotFound => StatusCode::NOT_FOUND,
+            | TokenNotFound
+            | BlockNotFound { .. } => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict(_) => StatusCode::CONFLICT,
             BodyIdle { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -378,6 +384,7 @@ impl ErrorKind {
             Missing(hub_db::Missing::Job) => "job_not_found",
             Missing(_) | RouteNotFound | SourceMissing { .. } | SourceTagMissing => "not_found",
             TokenNotFound => "token_not_found",
+            BlockNotFound { .. } => "block_not_found",
             MethodNotAllowed => "method_not_allowed",
             Conflict(_) => "conflict",
             BodyIdle { .. } => "request_timeout",
@@ -519,6 +526,7 @@ impl fmt::Display for ErrorKind {
             SourceMissing { repository, name } => write!(f, "{repository}/{name} does not exists"),
             SourceTagMissing => f.write_str("source tag not found"),
             TokenNotFound => f.write_str("token not found"),
+            BlockNotFound { id } => write!(f, "block {id} not found"),
             Conflict(conflict) => f.write_str(conflict_message(*conflict)),
             BodyIdle { detail } => f.write_str(detail),
             UploadTooLarge { max } => write!(f, "upload too large (at most {max} bytes)"),

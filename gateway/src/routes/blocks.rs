@@ -5,21 +5,34 @@
 //! Both routes require authentication. A chunk is accepted only under its own id, BLAKE2b-N of
 //! the uploaded (encrypted) bytes with N the id's length: 16 bytes for `.flist` chunks, 32 for
 //! `.fl` blocks (flist-formats.md). Nobody can therefore overwrite a chunk with other content.
+//!
+//! The same ids are readable anonymously, the way rfs reads an `http(s)://` route
+//! (flist-formats B.6): `GET {base}/{hex[0:2]}/{hex}`, then `GET {base}/{hex}` on 404, with
+//! `{base}` = `<hub>/api/blocks` (`publish.block_url`). Under `/api/` because `api` is already
+//! a reserved repository name (hub-api §3.4): a top-level `/blocks/…` would shadow the
+//! downloads of a repository named `blocks`, which hub-model lets anyone create. The answer is
+//! the stored (encrypted, compressed) bytes with identity encoding; a block never changes under
+//! its id, so it is cacheable for good and its ETag is the id.
 
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, put};
+use axum::routing::{get, post, put};
 use futures::{StreamExt, TryStreamExt};
 use hub_store::MAX_VALUE_SIZE;
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::extract::{Body, Caller, Path};
+use crate::routes::downloads::{ByteRange, RangeRequest, etag_matches};
+use crate::service::blocks::{self, parse_id};
 use crate::state::AppState;
+
+/// `Cache-Control` of a block: content-addressed, so it never changes (RFC 8246 `immutable`).
+pub const BLOCK_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 
 /// Most ids in one `POST /api/blocks/missing` (a 1 GiB upload has ~2,000 chunks).
 pub const MAX_IDS: usize = 10_000;
@@ -41,23 +54,115 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/blocks/{id}",
             // One byte over the cap is read so that an oversized chunk gets a clear 413.
-            put(upload).layer(DefaultBodyLimit::max(MAX_VALUE_SIZE + 1)),
+            put(upload)
+                .layer(DefaultBodyLimit::max(MAX_VALUE_SIZE + 1))
+                .get(flat_block),
         )
+        .route("/api/blocks/{prefix}/{id}", get(sharded_block))
 }
 
-/// A block id from its hex text: 16 or 32 bytes.
-fn parse_id(text: &str) -> Result<Vec<u8>, ApiError> {
-    let invalid = || {
-        ApiError::new(ErrorKind::InvalidBlockId {
-            value: text.to_owned(),
-        })
+/// `GET`/`HEAD /api/blocks/{hex}`: rfs's fallback path.
+async fn flat_block(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let served = match parse_id(&id) {
+        Ok(id) => serve_block(&state, &id, &method, &headers).await,
+        Err(err) => Err(err),
     };
-    let id = hex::decode(text).map_err(|_| invalid())?;
-    if matches!(id.len(), 16 | 32) {
-        Ok(id)
-    } else {
-        Err(invalid())
+    uncached_errors(served)
+}
+
+/// `GET`/`HEAD /api/blocks/{hex[0:2]}/{hex}`: the path rfs asks first.
+async fn sharded_block(
+    State(state): State<AppState>,
+    Path((prefix, id)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let served = match blocks::parse_sharded_id(&prefix, &id) {
+        Ok(id) => serve_block(&state, &id, &method, &headers).await,
+        Err(err) => Err(err),
+    };
+    uncached_errors(served)
+}
+
+/// The answer, with `Cache-Control: no-store` on errors: a block missing now may be uploaded
+/// in a moment (`PUT /api/blocks/{id}` before its flist is published), and a cache in front
+/// must not keep the `404` the way it keeps blocks.
+fn uncached_errors(served: ApiResult<Response>) -> Response {
+    match served {
+        Ok(response) => response,
+        Err(err) => {
+            let mut response = err.into_response();
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            );
+            response
+        }
     }
+}
+
+/// The block's bytes with immutable caching headers, `ETag` = the id, `If-None-Match` (`304`)
+/// and a single `Range`. No `Content-Encoding`: the bytes are already compressed and
+/// encrypted, and readers hash exactly what they receive.
+async fn serve_block(
+    state: &AppState,
+    id: &[u8],
+    method: &Method,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let etag = format!("\"{}\"", hex::encode(id));
+    let header_text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let response = Response::builder()
+        .header(header::ETAG, &etag)
+        .header(header::CACHE_CONTROL, BLOCK_CACHE_CONTROL)
+        .header(header::ACCEPT_RANGES, "bytes");
+    if header_text(header::IF_NONE_MATCH).is_some_and(|tags| etag_matches(tags, &etag)) {
+        blocks::require(state, id).await?;
+        return response
+            .status(StatusCode::NOT_MODIFIED)
+            .body(axum::body::Body::empty())
+            .map_err(ApiError::internal);
+    }
+    let bytes = blocks::read(state, id).await?;
+    let size = bytes.len() as u64;
+    // The only validator is the ETag: `If-Range` with anything else asks for the whole block.
+    let range_applies = header_text(header::IF_RANGE).is_none_or(|validator| validator == etag);
+    let range = match header_text(header::RANGE).filter(|_| range_applies) {
+        Some(text) => RangeRequest::parse(text, size),
+        None => RangeRequest::Full,
+    };
+    let mut response = response.header(header::CONTENT_TYPE, "application/octet-stream");
+    let (status, span) = match range {
+        RangeRequest::Full => (StatusCode::OK, ByteRange::whole(size)),
+        RangeRequest::Partial(span) => {
+            response = response.header(header::CONTENT_RANGE, span.content_range(size));
+            (StatusCode::PARTIAL_CONTENT, span)
+        }
+        RangeRequest::Unsatisfiable => {
+            return response
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(header::CONTENT_RANGE, format!("bytes */{size}"))
+                .body(axum::body::Body::empty())
+                .map_err(ApiError::internal);
+        }
+    };
+    let response = response
+        .status(status)
+        .header(header::CONTENT_LENGTH, span.len());
+    let body = if method == Method::HEAD {
+        axum::body::Body::empty()
+    } else {
+        let slice = span
+            .slice(&bytes)
+            .ok_or_else(|| ApiError::internal("range outside the block"))?;
+        axum::body::Body::from(slice)
+    };
+    response.body(body).map_err(ApiError::internal)
 }
 
 /// `POST /api/blocks/missing`: body = JSON array of hex ids; answer = the ids the store lacks,
@@ -168,15 +273,6 @@ fn too_large() -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_are_16_or_32_bytes_of_hex() {
-        assert_eq!(parse_id(&"ab".repeat(16)).map(|id| id.len()).ok(), Some(16));
-        assert_eq!(parse_id(&"AB".repeat(32)).map(|id| id.len()).ok(), Some(32));
-        assert!(parse_id("abc").is_err());
-        assert!(parse_id(&"ab".repeat(20)).is_err());
-        assert!(parse_id(&"zz".repeat(16)).is_err());
-    }
 
     #[test]
     fn blake2b_uses_the_length_parameter() {

@@ -25,7 +25,7 @@ use crate::state::AppState;
 
 mod range;
 
-use range::{ByteRange, RangeRequest};
+pub use range::{ByteRange, RangeRequest};
 
 /// Routes of this module. `GET /{repo}/{file}` ([`file`]) shares its path with the website's
 /// preview page and is dispatched by [`crate::app`].
@@ -190,7 +190,7 @@ fn http_date(time: DateTime<Utc>) -> String {
 }
 
 /// Whether `If-None-Match` lists `etag` (weak comparison, `*` matches anything).
-fn etag_matches(header_value: &str, etag: &str) -> bool {
+pub fn etag_matches(header_value: &str, etag: &str) -> bool {
     header_value.split(',').map(str::trim).any(|candidate| {
         candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == etag
     })

@@ -4,6 +4,7 @@
 //! knows which front door called it. The front doors parse their wire format, call a
 //! service, and render its answer; they never call each other.
 
+pub mod blocks;
 pub mod flists;
 pub mod jobs;
 pub mod submit;

@@ -142,6 +142,14 @@ pub struct PublishConfig {
     /// Route rows written into `.fl` files (`[<start>-<end>=]<url>`, rfs syntax). Empty: the
     /// chunk store's own routes with passwords stripped.
     pub fl_routes: Vec<String>,
+    /// The hub's public block URL (`http(s)://host[:port]/api/blocks`), written as the only
+    /// route (ids 00-ff) of every `.fl` the workers publish, instead of `fl_routes` or the
+    /// store's routes: readers then fetch blocks from the gateway's `GET /api/blocks/…`, as
+    /// rfs resolves `http(s)://` routes. Unset: routes as above. rfs 2.0.x (zos nodes) cannot
+    /// mount such a `.fl` (flist-formats B.6: no `http` store there), so leave it unset for
+    /// nodes; it serves rfs releases that read HTTP routes, CDNs in front of the hub and
+    /// `hubctl`.
+    pub block_url: Option<String>,
 }
 
 impl Default for PublishConfig {
@@ -152,6 +160,7 @@ impl Default for PublishConfig {
             backend_port: 9900,
             backend_namespace: "default".into(),
             fl_routes: Vec::new(),
+            block_url: None,
         }
     }
 }
@@ -170,6 +179,88 @@ impl Validate for PublishConfig {
                 "must not be empty",
             ));
         }
+        if let Some(url) = &self.block_url {
+            validate_block_url(url)?;
+        }
         Ok(())
+    }
+}
+
+/// `publish.block_url` must be an absolute `http(s)` URL with a host and nothing after the
+/// path: readers append `/<hex[0:2]>/<hex>` to it, so a query, a fragment, a password (route
+/// tables are published) or a separator inside a route spec (`,`, whitespace) would break it.
+fn validate_block_url(url: &str) -> Result<(), ConfigError> {
+    const KEY: &str = "publish.block_url";
+    let bad = |why: &str| ConfigError::invalid(KEY, format!("`{url}` {why}"));
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(bad("must be an http:// or https:// URL"));
+    };
+    if scheme != "http" && scheme != "https" {
+        return Err(bad("must be an http:// or https:// URL"));
+    }
+    if url.contains(|c: char| c == ',' || c == '?' || c == '#' || c.is_whitespace()) {
+        return Err(bad(
+            "must not contain a query, a fragment, commas or spaces",
+        ));
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(bad(
+            "must not carry credentials (route tables are published)",
+        ));
+    }
+    let host = authority
+        .rsplit_once(':')
+        .filter(|(_, port)| !port.contains(']'))
+        .map_or(authority, |(host, _)| host);
+    if host.is_empty() {
+        return Err(bad("has no host"));
+    }
+    if url.ends_with('/') {
+        return Err(bad("must not end with `/` (readers append `/<id>`)"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish(block_url: &str) -> Result<(), ConfigError> {
+        PublishConfig {
+            block_url: Some(block_url.to_owned()),
+            ..PublishConfig::default()
+        }
+        .validate()
+    }
+
+    #[test]
+    fn block_url_must_be_a_plain_http_url() {
+        for good in [
+            "http://127.0.0.1:8080/api/blocks",
+            "https://hub.example/api/blocks",
+            "https://[::1]:8443/api/blocks",
+        ] {
+            assert!(publish(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "hub.example/api/blocks",
+            "zdb://hub.example:9900",
+            "ftp://hub.example/blocks",
+            "https://user:secret@hub.example/api/blocks",
+            "https://hub.example/api/blocks?x=1",
+            "https://hub.example/api/blocks#x",
+            "https://hub.example/a,b",
+            "https://hub.example/api/blocks/",
+            "https:///api/blocks",
+            "https://:8080/api/blocks",
+        ] {
+            let err = publish(bad);
+            assert!(
+                matches!(&err, Err(ConfigError::Invalid { key, .. }) if key == "publish.block_url"),
+                "{bad}: {err:?}"
+            );
+        }
+        assert!(PublishConfig::default().validate().is_ok());
     }
 }

@@ -17,6 +17,7 @@
 mod confirm;
 mod dir;
 mod error;
+mod http;
 mod journal;
 mod object;
 mod router;
@@ -32,6 +33,7 @@ use futures::stream::BoxStream;
 pub use confirm::missing_blocks;
 pub use dir::{DirStore, LayoutMigration};
 pub use error::StoreError;
+pub use http::{HTTP_CONCURRENCY, HttpStore};
 pub use journal::{BlockJournal, Journaled};
 pub use object::{ObjectId, ObjectStore};
 pub use router::Router;
@@ -164,7 +166,8 @@ pub struct Route {
 ///
 /// * `dir:///absolute/path` or `dir://relative/path` (relative to the current directory);
 /// * `zdb://[user[:password]@]host[:port][/namespace][?pool=N]` (port 9900, namespace
-///   `default`, 16 pooled connections unless given).
+///   `default`, 16 pooled connections unless given);
+/// * `http(s)://host[:port][/base]`: read-only, resolved as rfs does ([`HttpStore`]).
 ///
 /// A single URL without a range opens that store directly; anything else opens a [`Router`].
 /// Opening does no network I/O: use [`BlockStore::ping`] to check reachability.
@@ -187,6 +190,7 @@ async fn open_url(url: &spec::StoreUrl) -> Result<SharedStore, StoreError> {
     Ok(match url {
         spec::StoreUrl::Dir(root) => Arc::new(DirStore::open(root.clone()).await?),
         spec::StoreUrl::Zdb(url) => Arc::new(ZdbStore::new(url.clone(), ZdbOptions::default())?),
+        spec::StoreUrl::Http(base) => Arc::new(HttpStore::new(base)?),
     })
 }
 

@@ -14,6 +14,8 @@ pub(crate) enum StoreUrl {
     Dir(PathBuf),
     /// `zdb://`
     Zdb(ZdbUrl),
+    /// `http://`, `https://`: the base URL (read-only).
+    Http(String),
 }
 
 /// First and last id[0] covered, inclusive.
@@ -116,9 +118,11 @@ pub(crate) fn parse_url(url: &str) -> Result<StoreUrl, StoreError> {
     match scheme.to_ascii_lowercase().as_str() {
         "dir" => parse_dir(url, rest).map(StoreUrl::Dir),
         "zdb" => ZdbUrl::parse(url).map(StoreUrl::Zdb),
+        // Checked when the store is built (`HttpStore::new`).
+        "http" | "https" => Ok(StoreUrl::Http(url.to_owned())),
         other => Err(invalid(
             url,
-            &format!("unsupported scheme {other:?} (supported: dir, zdb)"),
+            &format!("unsupported scheme {other:?} (supported: dir, zdb, http, https)"),
         )),
     }
 }
@@ -209,7 +213,7 @@ mod tests {
             "dir://",
             "dir:///a?x=1",
             "s3://key:secret@host:9000/bucket",
-            "http://example.com/blocks",
+            "ftp://example.com/blocks",
             "/just/a/path",
         ] {
             assert!(

@@ -119,5 +119,32 @@ mod tests {
         );
         let jobs = load("[jobs]\nconcurrency = 0\n").map(drop);
         assert!(matches!(&jobs, Err(e) if e.contains("jobs")), "{jobs:?}");
+        for bad in [
+            "[publish]\nblock_url = \"zdb://hub.example:9900\"\n",
+            "[publish]\nblock_url = \"https://hub.example/api/blocks\"\nfl_routes = [\"zdb://h\"]\n",
+        ] {
+            let block_url = load(bad).map(drop);
+            assert!(
+                matches!(&block_url, Err(e) if e.contains("publish.block_url")),
+                "{bad}: {block_url:?}"
+            );
+        }
+    }
+
+    #[test]
+    // figment's `Jail` closure returns its large error type by value.
+    #[allow(clippy::result_large_err)]
+    fn block_url_comes_from_the_environment_too() -> Result<(), String> {
+        let mut result = Err("not run".to_owned());
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HUB_PUBLISH__BLOCK_URL", "https://hub.example/api/blocks");
+            result = hub_config::load::<WorkerConfig<Tables>>(None).map_err(|err| err.to_string());
+            Ok(())
+        });
+        assert_eq!(
+            result?.publish.block_url.as_deref(),
+            Some("https://hub.example/api/blocks")
+        );
+        Ok(())
     }
 }

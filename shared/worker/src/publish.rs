@@ -11,7 +11,8 @@ pub struct PublishSettings {
     pub default_format: Format,
     /// The `backend` metadata of `.flist` files: the public, password-less 0-db endpoint.
     pub backend: Backend,
-    /// Route rows of `.fl` files; empty means "the chunk store's own routes".
+    /// Route rows of `.fl` files; empty means "the chunk store's own routes". With
+    /// `publish.block_url` set, its single row (ids 00-ff at the hub's public block URL).
     pub fl_routes: Vec<Route>,
 }
 
@@ -20,8 +21,22 @@ impl PublishSettings {
     pub fn new(config: &PublishConfig) -> Result<Self, ConfigError> {
         let default_format = config.default_format;
         // Each value may itself hold several comma- or space-separated routes (rfs syntax).
-        let fl_routes = hub_store::parse_routes(&config.fl_routes.join(","))
-            .map_err(|err| ConfigError::invalid("publish.fl_routes", err.to_string()))?;
+        let fl_routes = match &config.block_url {
+            // Both set would leave one silently ignored: refuse instead.
+            Some(_) if !config.fl_routes.is_empty() => {
+                return Err(ConfigError::invalid(
+                    "publish.block_url",
+                    "cannot be combined with publish.fl_routes (it replaces them)",
+                ));
+            }
+            Some(url) => vec![hub_store::Route {
+                start: u8::MIN,
+                end: u8::MAX,
+                url: url.clone(),
+            }],
+            None => hub_store::parse_routes(&config.fl_routes.join(","))
+                .map_err(|err| ConfigError::invalid("publish.fl_routes", err.to_string()))?,
+        };
         Ok(Self {
             default_format,
             backend: Backend {
@@ -146,6 +161,44 @@ mod tests {
         configured.apply(&mut fl, &store_routes);
         assert_eq!(fl.meta.routes.len(), 1);
         assert!(fl.meta.routes[0].url.contains("pub.example"));
+        Ok(())
+    }
+
+    #[test]
+    fn block_url_is_the_only_route() -> Result<(), ConfigError> {
+        let url = "https://hub.example/api/blocks";
+        let settings = PublishSettings::new(&PublishConfig {
+            block_url: Some(url.into()),
+            ..PublishConfig::default()
+        })?;
+        let store_routes = [hub_store::Route {
+            start: 0,
+            end: 0x7f,
+            url: "dir:///srv/store".into(),
+        }];
+        let mut fl = Flist::new(Format::Fl);
+        settings.apply(&mut fl, &store_routes);
+        let rows: Vec<(u8, u8, &str)> = fl
+            .meta
+            .routes
+            .iter()
+            .map(|r| (r.start, r.end, r.url.as_str()))
+            .collect();
+        assert_eq!(rows, [(0x00, 0xff, url)]);
+        // `.flist` files keep their 0-db backend: g8ufs reads no HTTP.
+        let mut flist = Flist::new(Format::Flist);
+        settings.apply(&mut flist, &store_routes);
+        assert!(flist.meta.routes.is_empty());
+        assert!(flist.meta.backend().ok().flatten().is_some());
+
+        let both = PublishSettings::new(&PublishConfig {
+            block_url: Some(url.into()),
+            ..config(&["zdb://pub.example"])
+        });
+        assert!(
+            matches!(&both, Err(ConfigError::Invalid { key, .. }) if key == "publish.block_url"),
+            "{both:?}"
+        );
         Ok(())
     }
 }

@@ -30,6 +30,11 @@ impl ByteRange {
         }
     }
 
+    /// Whether the span holds no byte (the whole of an empty file).
+    pub fn is_empty(&self) -> bool {
+        self.empty
+    }
+
     /// `Content-Range` of a partial answer.
     pub fn content_range(&self, size: u64) -> String {
         format!("bytes {}-{}/{size}", self.first, self.last)
@@ -174,6 +179,7 @@ mod tests {
         assert_eq!(range.len(), 3);
         assert_eq!(range.content_range(10), "bytes 2-4/10");
         assert_eq!(ByteRange::whole(0).len(), 0);
+        assert!(ByteRange::whole(0).is_empty() && !range.is_empty());
         assert_eq!(ByteRange::whole(10).slice(&bytes), Some(bytes.clone()));
         assert_eq!(ByteRange::whole(11).slice(&bytes), None);
     }
