@@ -17,8 +17,9 @@ use futures::{StreamExt, TryStreamExt};
 use hub_store::MAX_VALUE_SIZE;
 use serde::Serialize;
 
-use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::error::{ApiError, ApiResult, ErrorKind, responses};
 use crate::extract::{Body, Caller, Path};
+use crate::schemas::Binary;
 use crate::state::AppState;
 
 /// Most ids in one `POST /api/blocks/missing` (a 1 GiB upload has ~2,000 chunks).
@@ -62,6 +63,20 @@ fn parse_id(text: &str) -> Result<Vec<u8>, ApiError> {
 
 /// `POST /api/blocks/missing`: body = JSON array of hex ids; answer = the ids the store lacks,
 /// in request order.
+#[utoipa::path(
+    post,
+    path = "/api/blocks/missing",
+    tag = "blocks",
+    summary = "Which of these block ids the store lacks",
+    security(("bearer" = [])),
+    request_body(content = Vec<String>, description = "Hex block ids (at most 10,000)"),
+    responses(
+        (status = 200, description = "The ids the store lacks, in request order", body = Vec<String>),
+        (status = 400, response = responses::BadRequest),
+        (status = 401, response = responses::Unauthorized),
+        (status = 413, response = responses::PayloadTooLarge),
+    ),
+)]
 async fn missing(
     State(state): State<AppState>,
     Caller(_identity): Caller,
@@ -93,13 +108,33 @@ async fn missing(
     ))
 }
 
-#[derive(Serialize)]
+/// A stored chunk.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = BlockStored)]
 struct Stored {
+    /// Its id, lower-case hex.
     id: String,
+    /// Its size in bytes.
     size: usize,
 }
 
 /// `PUT /api/blocks/{id}`: body = the encrypted chunk, stored when `id` = BLAKE2b-N(body).
+#[utoipa::path(
+    put,
+    path = "/api/blocks/{id}",
+    tag = "blocks",
+    summary = "Store an encrypted chunk under its BLAKE2b-16/32 id",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "BLAKE2b-16 (32 hex characters) or BLAKE2b-32 (64) of the body")),
+    request_body(content = Binary, content_type = "application/octet-stream"),
+    responses(
+        (status = 201, description = "Stored", body = Stored),
+        (status = 400, response = responses::BadRequest),
+        (status = 401, response = responses::Unauthorized),
+        (status = 413, response = responses::PayloadTooLarge),
+        (status = 503, response = responses::Unavailable),
+    ),
+)]
 async fn upload(
     State(state): State<AppState>,
     Caller(_identity): Caller,
