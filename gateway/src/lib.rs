@@ -40,8 +40,8 @@ pub use startup::StartupError;
 pub use state::AppState;
 
 /// The complete HTTP application: every route module, the health endpoints and the
-/// cross-cutting layers ([`layers::wrap`]: method case, trailing slashes, `INFO`, CORS, JSON
-/// errors), behind [`forwarded::screen`] (forwarded headers from trusted proxies only). Serve it
+/// cross-cutting layers ([`layers::wrap`]: method case, trailing slashes, `INFO`, CORS, request
+/// spans, JSON errors), behind [`forwarded::screen`] (forwarded headers from trusted proxies only). Serve it
 /// with [`server::serve`], which gives it the peer address.
 pub fn app(state: AppState) -> Router {
     // The configuration was validated at load; an invalid list here trusts nobody.
