@@ -16,6 +16,7 @@ pub mod limits;
 pub mod openapi;
 pub mod pyjson;
 pub mod routes;
+pub mod schemas;
 pub mod server;
 pub mod service;
 pub mod session_key;
@@ -40,14 +41,21 @@ pub use startup::StartupError;
 pub use state::AppState;
 
 /// The complete HTTP application: every route module, the health endpoints and the
-/// cross-cutting layers ([`layers::wrap`]: method case, trailing slashes, `INFO`, CORS, JSON
-/// errors), behind [`forwarded::screen`] (forwarded headers from trusted proxies only). Serve it
+/// cross-cutting layers ([`layers::wrap`]: method case, trailing slashes, `INFO`, CORS, request
+/// spans, JSON errors), behind [`forwarded::screen`] (forwarded headers from trusted proxies only). Serve it
 /// with [`server::serve`], which gives it the peer address.
 pub fn app(state: AppState) -> Router {
-    let readiness = readiness(&state);
     // The configuration was validated at load; an invalid list here trusts nobody.
     let trusted = Arc::new(state.config.gateway.proxies().unwrap_or_default());
-    let routes = Router::new()
+    layers::wrap(router(state)).layer(middleware::from_fn_with_state(trusted, forwarded::screen))
+}
+
+/// Every route of the gateway (each module's and the health endpoints), without the
+/// cross-cutting layers [`app`] puts around them. The OpenAPI drift test reads the paths this
+/// router registers.
+pub fn router(state: AppState) -> Router {
+    let readiness = readiness(&state);
+    Router::new()
         .merge(routes::public::router())
         .merge(routes::me::router())
         .merge(routes::downloads::router())
@@ -63,8 +71,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/tags/{tag}", any(layers::not_found))
         .method_not_allowed_fallback(layers::method_not_allowed)
         .with_state(state)
-        .merge(health_router(readiness));
-    layers::wrap(routes).layer(middleware::from_fn_with_state(trusted, forwarded::screen))
+        .merge(health_router(readiness))
 }
 
 /// `GET /{repo}/{file}`: the website's preview page for `<name>.md`, a download otherwise.

@@ -35,9 +35,11 @@ const MAX_METADATA_FIELDS: usize = 64;
 const MAX_METADATA_VALUE: usize = 64 * 1024;
 
 /// `?format=` of the upload routes.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FormatQuery {
-    /// `flist` or `fl`.
+    /// Output format: `flist` (default) or `fl`.
+    #[param(value_type = Option<hub_model::Format>)]
     pub format: Option<String>,
 }
 

@@ -9,9 +9,10 @@ mod jobs_support;
 
 use bytes::Bytes;
 use common::TestHub;
-use e2e_support::{small_pipeline, snapshot, spawn_worker, tar_gz, write_tree};
+use e2e_support::write_tree;
 use hub_store::{BlockStore, HttpStore};
-use hub_worker_convert::{ConvertHandler, PublishSettings};
+use hub_testkit::{snapshot, tar_gz, unpack_to_tempdir};
+use hub_worker_convert::{ConvertHandler, ConvertSettings, PublishSettings};
 use jobs_support::{Form, json, post_form};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -294,20 +295,24 @@ async fn a_fl_whose_only_route_is_the_hub_unpacks_identically(pool: PgPool) {
         ..hub.config.publish.clone()
     };
     let shutdown = CancellationToken::new();
-    let worker = spawn_worker(
-        &hub,
-        ConvertHandler::new(
-            hub.state.store.clone(),
-            PublishSettings::new(&publish).expect("publish settings"),
-            small_pipeline(),
-        ),
-        &shutdown,
-    )
-    .await;
+    let worker = hub
+        .spawn_worker(
+            ConvertHandler::new(
+                hub.state.store.clone(),
+                PublishSettings::new(&publish).expect("publish settings"),
+                ConvertSettings::small(),
+            ),
+            &shutdown,
+        )
+        .await;
 
     let source = tempfile::tempdir().expect("tempdir");
     write_tree(source.path(), 7);
-    let form = Form::new().file("file", "web.tar.gz", &tar_gz(source.path()));
+    let form = Form::new().file(
+        "file",
+        "web.tar.gz",
+        &tar_gz(source.path()).expect("archive"),
+    );
     let response = post_form(&hub, "/api/flist/me/upload?format=fl", form, &[]).await;
     assert_eq!(response.status(), 200);
     let body = json(response).await;
@@ -339,16 +344,13 @@ async fn a_fl_whose_only_route_is_the_hub_unpacks_identically(pool: PgPool) {
         .collect::<Vec<_>>()
         .join(",");
     let store = hub_store::open(&spec).await.expect("store of the routes");
-    let out = tempfile::tempdir().expect("tempdir");
-    hub_convert::unpack(
-        &flist,
-        store,
-        out.path(),
-        &hub_convert::UnpackOptions::default(),
-    )
-    .await
-    .expect("unpack over HTTP");
-    assert_eq!(snapshot(out.path()), snapshot(source.path()));
+    let out = unpack_to_tempdir(&flist, &store)
+        .await
+        .expect("unpack over HTTP");
+    assert_eq!(
+        snapshot(out.path()).expect("snapshot"),
+        snapshot(source.path()).expect("snapshot")
+    );
 
     shutdown.cancel();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(20), worker).await;

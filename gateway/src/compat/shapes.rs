@@ -21,16 +21,25 @@ pub fn unix(time: DateTime<Utc>) -> i64 {
 }
 
 /// One element of a repository or tag listing (hub-api §6, "Entry").
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Entry)]
 pub struct EntryJson<'a> {
+    /// Entry name.
     name: &'a str,
+    /// Size as the original wrote it: `"%.2f KB"`.
     size: String,
+    /// Last change, Unix seconds.
     updated: i64,
+    /// When the link was made, Unix seconds (links only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     linktime: Option<i64>,
     #[serde(rename = "type")]
+    #[schema(schema_with = crate::schemas::fields::entry_type)]
     kind: &'static str,
+    /// What the link points to (links only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     target: Option<&'a str>,
 }
 
@@ -73,17 +82,27 @@ impl<'a> From<&'a ListedEntry> for EntryJson<'a> {
 }
 
 /// The Info object of `/light` and `INFO` (hub-api §6.7).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Info)]
 pub struct InfoJson<'a> {
+    /// Entry name.
     name: &'a str,
+    /// Size of the flist in bytes.
     size: i64,
+    /// Last change of the flist, Unix seconds.
     updated: i64,
     #[serde(rename = "type")]
+    #[schema(schema_with = crate::schemas::fields::info_type)]
     kind: &'static str,
+    /// Hex MD5 of the flist; `null` for a dangling link.
     md5: Option<&'a str>,
+    /// When the link was made, Unix seconds (links only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     linktime: Option<i64>,
+    /// What the link points to (links only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     target: Option<&'a str>,
 }
 
@@ -122,14 +141,16 @@ impl<'a> InfoJson<'a> {
 }
 
 /// `{"target": …}` of `/taglink` (hub-api §6.8).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Taglink)]
 pub struct TaglinkJson {
     /// The cleaned pointer text.
     pub target: String,
 }
 
 /// `{"name", "official", "updated"}` of `/api/repositories` (hub-api §6.2).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Repository)]
 pub struct RepositoryJson<'a> {
     /// Repository name.
     pub name: &'a str,

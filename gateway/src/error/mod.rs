@@ -8,6 +8,7 @@
 //! answer is rendered, and the caller sees a generic message.
 
 pub mod catalogue;
+pub mod responses;
 
 use std::fmt;
 
@@ -134,11 +135,17 @@ impl fmt::Display for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// An error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody<'a> {
+    #[schema(schema_with = crate::schemas::fields::error)]
     status: &'static str,
+    /// The catalogue's message (the original hub's words on its routes).
     message: &'a str,
+    /// Stable machine-readable code (the hub's own routes, and kinds the original did not have).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     code: Option<&'a str>,
 }
 

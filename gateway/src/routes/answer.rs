@@ -74,12 +74,19 @@ pub fn accepted(job: &Job) -> Response {
     )
 }
 
-#[derive(Serialize)]
-struct StillRunning<'a> {
+/// `504`: the catalogue's error body, plus the job that still runs.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct StillRunning<'a> {
+    #[schema(schema_with = crate::schemas::fields::error)]
     status: &'static str,
+    /// The catalogue's message, naming where to follow the job.
     message: String,
+    /// `job_pending`.
     code: &'static str,
+    /// The job.
     job: Uuid,
+    /// Its state.
+    #[schema(value_type = hub_model::JobState)]
     state: &'a str,
 }
 
@@ -109,22 +116,33 @@ async fn outcome(state: &AppState, job: &Job) -> Response {
     with_location(response, job.id)
 }
 
-#[derive(Serialize)]
-struct Success<P> {
+/// The original hub's success body of a synchronous submission.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = SyncReply<P>)]
+pub(crate) struct Success<P> {
+    #[schema(schema_with = crate::schemas::fields::success)]
     status: &'static str,
+    /// What was published.
     payload: P,
 }
 
-#[derive(Serialize)]
-struct Published<'a> {
+/// A flist built by an upload or a docker conversion, or checked by upload-flist.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Published<'a> {
+    /// Entry name.
     name: &'a str,
+    /// zflist's result: the statistics (upload, docker) or the contents dump (upload-flist).
     files: Files<Stats>,
+    /// The job.
     job: Uuid,
 }
 
-#[derive(Serialize)]
-struct Merged<'a> {
+/// A flist built by a merge.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Merged<'a> {
+    /// Entry name.
     name: &'a str,
+    /// The job.
     job: Uuid,
 }
 

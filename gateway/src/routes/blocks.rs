@@ -25,9 +25,10 @@ use futures::{StreamExt, TryStreamExt};
 use hub_store::MAX_VALUE_SIZE;
 use serde::Serialize;
 
-use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::error::{ApiError, ApiResult, ErrorKind, responses};
 use crate::extract::{Body, Caller, Path};
 use crate::routes::downloads::{ByteRange, RangeRequest, etag_matches};
+use crate::schemas::Binary;
 use crate::service::blocks::{self, parse_id};
 use crate::state::AppState;
 
@@ -62,7 +63,22 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `GET`/`HEAD /api/blocks/{hex}`: rfs's fallback path.
-async fn flat_block(
+#[utoipa::path(
+    get,
+    path = "/api/blocks/{id}",
+    tag = "blocks",
+    summary = "A stored block, anonymously, at the path rfs falls back to",
+    params(("id" = String, Path, description = "BLAKE2b-16 or BLAKE2b-32 of the stored bytes, hex")),
+    responses(
+        (status = 200, description = "The stored (compressed, encrypted) bytes; `Cache-Control: public, max-age=31536000, immutable`, `ETag` = the id", body = Binary, content_type = "application/octet-stream"),
+        (status = 206, description = "The requested range (`Content-Range`)", body = Binary, content_type = "application/octet-stream"),
+        (status = 304, description = "Not modified (`If-None-Match` names the id)"),
+        (status = 400, response = responses::BadRequest),
+        (status = 404, response = responses::NotFound),
+        (status = 416, description = "Range not satisfiable (`Content-Range: bytes */<size>`)"),
+    ),
+)]
+pub(crate) async fn flat_block(
     State(state): State<AppState>,
     Path(id): Path<String>,
     method: Method,
@@ -76,7 +92,25 @@ async fn flat_block(
 }
 
 /// `GET`/`HEAD /api/blocks/{hex[0:2]}/{hex}`: the path rfs asks first.
-async fn sharded_block(
+#[utoipa::path(
+    get,
+    path = "/api/blocks/{prefix}/{id}",
+    tag = "blocks",
+    summary = "A stored block, anonymously, at the path an rfs `http(s)://` route asks first",
+    params(
+        ("prefix" = String, Path, description = "The id's first byte, two hex characters"),
+        ("id" = String, Path, description = "BLAKE2b-16 or BLAKE2b-32 of the stored bytes, hex"),
+    ),
+    responses(
+        (status = 200, description = "The stored (compressed, encrypted) bytes; `Cache-Control: public, max-age=31536000, immutable`, `ETag` = the id", body = Binary, content_type = "application/octet-stream"),
+        (status = 206, description = "The requested range (`Content-Range`)", body = Binary, content_type = "application/octet-stream"),
+        (status = 304, description = "Not modified (`If-None-Match` names the id)"),
+        (status = 400, response = responses::BadRequest),
+        (status = 404, response = responses::NotFound),
+        (status = 416, description = "Range not satisfiable (`Content-Range: bytes */<size>`)"),
+    ),
+)]
+pub(crate) async fn sharded_block(
     State(state): State<AppState>,
     Path((prefix, id)): Path<(String, String)>,
     method: Method,
@@ -167,6 +201,20 @@ async fn serve_block(
 
 /// `POST /api/blocks/missing`: body = JSON array of hex ids; answer = the ids the store lacks,
 /// in request order.
+#[utoipa::path(
+    post,
+    path = "/api/blocks/missing",
+    tag = "blocks",
+    summary = "Which of these block ids the store lacks",
+    security(("bearer" = [])),
+    request_body(content = Vec<String>, description = "Hex block ids (at most 10,000)"),
+    responses(
+        (status = 200, description = "The ids the store lacks, in request order", body = Vec<String>),
+        (status = 400, response = responses::BadRequest),
+        (status = 401, response = responses::Unauthorized),
+        (status = 413, response = responses::PayloadTooLarge),
+    ),
+)]
 async fn missing(
     State(state): State<AppState>,
     Caller(_identity): Caller,
@@ -198,13 +246,33 @@ async fn missing(
     ))
 }
 
-#[derive(Serialize)]
+/// A stored chunk.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = BlockStored)]
 struct Stored {
+    /// Its id, lower-case hex.
     id: String,
+    /// Its size in bytes.
     size: usize,
 }
 
 /// `PUT /api/blocks/{id}`: body = the encrypted chunk, stored when `id` = BLAKE2b-N(body).
+#[utoipa::path(
+    put,
+    path = "/api/blocks/{id}",
+    tag = "blocks",
+    summary = "Store an encrypted chunk under its BLAKE2b-16/32 id",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "BLAKE2b-16 (32 hex characters) or BLAKE2b-32 (64) of the body")),
+    request_body(content = Binary, content_type = "application/octet-stream"),
+    responses(
+        (status = 201, description = "Stored", body = Stored),
+        (status = 400, response = responses::BadRequest),
+        (status = 401, response = responses::Unauthorized),
+        (status = 413, response = responses::PayloadTooLarge),
+        (status = 503, response = responses::Unavailable),
+    ),
+)]
 async fn upload(
     State(state): State<AppState>,
     Caller(_identity): Caller,

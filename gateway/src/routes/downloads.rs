@@ -19,8 +19,9 @@ use serde::Serialize;
 use crate::compat::dump::flist_bytes;
 use crate::compat::names::{flist_name, readable};
 use crate::compat::urls::public_base;
-use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::error::{ApiError, ApiResult, ErrorKind, responses};
 use crate::pyjson::PyJson;
+use crate::schemas::Binary;
 use crate::state::AppState;
 
 mod range;
@@ -61,7 +62,26 @@ impl<'a> Wanted<'a> {
     }
 }
 
-/// `GET /{repo}/{file}` for every suffix of [`Wanted`] but the preview page.
+/// `GET /{repo}/{file}` for every suffix of [`Wanted`] but the preview page. The route's
+/// documentation covers the preview page too: [`crate::app`] dispatches `.md` to it.
+#[utoipa::path(
+    get,
+    path = "/{repo}/{file}",
+    tag = "downloads",
+    summary = "`<name>.flist`/`.fl` bytes (Range, ETag), `.md5`, `.txt`, `.json`, `.md` preview",
+    responses(
+        (status = 200, description = "The file (`Range`, `If-None-Match`, `If-Modified-Since`, `If-Range` apply to it), its `.md5` or `.txt` (text), `.json` info, or `.md` preview page", content(
+            (Binary = "application/octet-stream"),
+            (String = "text/plain"),
+            (Object = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 206, description = "The requested range (`Content-Range`)", body = Binary, content_type = "application/octet-stream"),
+        (status = 304, description = "Not modified (`ETag`, `Last-Modified`)"),
+        (status = 404, response = responses::NotFound),
+        (status = 416, description = "Range not satisfiable (`Content-Range: bytes */<size>`)"),
+    ),
+)]
 pub async fn file(
     State(state): State<AppState>,
     Path((repo, file)): Path<(String, String)>,
@@ -95,6 +115,22 @@ fn not_found(err: DbError) -> ApiError {
 }
 
 /// `GET /{repo}/tags/{tag}/{file}`: a file (or its `.md5`) through a tag entry.
+#[utoipa::path(
+    get,
+    path = "/{repo}/tags/{tag}/{file}",
+    tag = "downloads",
+    summary = "A flist through a tag entry, or its `.md5`",
+    responses(
+        (status = 200, description = "The file (`Range`, `If-None-Match`, `If-Modified-Since`, `If-Range` apply to it) or its `.md5`", content(
+            (Binary = "application/octet-stream"),
+            (String = "text/plain"),
+        )),
+        (status = 206, description = "The requested range (`Content-Range`)", body = Binary, content_type = "application/octet-stream"),
+        (status = 304, description = "Not modified (`ETag`, `Last-Modified`)"),
+        (status = 404, response = responses::NotFound),
+        (status = 416, description = "Range not satisfiable (`Content-Range: bytes */<size>`)"),
+    ),
+)]
 async fn tag_file(
     State(state): State<AppState>,
     Path((repo, tag, file)): Path<(String, String, String)>,

@@ -9,9 +9,9 @@
 //! * `/listen/{jobid}` stays anonymous, like the original's: job ids are random UUIDv4s (122
 //!   random bits) handed only to the submitter, and the stream shows progress messages only.
 
-mod events;
+pub(crate) mod events;
 pub mod legacy;
-mod listen;
+pub(crate) mod listen;
 pub mod view;
 
 use axum::Router;
@@ -23,9 +23,9 @@ use axum::{Json, http::HeaderMap};
 use hub_model::MergeMode;
 use serde::Deserialize;
 
-use self::view::{JobPageView, JobView};
+use self::view::{JobPageView, JobSummary, JobView};
 use super::answer::{Reply, answer};
-use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::error::{ApiError, ApiResult, ErrorKind, responses};
 use crate::extract::{Body, Caller, Path, Query, idempotency_key};
 use crate::service::jobs::{self, JobQuery, Listed};
 use crate::service::submit::{self, docker::DockerRequest};
@@ -41,7 +41,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `?wait=` of `GET /api/jobs/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ShowQuery {
     /// Long poll: answer when the job changes state or finishes, at the latest after this long
     /// (`30s`, `2m`; capped by `gateway.max_long_poll`).
@@ -49,6 +50,21 @@ struct ShowQuery {
 }
 
 /// `GET /api/jobs/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/jobs/{id}",
+    tag = "jobs",
+    summary = "One job; `?wait=30s` long-polls until its next state change",
+    security(("bearer" = [])),
+    params(ShowQuery),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        (status = 400, response = responses::BadRequest),
+        (status = 401, response = responses::Unauthorized),
+        (status = 404, response = responses::NotFound),
+        (status = 429, response = responses::TooManyRequests),
+    ),
+)]
 async fn show(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -70,13 +86,17 @@ async fn show(
 }
 
 /// `GET /api/jobs` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Comma-separated states.
+    #[param(example = "queued,running")]
     state: Option<String>,
     /// Comma-separated kinds.
+    #[param(example = "docker,merge")]
     kind: Option<String>,
     /// Page size (1–100, default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// `next` of the previous page.
     cursor: Option<String>,
@@ -86,6 +106,21 @@ struct ListQuery {
 }
 
 /// `GET /api/jobs`: the caller's jobs, or a repository's it may act as, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/jobs",
+    tag = "jobs",
+    summary = "The caller's jobs (or a repository's), newest first",
+    security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of jobs", body = JobPageView),
+        (status = 400, response = responses::BadRequest),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 429, response = responses::TooManyRequests),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -124,6 +159,19 @@ fn parse_list<T: std::str::FromStr>(text: Option<&str>, what: &'static str) -> A
 }
 
 /// `DELETE /api/jobs/{id}`: cancel; `409` when the job already finished.
+#[utoipa::path(
+    delete,
+    path = "/api/jobs/{id}",
+    tag = "jobs",
+    summary = "Cancel a job",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The cancelled job", body = JobView),
+        (status = 401, response = responses::Unauthorized),
+        (status = 404, response = responses::NotFound),
+        (status = 409, response = responses::Conflict),
+    ),
+)]
 async fn cancel(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -134,23 +182,35 @@ async fn cancel(
 }
 
 /// Body of `POST /api/jobs`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 enum NewJob {
     /// Convert a container image.
     Docker {
+        /// Image reference, e.g. `alpine:3.20`.
         image: String,
+        /// Platform of a multi-architecture image, e.g. `linux/arm64`.
         #[serde(default)]
         platform: String,
+        /// Registry user (with `password`).
         username: Option<String>,
+        /// Registry password or token (with `username`).
         password: Option<String>,
+        /// Output format (default: the hub's).
+        #[schema(value_type = Option<hub_model::Format>)]
         format: Option<String>,
     },
     /// Merge flists.
     Merge {
+        /// The flists, as `repo/name`, in order.
         sources: Vec<String>,
+        /// Name of the merged flist.
         target: String,
+        /// How the sources are combined (default `union`).
+        #[schema(value_type = Option<MergeMode>)]
         mode: Option<String>,
+        /// Output format (default: the hub's).
+        #[schema(value_type = Option<hub_model::Format>)]
         format: Option<String>,
     },
 }
@@ -158,6 +218,36 @@ enum NewJob {
 /// `POST /api/jobs`: submit a docker conversion or a merge as JSON; always asynchronous
 /// (`202` with the job and its `Location`). Uploads go through the multipart routes with
 /// `Prefer: respond-async`.
+#[utoipa::path(
+    post,
+    path = "/api/jobs",
+    tag = "jobs",
+    summary = "Submit a docker conversion or a merge as JSON (always asynchronous)",
+    security(("bearer" = [])),
+    params(
+        (
+            "Idempotency-Key" = Option<String>,
+            Header,
+            nullable = false,
+            description = "A key the caller already used answers with that earlier job instead \
+                           of queuing a new one",
+        ),
+    ),
+    request_body = NewJob,
+    responses(
+        (
+            status = 202,
+            description = "Accepted: follow the job at `Location`",
+            body = JobSummary,
+            headers(("Location" = String, description = "The job: `/api/jobs/<id>`")),
+        ),
+        (status = 400, response = responses::BadRequest),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::NotFound),
+        (status = 429, response = responses::TooManyRequests),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     Caller(identity): Caller,

@@ -15,9 +15,10 @@ use hub_model::Format;
 use serde::{Deserialize, Serialize};
 
 use crate::compat::names::{created_flist, created_tag, flist_name, readable, writable_repository};
-use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::error::{ApiError, ApiResult, ErrorKind, responses};
 use crate::extract::{Caller, Path, Query};
 use crate::pyjson::PyJson;
+use crate::schemas::DumpSchema;
 use crate::service::flists;
 use crate::state::AppState;
 
@@ -38,8 +39,9 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `{"status": "success"}`, optionally with a payload.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Success<P: Serialize> {
+    #[schema(schema_with = crate::schemas::fields::success)]
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     payload: Option<P>,
@@ -76,12 +78,25 @@ fn missing_as(missing: Missing, answer: ErrorKind) -> impl Fn(DbError) -> ApiErr
     }
 }
 
-#[derive(Serialize)]
+/// The caller.
+#[derive(Serialize, utoipa::ToSchema)]
 struct Username<'a> {
     username: &'a str,
 }
 
 /// `GET /api/flist/me` (hub-api §7.1): the authentication probe.
+#[utoipa::path(
+    get,
+    path = "/api/flist/me",
+    tag = "me",
+    summary = "Authentication probe: the current user",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Success", body = Success<Username>),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+    ),
+)]
 async fn probe(Caller(identity): Caller) -> Response {
     success_with(Username {
         username: &identity.user,
@@ -89,6 +104,18 @@ async fn probe(Caller(identity): Caller) -> Response {
 }
 
 /// `GET /api/flist/me/{flist}` (hub-api §7.2): the contents dump, as 6.6.
+#[utoipa::path(
+    get,
+    path = "/api/flist/me/{flist}",
+    tag = "me",
+    summary = "Contents dump of one of the caller's flists",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Success", body = DumpSchema),
+        (status = 401, response = responses::Unauthorized),
+        (status = 404, response = responses::NotFound),
+    ),
+)]
 async fn contents(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -103,6 +130,18 @@ async fn contents(
 /// `DELETE /api/flist/me/{flist}` (hub-api §7.2): the flist or pointer `<flist>.flist`, else the
 /// taglink `<flist>`. Targets of removed pointers are untouched; pointers to a removed flist
 /// dangle.
+#[utoipa::path(
+    delete,
+    path = "/api/flist/me/{flist}",
+    tag = "me",
+    summary = "Delete an entry (flist, symlink or taglink)",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Success", body = Success<serde_json::Value>),
+        (status = 401, response = responses::Unauthorized),
+        (status = 404, response = responses::NotFound),
+    ),
+)]
 async fn remove(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -126,6 +165,20 @@ async fn remove(
 }
 
 /// `GET /api/flist/me/{source}/link/{linkname}` (hub-api §7.3): create or replace a local symlink.
+#[utoipa::path(
+    get,
+    path = "/api/flist/me/{source}/link/{linkname}",
+    tag = "me",
+    summary = "Create or replace a symlink",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Success", body = Success<serde_json::Value>),
+        (status = 400, response = responses::BadRequest),
+        (status = 401, response = responses::Unauthorized),
+        (status = 404, response = responses::NotFound),
+        (status = 409, response = responses::Conflict),
+    ),
+)]
 async fn link(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -140,6 +193,20 @@ async fn link(
 
 /// `GET /api/flist/me/{linkname}/crosslink/{repo}/{sourcename}` (hub-api §7.4): a symlink to
 /// another repository's entry.
+#[utoipa::path(
+    get,
+    path = "/api/flist/me/{linkname}/crosslink/{repo}/{sourcename}",
+    tag = "me",
+    summary = "Create or replace a cross-repository symlink",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Success", body = Success<serde_json::Value>),
+        (status = 400, response = responses::BadRequest),
+        (status = 401, response = responses::Unauthorized),
+        (status = 404, response = responses::NotFound),
+        (status = 409, response = responses::Conflict),
+    ),
+)]
 async fn crosslink(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -155,6 +222,20 @@ async fn crosslink(
 
 /// `GET /api/flist/me/{linkname}/crosstag/{repo}/{tagname}` (hub-api §7.6): an extension-less
 /// pointer to a whole tag. Checks in the spec's order.
+#[utoipa::path(
+    get,
+    path = "/api/flist/me/{linkname}/crosstag/{repo}/{tagname}",
+    tag = "me",
+    summary = "Create or replace a taglink",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Success", body = Success<serde_json::Value>),
+        (status = 400, response = responses::BadRequest),
+        (status = 401, response = responses::Unauthorized),
+        (status = 404, response = responses::NotFound),
+        (status = 409, response = responses::Conflict),
+    ),
+)]
 async fn crosstag(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -179,6 +260,19 @@ async fn crosstag(
 
 /// `GET /api/flist/me/{tagname}/{linkname}/tag/{repo}/{sourcename}` (hub-api §7.5): add or replace
 /// a tag entry, creating the tag.
+#[utoipa::path(
+    get,
+    path = "/api/flist/me/{tagname}/{linkname}/tag/{repo}/{sourcename}",
+    tag = "me",
+    summary = "Add or replace a tag entry",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Success", body = Success<serde_json::Value>),
+        (status = 400, response = responses::BadRequest),
+        (status = 401, response = responses::Unauthorized),
+        (status = 404, response = responses::NotFound),
+    ),
+)]
 async fn tag_add(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -204,6 +298,18 @@ async fn tag_add(
 
 /// `DELETE …/tag/{repo}/{sourcename}` (hub-api §7.5): remove a tag entry, even a dangling one
 /// (hub-api D17); the target is deliberately not checked.
+#[utoipa::path(
+    delete,
+    path = "/api/flist/me/{tagname}/{linkname}/tag/{repo}/{sourcename}",
+    tag = "me",
+    summary = "Remove a tag entry",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Success", body = Success<serde_json::Value>),
+        (status = 401, response = responses::Unauthorized),
+        (status = 404, response = responses::NotFound),
+    ),
+)]
 async fn tag_remove(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -217,14 +323,31 @@ async fn tag_remove(
 }
 
 /// `?force=true` of rename.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RenameOptions {
+    /// `true` to replace an existing destination.
     force: Option<String>,
 }
 
 /// `GET /api/flist/me/{source}/rename/{destination}` (hub-api §7.7). Unlike the original, an
 /// existing destination is only replaced with `?force=true` (409 otherwise): a typo must not
 /// silently destroy a published flist.
+#[utoipa::path(
+    get,
+    path = "/api/flist/me/{source}/rename/{destination}",
+    tag = "me",
+    summary = "Rename an entry",
+    security(("bearer" = [])),
+    params(RenameOptions),
+    responses(
+        (status = 200, description = "Success", body = Success<serde_json::Value>),
+        (status = 400, response = responses::BadRequest),
+        (status = 401, response = responses::Unauthorized),
+        (status = 404, response = responses::NotFound),
+        (status = 409, response = responses::Conflict),
+    ),
+)]
 async fn rename(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -247,13 +370,15 @@ async fn rename(
     Ok(success())
 }
 
-#[derive(Serialize)]
+/// A flist of a repository.
+#[derive(Serialize, utoipa::ToSchema)]
 struct FileRef<'a> {
     username: &'a str,
     filename: &'a str,
 }
 
-#[derive(Serialize)]
+/// What promote copied where.
+#[derive(Serialize, utoipa::ToSchema)]
 struct Promoted<'a> {
     source: FileRef<'a>,
     destination: FileRef<'a>,
@@ -261,6 +386,19 @@ struct Promoted<'a> {
 
 /// `GET /api/flist/me/promote/{sourcerepo}/{sourcefile}/{localname}` (hub-api §7.8): a new regular
 /// entry sharing the source's flist row (zero-copy; links are followed).
+#[utoipa::path(
+    get,
+    path = "/api/flist/me/promote/{sourcerepo}/{sourcefile}/{localname}",
+    tag = "me",
+    summary = "Copy a flist into the current repository",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Success", body = Success<Promoted>),
+        (status = 400, response = responses::BadRequest),
+        (status = 401, response = responses::Unauthorized),
+        (status = 404, response = responses::NotFound),
+    ),
+)]
 async fn promote(
     State(state): State<AppState>,
     Caller(identity): Caller,

@@ -17,9 +17,10 @@ use crate::compat::GlobalVersion;
 use crate::compat::body::JsonBody;
 use crate::compat::names::readable;
 use crate::compat::shapes::{EntryJson, InfoJson, RepositoryJson, TaglinkJson, unix};
-use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::error::{ApiError, ApiResult, ErrorKind, responses};
 use crate::extract::Path;
 use crate::pyjson::{self, PyJson};
+use crate::schemas::DumpSchema;
 use crate::service::flists;
 use crate::state::AppState;
 
@@ -93,6 +94,13 @@ fn serialise<T: serde::Serialize + ?Sized>(value: &T) -> ApiResult<Vec<u8>> {
 }
 
 /// `GET /api/flist` (hub-api §6.1): `"<repo>/<entry>"` of every entry.
+#[utoipa::path(
+    get,
+    path = "/api/flist",
+    tag = "public",
+    summary = "Every entry of every repository as `repo/name`",
+    responses((status = 200, description = "Success", body = Vec<String>)),
+)]
 async fn all_entries(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     cached_global(&state, &headers, "names", || async {
         serialise(&entries::all_names(&state.pool).await?)
@@ -101,6 +109,13 @@ async fn all_entries(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
 }
 
 /// `GET /api/repositories` (hub-api §6.2).
+#[utoipa::path(
+    get,
+    path = "/api/repositories",
+    tag = "public",
+    summary = "Repositories with their official flag and last change",
+    responses((status = 200, description = "Success", body = Vec<RepositoryJson>)),
+)]
 async fn repositories_list(State(state): State<AppState>) -> ApiResult<Response> {
     let repositories = repositories::list(&state.pool).await?;
     let body: Vec<RepositoryJson<'_>> = repositories
@@ -115,6 +130,13 @@ async fn repositories_list(State(state): State<AppState>) -> ApiResult<Response>
 }
 
 /// `GET /api/fileslist` (hub-api §6.3): every repository's listing.
+#[utoipa::path(
+    get,
+    path = "/api/fileslist",
+    tag = "public",
+    summary = "Every repository's entries",
+    responses((status = 200, description = "Success", body = BTreeMap<String, Vec<EntryJson>>)),
+)]
 async fn files_list(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     cached_global(&state, &headers, "fileslist", || async {
         let repositories = repositories::list(&state.pool).await?;
@@ -141,6 +163,16 @@ async fn listing_body(listed: &[entries::ListedEntry]) -> ApiResult<JsonBody> {
 }
 
 /// `GET /api/flist/{repo}` (hub-api §6.4).
+#[utoipa::path(
+    get,
+    path = "/api/flist/{repo}",
+    tag = "public",
+    summary = "Entries of a repository",
+    responses(
+        (status = 200, description = "Success", body = Vec<EntryJson>),
+        (status = 404, response = responses::NotFound),
+    ),
+)]
 async fn repository_listing(
     State(state): State<AppState>,
     Path(repo): Path<String>,
@@ -159,6 +191,16 @@ async fn repository_listing(
 }
 
 /// `GET /api/flist/{repo}/tags/{tag}` (hub-api §6.5).
+#[utoipa::path(
+    get,
+    path = "/api/flist/{repo}/tags/{tag}",
+    tag = "public",
+    summary = "Entries of a tag",
+    responses(
+        (status = 200, description = "Success", body = Vec<EntryJson>),
+        (status = 404, response = responses::NotFound),
+    ),
+)]
 async fn tag_listing(
     State(state): State<AppState>,
     Path((repo, tag)): Path<(String, String)>,
@@ -180,6 +222,20 @@ async fn tag_listing(
 }
 
 /// `GET /api/flist/{repo}/{flist}` (hub-api §6.6).
+#[utoipa::path(
+    get,
+    path = "/api/flist/{repo}/{flist}",
+    tag = "public",
+    summary = "Contents dump of a flist (also `INFO` = `/light`)",
+    responses(
+        (status = 200, description = "Success", body = DumpSchema),
+        (status = 404, response = responses::NotFound),
+    ),
+    extensions(("x-info-method" = json!({
+        "summary": "INFO: same answer as /light",
+        "schema": {"$ref": "#/components/schemas/Info"},
+    }))),
+)]
 async fn contents(
     State(state): State<AppState>,
     Path((repo, flist)): Path<(String, String)>,
@@ -191,6 +247,16 @@ async fn contents(
 }
 
 /// `GET /api/flist/{repo}/{flist}/light` (hub-api §6.7) (and `INFO`, rewritten to it).
+#[utoipa::path(
+    get,
+    path = "/api/flist/{repo}/{flist}/light",
+    tag = "public",
+    summary = "Size, mtime, type and MD5 of an entry",
+    responses(
+        (status = 200, description = "Success", body = InfoJson),
+        (status = 404, response = responses::NotFound),
+    ),
+)]
 async fn light(
     State(state): State<AppState>,
     Path((repo, flist)): Path<(String, String)>,
@@ -203,6 +269,17 @@ async fn light(
 
 /// `GET /api/flist/{repo}/{name}/taglink` (hub-api §6.8): `name` is the exact (extension-less)
 /// pointer.
+#[utoipa::path(
+    get,
+    path = "/api/flist/{repo}/{name}/taglink",
+    tag = "public",
+    summary = "Target of a taglink",
+    responses(
+        (status = 200, description = "Success", body = TaglinkJson),
+        (status = 404, response = responses::NotFound),
+        (status = 500, response = responses::Failed),
+    ),
+)]
 async fn taglink(
     State(state): State<AppState>,
     Path((repo, name)): Path<(String, String)>,
@@ -224,6 +301,16 @@ async fn taglink(
 }
 
 /// `GET /api/flist/{repo}/{flist}/metadata` (hub-api §6.9).
+#[utoipa::path(
+    get,
+    path = "/api/flist/{repo}/{flist}/metadata",
+    tag = "public",
+    summary = "Metadata of a flist (secrets stripped)",
+    responses(
+        (status = 200, description = "Success", body = Object),
+        (status = 404, response = responses::NotFound),
+    ),
+)]
 async fn metadata(
     State(state): State<AppState>,
     Path((repo, flist)): Path<(String, String)>,

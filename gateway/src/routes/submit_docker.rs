@@ -10,9 +10,11 @@ use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 
-use super::answer::{Reply, answer};
-use crate::error::{ApiError, ApiResult, ErrorKind};
+use super::answer::{Published, Reply, Success, answer};
+use super::jobs::view::JobSummary;
+use crate::error::{ApiError, ApiResult, ErrorKind, responses};
 use crate::extract::{Caller, PreferAsync, Query, idempotency_key};
+use crate::schemas::{DockerFormSchema, SubmitHeaders};
 use crate::service::submit::docker::{self, DockerRequest};
 use crate::state::AppState;
 use crate::upload::FormatQuery;
@@ -22,6 +24,36 @@ use crate::upload::FormatQuery;
 const MAX_FIELD: usize = 16 * 1024;
 
 /// `POST /api/flist/me/docker`: form field `image`, urlencoded or multipart.
+#[utoipa::path(
+    post,
+    path = "/api/flist/me/docker",
+    tag = "submit",
+    summary = "Container image → flist (fields `image`, `platform`, `username`, `password`, `format`)",
+    security(("bearer" = [])),
+    params(
+        FormatQuery,
+        SubmitHeaders,
+    ),
+    request_body(content(
+        (DockerFormSchema = "application/x-www-form-urlencoded"),
+        (DockerFormSchema = "multipart/form-data"),
+    )),
+    responses(
+        (
+            status = 200,
+            description = "Published",
+            body = Success<Published>,
+            headers(("Location" = String, description = "The job: `/api/jobs/<id>`")),
+        ),
+        (
+            status = 202,
+            description = "Accepted (`Prefer: respond-async`): follow the job",
+            body = JobSummary,
+            headers(("Location" = String, description = "The job: `/api/jobs/<id>`")),
+        ),
+        responses::Submission,
+    ),
+)]
 pub async fn docker(
     State(state): State<AppState>,
     Caller(identity): Caller,

@@ -8,23 +8,55 @@ use axum::response::{IntoResponse, Response};
 use hub_model::MergeMode;
 use serde::Deserialize;
 
-use super::answer::{Reply, answer};
-use crate::error::{ApiError, ApiResult, ErrorKind};
+use super::answer::{Merged, Reply, Success, answer};
+use super::jobs::view::JobSummary;
+use crate::error::{ApiError, ApiResult, ErrorKind, responses};
 use crate::extract::{Body, Caller, Path, PreferAsync, Query, idempotency_key};
+use crate::schemas::SubmitHeaders;
 use crate::service::submit::{asked_format, merge};
 use crate::state::AppState;
 
 /// `?format=` and `?mode=` of the merge route.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MergeQuery {
-    /// `flist` or `fl`.
+    /// Output format: `flist` (default) or `fl`.
+    #[param(value_type = Option<hub_model::Format>)]
     pub format: Option<String>,
     /// `union` (the original's: the first source wins per path) or `overlay` (later sources
     /// win, whiteouts delete).
+    #[param(value_type = Option<MergeMode>)]
     pub mode: Option<String>,
 }
 
 /// `POST /api/flist/me/merge/{target}`.
+#[utoipa::path(
+    post,
+    path = "/api/flist/me/merge/{target}",
+    tag = "submit",
+    summary = "Merge flists (`repo/name` list) into `target`",
+    security(("bearer" = [])),
+    params(
+        MergeQuery,
+        SubmitHeaders,
+    ),
+    request_body = Vec<String>,
+    responses(
+        (
+            status = 200,
+            description = "Published",
+            body = Success<Merged>,
+            headers(("Location" = String, description = "The job: `/api/jobs/<id>`")),
+        ),
+        (
+            status = 202,
+            description = "Accepted (`Prefer: respond-async`): follow the job",
+            body = JobSummary,
+            headers(("Location" = String, description = "The job: `/api/jobs/<id>`")),
+        ),
+        responses::Submission,
+    ),
+)]
 pub async fn merge_into(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -48,6 +80,19 @@ pub async fn merge_into(
 
 /// `POST /api/flist/me/merge` (no target): the sources are still validated first, as the
 /// original did, then `missing build (target) name`.
+#[utoipa::path(
+    post,
+    path = "/api/flist/me/merge",
+    tag = "submit",
+    summary = "Merge without a target: validates the sources, then `missing build (target) name`",
+    security(("bearer" = [])),
+    request_body = Vec<String>,
+    responses(
+        (status = 400, response = responses::BadRequest),
+        (status = 401, response = responses::Unauthorized),
+        (status = 404, response = responses::NotFound),
+    ),
+)]
 pub async fn merge_without_target(
     State(state): State<AppState>,
     Caller(_identity): Caller,

@@ -7,13 +7,43 @@ use axum::extract::{Multipart, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-use super::answer::{Reply, answer};
+use super::answer::{Published, Reply, Success, answer};
+use super::jobs::view::JobSummary;
+use crate::error::responses;
 use crate::extract::{Caller, PreferAsync, Query};
+use crate::schemas::{SubmitHeaders, UploadFormSchema};
 use crate::service::submit::upload::UploadRoute;
 use crate::state::AppState;
 use crate::upload::{FormatQuery, receive};
 
 /// `POST /api/flist/me/upload`.
+#[utoipa::path(
+    post,
+    path = "/api/flist/me/upload",
+    tag = "submit",
+    summary = "Archive (.tar.gz, .tgz, .tar, .tar.zst, .tar.xz, .tar.bz2) → flist; synchronous unless `Prefer: respond-async`",
+    security(("bearer" = [])),
+    params(
+        FormatQuery,
+        SubmitHeaders,
+    ),
+    request_body(content = UploadFormSchema, content_type = "multipart/form-data"),
+    responses(
+        (
+            status = 200,
+            description = "Published",
+            body = Success<Published>,
+            headers(("Location" = String, description = "The job: `/api/jobs/<id>`")),
+        ),
+        (
+            status = 202,
+            description = "Accepted (`Prefer: respond-async`): follow the job",
+            body = JobSummary,
+            headers(("Location" = String, description = "The job: `/api/jobs/<id>`")),
+        ),
+        responses::Submission,
+    ),
+)]
 pub async fn upload(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -28,6 +58,30 @@ pub async fn upload(
 }
 
 /// `POST /api/flist/me/upload-flist`.
+#[utoipa::path(
+    post,
+    path = "/api/flist/me/upload-flist",
+    tag = "submit",
+    summary = "Publish a homemade flist once its chunks are all in the store",
+    security(("bearer" = [])),
+    params(SubmitHeaders),
+    request_body(content = UploadFormSchema, content_type = "multipart/form-data"),
+    responses(
+        (
+            status = 200,
+            description = "Published",
+            body = Success<Published>,
+            headers(("Location" = String, description = "The job: `/api/jobs/<id>`")),
+        ),
+        (
+            status = 202,
+            description = "Accepted (`Prefer: respond-async`): follow the job",
+            body = JobSummary,
+            headers(("Location" = String, description = "The job: `/api/jobs/<id>`")),
+        ),
+        responses::Submission,
+    ),
+)]
 pub async fn upload_flist(
     State(state): State<AppState>,
     Caller(identity): Caller,

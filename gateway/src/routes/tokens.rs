@@ -14,7 +14,7 @@ use hub_auth::TokenInfo;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::error::{ApiError, ApiResult, ErrorKind, responses};
 use crate::extract::{Body, Caller, Path};
 use crate::service::tokens;
 use crate::state::AppState;
@@ -28,15 +28,23 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A token as listed (the token itself is never stored, so never shown again).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Token)]
 struct TokenView {
+    /// The token's id.
     jti: Uuid,
+    /// The account it acts as.
     username: String,
+    /// Free text given when it was minted.
     description: String,
+    /// When it was minted.
     created_at: DateTime<Utc>,
+    /// When it stops working.
     expires_at: DateTime<Utc>,
+    /// When it was revoked.
     revoked_at: Option<DateTime<Utc>>,
     /// `active`, `expired` or `revoked`.
+    #[schema(schema_with = crate::schemas::fields::token_status)]
     status: &'static str,
 }
 
@@ -62,6 +70,18 @@ impl From<TokenInfo> for TokenView {
 }
 
 /// `GET /api/tokens`: the caller's hub JWTs, newest first (revoked and expired included).
+#[utoipa::path(
+    get,
+    path = "/api/tokens",
+    tag = "tokens",
+    summary = "The caller's hub tokens",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Newest first, revoked and expired included", body = Vec<TokenView>),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -71,17 +91,21 @@ async fn list(
 }
 
 /// Body of `POST /api/tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = MintToken)]
 #[serde(deny_unknown_fields)]
 struct MintRequest {
     /// Lifetime (`30d`, `12h`); default: `auth.hub_jwt.default_ttl`.
+    #[schema(example = "30d")]
     ttl: Option<String>,
     /// Free text shown in listings ("CI of project x").
     #[serde(default)]
     description: String,
 }
 
-#[derive(Debug, Serialize)]
+/// A new token and what the listing shows of it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = MintedToken)]
 struct Minted {
     /// The token: shown once, keep it.
     token: String,
@@ -90,6 +114,21 @@ struct Minted {
 }
 
 /// `POST /api/tokens`: mint a token for the caller (`201`, the token is shown only now).
+#[utoipa::path(
+    post,
+    path = "/api/tokens",
+    tag = "tokens",
+    summary = "Mint a token for the caller (shown once)",
+    security(("bearer" = [])),
+    request_body(content = Option<MintRequest>, description = "Optional: an empty body takes the defaults"),
+    responses(
+        (status = 201, description = "The token, shown only now", body = Minted),
+        (status = 400, response = responses::BadRequest),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 501, response = responses::NotConfigured),
+    ),
+)]
 async fn mint(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -129,6 +168,19 @@ fn parse_ttl(text: &str) -> ApiResult<Duration> {
 }
 
 /// `DELETE /api/tokens/{jti}`: revoke one of the caller's tokens.
+#[utoipa::path(
+    delete,
+    path = "/api/tokens/{jti}",
+    tag = "tokens",
+    summary = "Revoke one of the caller's tokens",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::NotFound),
+    ),
+)]
 async fn revoke(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -138,13 +190,27 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Debug, Serialize)]
+/// The answer of revoke-all.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct RevokedAll {
+    /// Every token of the caller issued before this instant is revoked.
     revoked_before: DateTime<Utc>,
 }
 
 /// `POST /api/tokens/revoke-all`: revoke every token of the caller, the original hub's Ed25519
 /// tokens included (the one used for this request too).
+#[utoipa::path(
+    post,
+    path = "/api/tokens/revoke-all",
+    tag = "tokens",
+    summary = "Revoke every token of the caller",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Tokens issued before `revoked_before` no longer work", body = RevokedAll),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+    ),
+)]
 async fn revoke_all(
     State(state): State<AppState>,
     Caller(identity): Caller,

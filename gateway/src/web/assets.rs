@@ -9,6 +9,19 @@ const CSS: &str = include_str!("assets/hub.css");
 const JS: &str = include_str!("assets/hub.js");
 
 /// `GET /static/{file}`.
+#[utoipa::path(
+    get,
+    path = "/static/{file}",
+    tag = "web",
+    summary = "Self-hosted assets",
+    responses(
+        (status = 200, description = "`hub.css` or `hub.js`", content(
+            (String = "text/css"),
+            (String = "text/javascript"),
+        )),
+        (status = 404, description = "No such asset (empty body)"),
+    ),
+)]
 pub async fn asset(Path(file): Path<String>) -> Response {
     let (content_type, body) = match file.as_str() {
         "hub.css" => ("text/css; charset=utf-8", CSS),

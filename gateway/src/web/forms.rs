@@ -92,6 +92,16 @@ fn published(state: &AppState, headers: &HeaderMap, user: &WebUser, job: &Job) -
 
 /// `GET /upload` (protected): the archive upload form. The page's script posts it and follows
 /// the job; the progress bar and summary are filled in by the script.
+#[utoipa::path(
+    get,
+    path = "/upload",
+    tag = "web",
+    summary = "Upload form",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn upload_form(user: WebUser) -> Response {
     let body = format!(
         "<h1>Upload a .tar.gz</h1>{}<form method=\"post\" action=\"/upload\" \
@@ -133,21 +143,48 @@ fn upload_flist_page(user: &WebUser, error: Option<&ApiError>) -> Response {
     page(status_of(error), "Homemade", &user.visitor.nav(), &body)
 }
 
-#[derive(Serialize)]
+/// The answer of `POST /upload`, for the page's script.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+enum WebUploadReply<'a> {
+    /// The job is queued.
+    Accepted(WebAccepted),
+    /// The upload was refused.
+    Refused(WebRefused<'a>),
+}
+
+/// `{"status": "success", "jobid": …}`.
+#[derive(Serialize, utoipa::ToSchema)]
 struct WebAccepted {
+    #[schema(schema_with = crate::schemas::fields::success)]
     status: &'static str,
+    /// The job: follow it at `/listen/{jobid}`.
     jobid: uuid::Uuid,
 }
 
-#[derive(Serialize)]
+/// `{"status": "error", "message": …}`.
+#[derive(Serialize, utoipa::ToSchema)]
 struct WebRefused<'a> {
+    #[schema(schema_with = crate::schemas::fields::error)]
     status: &'static str,
+    /// The catalogue's message.
     message: &'a str,
 }
 
 /// `POST /upload` (protected): `200 {"status": "success", "jobid": …}` as soon as the job is
 /// queued, the page then follows `/listen/<jobid>`; errors are `200 {"status": "error",
 /// "message": …}` for the page's script (hub-api §10).
+#[utoipa::path(
+    post,
+    path = "/upload",
+    tag = "submit",
+    summary = "Website upload: answers at once with the job id, then follow `/listen/{jobid}`",
+    security(("session" = [])),
+    request_body(content = crate::schemas::UploadFormSchema, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "Queued, or refused with the catalogue's message (both `200`, for the page's script)", body = WebUploadReply),
+    ),
+)]
 pub async fn web_upload(
     State(state): State<AppState>,
     user: WebUser,
@@ -158,26 +195,52 @@ pub async fn web_upload(
     let route = UploadRoute::Archive { api: false };
     let query = FormatQuery::default();
     match receive(&state, &identity, route, query, &headers, multipart).await {
-        Ok(submitted) => PyJson(WebAccepted {
+        Ok(submitted) => PyJson(WebUploadReply::Accepted(WebAccepted {
             status: "success",
             jobid: submitted.job().id,
-        })
+        }))
         .into_response(),
-        Err(error) => PyJson(WebRefused {
+        Err(error) => PyJson(WebUploadReply::Refused(WebRefused {
             status: "error",
             message: &error.message(),
-        })
+        }))
         .into_response(),
     }
 }
 
 /// `GET /upload-flist` (protected): the homemade flist form.
+#[utoipa::path(
+    get,
+    path = "/upload-flist",
+    tag = "web",
+    summary = "Homemade flist form",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn upload_flist_form(user: WebUser) -> Response {
     upload_flist_page(&user, None)
 }
 
 /// `POST /upload-flist` (protected): verify the homemade flist's chunks and publish it unchanged
 /// (hub-api §7.10, §11.2), then the success page; or the form with the error.
+#[utoipa::path(
+    post,
+    path = "/upload-flist",
+    tag = "web",
+    summary = "Homemade flist form: waits for the job; the success page, or the form with `Oops: <error>`",
+    security(("session" = [])),
+    request_body(content = crate::schemas::UploadFormSchema, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The success page", body = String, content_type = "text/html"),
+        (status = 400, response = crate::error::responses::pages::BadRequest),
+        (status = 413, response = crate::error::responses::pages::PayloadTooLarge),
+        (status = 422, response = crate::error::responses::pages::ChunksMissing),
+        (status = 429, response = crate::error::responses::pages::TooManyRequests),
+        (status = 504, response = crate::error::responses::pages::StillRunning),
+    ),
+)]
 pub async fn upload_flist(
     State(state): State<AppState>,
     user: WebUser,
@@ -226,12 +289,38 @@ async fn merge_page(state: &AppState, user: &WebUser, error: Option<&ApiError>) 
 }
 
 /// `GET /merge` (protected): the merge form, with every flist of the hub to choose from.
+#[utoipa::path(
+    get,
+    path = "/merge",
+    tag = "web",
+    summary = "Merge form",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn merge_form(State(state): State<AppState>, user: WebUser) -> Response {
     merge_page(&state, &user, None).await
 }
 
 /// `POST /merge` (protected): form fields `flists[]` (repeated, in order; empty rows skipped)
 /// and `name`; the validation of hub-api §7.11, then the merge job, then the success page.
+#[utoipa::path(
+    post,
+    path = "/merge",
+    tag = "web",
+    summary = "Merge form (`flists[]` in order, `name`): waits for the job; the success page, or the form with the error",
+    security(("session" = [])),
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The success page", body = String, content_type = "text/html"),
+        (status = 400, response = crate::error::responses::pages::BadRequest),
+        (status = 404, response = crate::error::responses::pages::NotFound),
+        (status = 429, response = crate::error::responses::pages::TooManyRequests),
+        (status = 500, response = crate::error::responses::pages::Failed),
+        (status = 504, response = crate::error::responses::pages::StillRunning),
+    ),
+)]
 pub async fn merge(
     State(state): State<AppState>,
     user: WebUser,
@@ -274,12 +363,35 @@ fn docker_page(user: &WebUser, error: Option<&ApiError>) -> Response {
 }
 
 /// `GET /docker-convert` (protected): the Docker image form.
+#[utoipa::path(
+    get,
+    path = "/docker-convert",
+    tag = "web",
+    summary = "Docker conversion form",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn docker_form(user: WebUser) -> Response {
     docker_page(&user, None)
 }
 
 /// `POST /docker-convert` (protected): queue the conversion of `docker-input` and render its
 /// progress page; without an image name, the form with `missing docker image name`.
+#[utoipa::path(
+    post,
+    path = "/docker-convert",
+    tag = "web",
+    summary = "Docker form (`docker-input`): the job's progress page, following `/listen/{jobid}`",
+    security(("session" = [])),
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The progress page", body = String, content_type = "text/html"),
+        (status = 400, response = crate::error::responses::pages::BadRequest),
+        (status = 429, response = crate::error::responses::pages::TooManyRequests),
+    ),
+)]
 pub async fn docker_convert(
     State(state): State<AppState>,
     user: WebUser,

@@ -67,6 +67,16 @@ fn start_threebot(
 
 /// `GET /login`: ThreeFold Connect when configured, else the local sign-in form. No login
 /// route exists when authentication is disabled (hub-api §4.7).
+#[utoipa::path(
+    get,
+    path = "/login",
+    tag = "web",
+    summary = "ThreeFold Connect login (302)",
+    responses(
+        (status = 302, description = "To ThreeFold Connect, or to `/login-method` on hubs without it"),
+        (status = 404, description = "Not found when authentication is disabled (the website's not-found page)", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn login(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if !state.auth.is_enabled() {
         return not_found_page();
@@ -79,6 +89,17 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap) -> Respons
 
 /// `GET /token`: an API token through ThreeFold Connect; on hubs without it, a token for the
 /// logged-in local user.
+#[utoipa::path(
+    get,
+    path = "/token",
+    tag = "web",
+    summary = "API token through ThreeFold Connect (302)",
+    responses(
+        (status = 302, description = "To ThreeFold Connect, to the token page, or to `/login-method`"),
+        (status = 500, description = "Token minting is not configured", body = String, content_type = "text/plain"),
+        (status = 404, description = "Not found when authentication is disabled (the website's not-found page)", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn token(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if !state.auth.is_enabled() {
         return not_found_page();
@@ -223,6 +244,17 @@ async fn verify(
 }
 
 /// `GET /callback_threebot`: log the user in and go home.
+#[utoipa::path(
+    get,
+    path = "/callback_threebot",
+    tag = "web",
+    summary = "ThreeFold Connect login callback",
+    responses(
+        (status = 302, description = "Signed in: to `/`"),
+        (status = 400, description = "The callback does not verify", body = String, content_type = "text/plain"),
+        (status = 404, description = "Not found when authentication is disabled (the website's not-found page)", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn callback_threebot(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -244,6 +276,17 @@ pub async fn callback_threebot(
 }
 
 /// `GET /callback_token`: mint a hub token for the user and show it.
+#[utoipa::path(
+    get,
+    path = "/callback_token",
+    tag = "web",
+    summary = "ThreeFold Connect token callback",
+    responses(
+        (status = 302, description = "To the token page"),
+        (status = 400, description = "The callback does not verify", body = String, content_type = "text/plain"),
+        (status = 404, description = "Not found when authentication is disabled (the website's not-found page)", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn callback_token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -262,6 +305,15 @@ pub async fn callback_token(
 }
 
 /// `GET /logout`: forget the session and render the home page (hub-api §4.9).
+#[utoipa::path(
+    get,
+    path = "/logout",
+    tag = "web",
+    summary = "Log out",
+    responses(
+        (status = 200, description = "The home page, the session cookie cleared", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn logout(State(state): State<AppState>) -> Response {
     let nav = Nav {
         login: state.auth.is_enabled(),
@@ -316,6 +368,16 @@ fn throttled_page(state: &AppState, visitor: &Visitor, throttled: &ApiError) -> 
 }
 
 /// `GET /login-method`: the sign-in choices.
+#[utoipa::path(
+    get,
+    path = "/login-method",
+    tag = "web",
+    summary = "Login choices",
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+        (status = 404, description = "Not found when authentication is disabled (the website's not-found page)", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn login_method(State(state): State<AppState>, visitor: Visitor) -> Response {
     if !state.auth.is_enabled() {
         return not_found_page();
@@ -324,15 +386,30 @@ pub async fn login_method(State(state): State<AppState>, visitor: Visitor) -> Re
 }
 
 /// The local sign-in form.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LocalLogin {
+    /// Account name.
     username: String,
+    /// Its password.
     password: String,
 }
 
 /// `POST /login-local`: sign in with a local account (argon2 hash, constant-time failure).
 /// Wrong passwords count against the client address's failed-authentication budget
 /// ([`crate::auth_limit`]), like wrong tokens.
+#[utoipa::path(
+    post,
+    path = "/login-local",
+    tag = "web",
+    summary = "Local account login (self-hosted hubs)",
+    request_body(content = LocalLogin, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 302, description = "Signed in: to `/`"),
+        (status = 401, description = "The sign-in page with the refusal", body = String, content_type = "text/html"),
+        (status = 429, description = "Too many failed sign-ins from this client (`Retry-After`)", body = String, content_type = "text/html"),
+        (status = 404, description = "Not found when authentication is disabled (the website's not-found page)", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn login_local(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,

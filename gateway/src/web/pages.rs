@@ -53,6 +53,15 @@ pub(super) fn is_reserved_page(repo: &str) -> bool {
 }
 
 /// `GET /`: official repositories, then contributors.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "web",
+    summary = "Home page",
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn home(State(state): State<AppState>, visitor: Visitor) -> Response {
     render_home(&state, &visitor.nav()).await
 }
@@ -108,6 +117,16 @@ fn target_link(repo: &str, entry: &ListedEntry) -> Option<String> {
 }
 
 /// `GET /{repo}`: tags and files of a repository.
+#[utoipa::path(
+    get,
+    path = "/{repo}",
+    tag = "web",
+    summary = "Repository page",
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+        (status = 404, description = "The website's not-found page", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn repository(
     State(state): State<AppState>,
     visitor: Visitor,
@@ -177,6 +196,16 @@ pub async fn repository(
 }
 
 /// `GET /{repo}/tags/{tag}`: the entries of a tag.
+#[utoipa::path(
+    get,
+    path = "/{repo}/tags/{tag}",
+    tag = "web",
+    summary = "Tag page",
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+        (status = 404, description = "The website's not-found page", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn tag(
     State(state): State<AppState>,
     visitor: Visitor,
@@ -219,14 +248,26 @@ pub async fn tag(
 }
 
 /// `?q=` of the search page.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
+    /// Text to search for (the page filters `/api/fileslist` in the browser).
     q: Option<String>,
 }
 
 /// `GET /search`: the search box. The page's script loads `/api/fileslist` once and filters it
 /// in the browser (case-insensitive substring of repository, name or size, at least three
 /// characters), as the original page did: typing costs the hub nothing.
+#[utoipa::path(
+    get,
+    path = "/search",
+    tag = "web",
+    summary = "Search page",
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn search(visitor: Visitor, Query(query): Query<SearchQuery>) -> Response {
     let text = query.q.unwrap_or_default();
     let body = format!(
@@ -244,6 +285,15 @@ pub async fn search(visitor: Visitor, Query(query): Query<SearchQuery>) -> Respo
 }
 
 /// `GET /readonly`: the notice in read-only mode, the home page otherwise (hub-api §4.8).
+#[utoipa::path(
+    get,
+    path = "/readonly",
+    tag = "web",
+    summary = "Read-only notice",
+    responses(
+        (status = 200, description = "The notice in read-only mode, the home page otherwise", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn readonly(State(state): State<AppState>, visitor: Visitor) -> Response {
     if !state.auth.is_readonly() {
         return found("/");
@@ -260,6 +310,15 @@ pub async fn readonly(State(state): State<AppState>, visitor: Visitor) -> Respon
 
 /// `GET /token/{token}`: the token and how to use it (hub-api §4.10). Never cached, never logged
 /// (hub-api D8), and no `Referer` carrying it to another site.
+#[utoipa::path(
+    get,
+    path = "/token/{token}",
+    tag = "web",
+    summary = "The minted token and a curl example",
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn token_page(
     State(state): State<AppState>,
     visitor: Visitor,

@@ -14,6 +14,7 @@ use crate::jobs::JobState;
 
 /// What an event reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
     /// The job entered [`JobEvent::state`].
@@ -50,6 +51,7 @@ impl EventKind {
 
 /// One recorded event of a job. Also the JSON published live on `<prefix>.events.<job id>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct JobEvent {
     /// The job.
     pub job_id: Uuid,

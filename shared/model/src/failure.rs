@@ -192,6 +192,25 @@ impl<'de> Deserialize<'de> for FailureCode {
     }
 }
 
+/// The OpenAPI schema: a string, one of the known codes. A row written by another version may
+/// hold a code this one does not know ([`FailureCode::Other`]); this version never writes one.
+#[cfg(feature = "utoipa")]
+impl utoipa::PartialSchema for FailureCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Self::KNOWN.iter().map(Self::as_str)))
+            .description(Some(
+                "Stable failure code (a row written by another hub version may hold a code not \
+                 listed here)",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "utoipa")]
+impl utoipa::ToSchema for FailureCode {}
+
 /// The original hub's message for a homemade flist whose chunks are not all in the store
 /// (hub-api §14); the verify worker's failure message starts with it.
 pub const MISSING_CHUNKS_MESSAGE: &str =

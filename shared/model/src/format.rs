@@ -128,6 +128,21 @@ impl<'de> Deserialize<'de> for Format {
     }
 }
 
+/// The OpenAPI schema: a string, one of [`Format::ALL`]'s spellings.
+#[cfg(feature = "utoipa")]
+impl utoipa::PartialSchema for Format {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Self::ALL.map(Self::as_str)))
+            .description(Some("Flist format: `flist` (0-flist) or `fl` (rfs v2)"))
+            .into()
+    }
+}
+
+#[cfg(feature = "utoipa")]
+impl utoipa::ToSchema for Format {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,8 @@ pub struct UnknownName {
 }
 
 /// Declares a closed set of names: the enum, `ALL`, `as_str`, `Display`, `FromStr` and serde as
-/// that string, from one table.
+/// that string (and, with the `utoipa` feature, its OpenAPI schema: an enum of those strings),
+/// from one table.
 macro_rules! named {
     ($(#[$meta:meta])* $name:ident, $what:literal, $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)?) => {
         $(#[$meta])*
@@ -43,6 +44,22 @@ macro_rules! named {
                 f.write_str(self.as_str())
             }
         }
+
+        // Written out rather than derived: the derive does not see the `serde(rename)` of a
+        // macro argument and would spell the variants' Rust names.
+        #[cfg(feature = "utoipa")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some(Self::ALL.map(Self::as_str)))
+                    .description(Some(concat!("A ", $what)))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "utoipa")]
+        impl utoipa::ToSchema for $name {}
 
         impl FromStr for $name {
             type Err = UnknownName;

@@ -10,6 +10,7 @@ use crate::{Format, JobKind, MergeMode};
 
 /// The original hub's Stats object (hub-api §6), members in its order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Stats {
     /// Regular files.
@@ -56,6 +57,7 @@ impl Stats {
 
 /// What every job that builds or checks a flist reports about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct FlistResult {
     /// Entry name it is published as (`<name>.flist` / `<name>.fl`).
     pub name: String,
@@ -73,6 +75,7 @@ pub struct FlistResult {
 
 /// Result of a conversion of an uploaded archive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct ConvertResult {
     /// The flist built.
     #[serde(flatten)]
@@ -85,6 +88,7 @@ pub struct ConvertResult {
 
 /// Result of the check of a homemade flist.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct VerifyResult {
     /// The flist published unchanged.
     #[serde(flatten)]
@@ -95,6 +99,7 @@ pub struct VerifyResult {
 
 /// Result of a merge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct MergeResult {
     /// The flist built.
     #[serde(flatten)]
@@ -107,6 +112,7 @@ pub struct MergeResult {
 
 /// zflist's `files` member (hub-api §7.9/§7.12): the statistics of a successful conversion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Files {
     /// Always `true` (a failed job has no result).
     pub success: bool,
@@ -132,6 +138,7 @@ impl Files {
 
 /// Result of a docker image conversion (hub-api §7.12).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct DockerResult {
     /// Entry name it is published as.
     pub name: String,
@@ -186,6 +193,7 @@ pub fn set_flist_id(result: &mut serde_json::Value, id: i64) {
 
 /// The result of a job of any kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum JobResult {
     /// A `convert` job's.

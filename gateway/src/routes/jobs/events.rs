@@ -13,7 +13,7 @@ use futures::{Stream, StreamExt};
 use hub_jobs::JobEventStream;
 use serde::Deserialize;
 
-use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::error::{ApiError, ApiResult, ErrorKind, responses};
 use crate::extract::{Caller, Path, Query};
 use crate::service::jobs::visible_job;
 use crate::state::AppState;
@@ -22,13 +22,31 @@ use crate::state::AppState;
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// `?after=` of the events stream.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct EventsQuery {
     /// Resume after this event (`seq`); `Last-Event-ID` wins when both are given.
     after: Option<i64>,
 }
 
 /// `GET /api/jobs/{id}/events`.
+#[utoipa::path(
+    get,
+    path = "/api/jobs/{id}/events",
+    tag = "jobs",
+    summary = "A job's events as Server-Sent Events: replay, then live; `Last-Event-ID` resumes",
+    security(("bearer" = [])),
+    params(
+        EventsQuery,
+        ("Last-Event-ID" = Option<i64>, Header, nullable = false, description = "Resume after this event (wins over `after`)"),
+    ),
+    responses(
+        (status = 200, description = "`id:` = seq, `event:` = kind, `data:` = the event", body = hub_db::events::JobEvent, content_type = "text/event-stream"),
+        (status = 400, response = responses::BadRequest),
+        (status = 401, response = responses::Unauthorized),
+        (status = 404, response = responses::NotFound),
+    ),
+)]
 pub(super) async fn stream(
     State(state): State<AppState>,
     Caller(identity): Caller,

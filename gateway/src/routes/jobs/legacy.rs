@@ -13,13 +13,16 @@ use serde::Serialize;
 pub use hub_jobs::Stats;
 
 /// zflist's JSON result, the `files` member of upload replies (hub-api §7.9).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = UploadFiles<T>)]
 pub struct Files<T> {
     /// Always `true`: failures are HTTP errors in the new hub (hub-api D6).
     pub success: bool,
     /// Always `null` for the same reason.
+    #[schema(value_type = Option<String>)]
     pub error: Option<()>,
     /// The statistics (upload, docker) or the contents dump (upload-flist).
+    #[schema(schema_with = crate::schemas::fields::stats_or_dump)]
     pub response: T,
     /// zflist's exit code, 0.
     pub status: i32,

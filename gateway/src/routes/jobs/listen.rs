@@ -15,8 +15,9 @@ use serde::Serialize;
 
 use super::events::KEEP_ALIVE;
 use super::legacy::listen_frame;
-use crate::error::ApiError;
+use crate::error::{ApiError, responses};
 use crate::pyjson::PyJson;
+use crate::schemas::ListenFrame;
 use crate::state::AppState;
 
 /// The original's 404 body, in its key order (Flask `jsonify` sorted the keys).
@@ -38,6 +39,16 @@ fn not_found() -> Response {
 }
 
 /// `GET /listen/{jobid}` (anonymous).
+#[utoipa::path(
+    get,
+    path = "/listen/{jobid}",
+    tag = "jobs",
+    summary = "The original progress stream (`data:` frames `update`, `info`, `error`)",
+    responses(
+        (status = 200, description = "`data:` frames only", body = ListenFrame, content_type = "text/event-stream"),
+        (status = 404, response = responses::NotFound),
+    ),
+)]
 pub(super) async fn listen(State(state): State<AppState>, Path(jobid): Path<String>) -> Response {
     let Ok(id) = uuid::Uuid::try_parse(&jobid) else {
         return not_found();

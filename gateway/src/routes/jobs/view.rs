@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 /// Where to follow a job. Paths are relative to the hub's base URL, so they stay right behind
 /// any proxy.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct JobLinks {
     /// The job itself (`GET`, `DELETE`, `?wait=`).
     #[serde(rename = "self")]
@@ -20,6 +20,7 @@ pub struct JobLinks {
     pub listen: String,
     /// Download of the published flist, once the job succeeded.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub flist: Option<String>,
 }
 
@@ -38,13 +39,15 @@ impl JobLinks {
 }
 
 /// The answer to a submission accepted for asynchronous processing (`202`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobSummary {
     /// Job id.
     pub id: Uuid,
     /// `convert`, `verify`, `merge` or `docker`.
+    #[schema(value_type = hub_model::JobKind)]
     pub kind: &'static str,
     /// `queued` (or the state of the job an `Idempotency-Key` designated).
+    #[schema(value_type = hub_model::JobState)]
     pub status: &'static str,
     /// Submission time.
     pub created_at: DateTime<Utc>,
@@ -66,13 +69,16 @@ impl JobSummary {
 }
 
 /// A job as `GET /api/jobs/{id}` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Job)]
 pub struct JobView<'a> {
     /// Job id.
     pub id: Uuid,
     /// `convert`, `verify`, `merge` or `docker`.
+    #[schema(value_type = hub_model::JobKind)]
     pub kind: &'static str,
     /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    #[schema(value_type = hub_model::JobState)]
     pub status: &'static str,
     /// Percent done, 0–100.
     pub progress: i16,
@@ -90,7 +96,8 @@ pub struct JobView<'a> {
     pub repository: &'a str,
     /// Entry name of the result.
     pub name: &'a str,
-    /// What the job produced, once it succeeded.
+    /// What the job produced, once it succeeded (its kind's result).
+    #[schema(value_type = Option<hub_model::JobResult>)]
     pub result: Option<&'a serde_json::Value>,
     /// Why it failed (or the last transient error while it waits for a retry): a stable `code`
     /// and a `message`.
@@ -102,6 +109,7 @@ pub struct JobView<'a> {
     /// When it reached a final state.
     pub finished_at: Option<DateTime<Utc>>,
     /// `finished_at - started_at` as an ISO 8601 duration (`PT1.250S`), once finished.
+    #[schema(example = "PT1.250S")]
     pub duration: Option<String>,
     /// Where to follow it.
     pub links: JobLinks,
@@ -134,7 +142,8 @@ impl<'a> JobView<'a> {
 }
 
 /// A page of `GET /api/jobs`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = JobPage)]
 pub struct JobPageView<'a> {
     /// Jobs, newest first.
     pub results: Vec<JobView<'a>>,

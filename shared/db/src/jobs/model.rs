@@ -13,6 +13,7 @@ pub use hub_model::{FailureCode, JobKind, JobState};
 
 /// Why a job failed: a stable `code` for programs and a `message` for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct JobFailure {
     /// Machine-readable code.
     pub code: FailureCode,
