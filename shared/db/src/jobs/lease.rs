@@ -263,7 +263,7 @@ impl Lease {
         let events = record(
             &mut tx,
             &job,
-            vec![info, NewEvent::state(JobState::Succeeded, "succeeded")],
+            vec![info, NewEvent::state(JobState::Succeeded, JobState::Succeeded.as_str())],
         )
         .await?;
         tx.commit().await?;

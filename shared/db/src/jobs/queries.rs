@@ -53,7 +53,7 @@ pub async fn create(
                 job.id,
                 1,
                 job.created_at,
-                vec![NewEvent::state(JobState::Queued, "queued")],
+                vec![NewEvent::state(JobState::Queued, JobState::Queued.as_str())],
             )
             .await?;
             Created {
