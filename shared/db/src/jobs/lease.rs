@@ -263,7 +263,10 @@ impl Lease {
         let events = record(
             &mut tx,
             &job,
-            vec![info, NewEvent::state(JobState::Succeeded, JobState::Succeeded.as_str())],
+            vec![
+                info,
+                NewEvent::state(JobState::Succeeded, JobState::Succeeded.as_str()),
+            ],
         )
         .await?;
         tx.commit().await?;
