@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult, ErrorKind, responses};
 use crate::extract::{Body, Caller, Path};
-use crate::routes::downloads::{ByteRange, RangeRequest, etag_matches};
+use crate::routes::downloads::{RangeRequest, Ranged, etag_matches};
 use crate::schemas::Binary;
 use crate::service::blocks::{self, parse_id};
 use crate::state::AppState;
@@ -170,24 +170,10 @@ async fn serve_block(
         Some(text) => RangeRequest::parse(text, size),
         None => RangeRequest::Full,
     };
-    let mut response = response.header(header::CONTENT_TYPE, "application/octet-stream");
-    let (status, span) = match range {
-        RangeRequest::Full => (StatusCode::OK, ByteRange::whole(size)),
-        RangeRequest::Partial(span) => {
-            response = response.header(header::CONTENT_RANGE, span.content_range(size));
-            (StatusCode::PARTIAL_CONTENT, span)
-        }
-        RangeRequest::Unsatisfiable => {
-            return response
-                .status(StatusCode::RANGE_NOT_SATISFIABLE)
-                .header(header::CONTENT_RANGE, format!("bytes */{size}"))
-                .body(axum::body::Body::empty())
-                .map_err(ApiError::internal);
-        }
+    let (response, span) = match range.answer(response, size).map_err(ApiError::internal)? {
+        Ranged::Send(response, span) => (response, span),
+        Ranged::Unsatisfiable(unsatisfiable) => return Ok(unsatisfiable),
     };
-    let response = response
-        .status(status)
-        .header(header::CONTENT_LENGTH, span.len());
     let body = if method == Method::HEAD {
         axum::body::Body::empty()
     } else {

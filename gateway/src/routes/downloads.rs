@@ -26,7 +26,7 @@ use crate::state::AppState;
 
 mod range;
 
-pub use range::{ByteRange, RangeRequest};
+pub use range::{ByteRange, RangeRequest, Ranged};
 
 /// Routes of this module. `GET /{repo}/{file}` ([`file`]) shares its path with the website's
 /// preview page and is dispatched by [`crate::app`].
@@ -260,7 +260,7 @@ async fn serve_file(
         None => header_text(header::IF_MODIFIED_SINCE)
             .is_some_and(|since| not_modified_since(since, target.updated_at)),
     };
-    let mut response = Response::builder()
+    let response = Response::builder()
         .header(header::ETAG, &etag)
         .header(header::LAST_MODIFIED, &modified)
         .header(header::ACCEPT_RANGES, "bytes");
@@ -278,24 +278,10 @@ async fn serve_file(
         Some(text) => RangeRequest::parse(text, size),
         None => RangeRequest::Full,
     };
-    response = response.header(header::CONTENT_TYPE, "application/octet-stream");
-    let (status, span) = match range {
-        RangeRequest::Full => (StatusCode::OK, ByteRange::whole(size)),
-        RangeRequest::Partial(span) => {
-            response = response.header(header::CONTENT_RANGE, span.content_range(size));
-            (StatusCode::PARTIAL_CONTENT, span)
-        }
-        RangeRequest::Unsatisfiable => {
-            return response
-                .status(StatusCode::RANGE_NOT_SATISFIABLE)
-                .header(header::CONTENT_RANGE, format!("bytes */{size}"))
-                .body(Body::empty())
-                .map_err(ApiError::internal);
-        }
+    let (response, span) = match range.answer(response, size).map_err(ApiError::internal)? {
+        Ranged::Send(response, span) => (response, span),
+        Ranged::Unsatisfiable(unsatisfiable) => return Ok(unsatisfiable),
     };
-    response = response
-        .status(status)
-        .header(header::CONTENT_LENGTH, span.len());
     if method == Method::HEAD {
         return response.body(Body::empty()).map_err(ApiError::internal);
     }

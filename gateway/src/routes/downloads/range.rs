@@ -62,7 +62,46 @@ pub enum RangeRequest {
     Unsatisfiable,
 }
 
+/// What to send for a range request: the span with its status and headers set, or the `416`.
+#[derive(Debug)]
+pub enum Ranged {
+    /// Send `span` of the content with `builder` (status `200` or `206`, `Content-Type`,
+    /// `Content-Range` and `Content-Length` set).
+    Send(http::response::Builder, ByteRange),
+    /// The finished `416` (`Content-Range: bytes */<size>`).
+    Unsatisfiable(http::Response<axum::body::Body>),
+}
+
 impl RangeRequest {
+    /// The answer to this range over `size` bytes of `application/octet-stream`, on top of
+    /// the headers already in `builder` (validators, caching).
+    pub fn answer(
+        self,
+        builder: http::response::Builder,
+        size: u64,
+    ) -> Result<Ranged, http::Error> {
+        let builder = builder.header(http::header::CONTENT_TYPE, "application/octet-stream");
+        let (builder, status, span) = match self {
+            Self::Full => (builder, http::StatusCode::OK, ByteRange::whole(size)),
+            Self::Partial(span) => (
+                builder.header(http::header::CONTENT_RANGE, span.content_range(size)),
+                http::StatusCode::PARTIAL_CONTENT,
+                span,
+            ),
+            Self::Unsatisfiable => {
+                return builder
+                    .status(http::StatusCode::RANGE_NOT_SATISFIABLE)
+                    .header(http::header::CONTENT_RANGE, format!("bytes */{size}"))
+                    .body(axum::body::Body::empty())
+                    .map(Ranged::Unsatisfiable);
+            }
+        };
+        let builder = builder
+            .status(status)
+            .header(http::header::CONTENT_LENGTH, span.len());
+        Ok(Ranged::Send(builder, span))
+    }
+
     /// Interpret `header` for a file of `size` bytes. Malformed headers are ignored (the whole
     /// file), as RFC 9110 requires.
     pub fn parse(header: &str, size: u64) -> Self {
